@@ -1,0 +1,19 @@
+//! Batching: one writer task owns the row buffer and commits it to a [`Sink`](crate::sink::Sink).
+//!
+//! - Flushes when `BATCH_SIZE` rows are buffered or the oldest buffered row is
+//!   `BATCH_INTERVAL` old, whichever comes first; drains everything when its input closes.
+//! - One write in flight at a time; rows that arrive meanwhile keep collecting and go out
+//!   together in the next write (group commit), so `BATCH_SIZE=1` keeps up under load.
+//! - Transient errors keep the batch and retry it with capped backoff; a permanent error
+//!   stops the writer with the error.
+//! - The buffer is bounded by `BUFFER_MAX_ROWS`; what happens when it is full is set by
+//!   [`OverflowPolicy`]: live sources drop the oldest row (counted in `rows_dropped`),
+//!   finite sources (replay) wait.
+
+mod backoff;
+mod writer;
+
+pub use backoff::Backoff;
+pub use writer::{WriterError, WriterHandle, WriterReport, WriterSettings, spawn_writer};
+
+pub use crate::config::OverflowPolicy;

@@ -1,0 +1,15 @@
+//! market-streamer: Schwab Streamer frames in, merged quotes and bars out to a database.
+//!
+//! Data flow (one task owns each piece of mutable state):
+//! `source` (simulator / replay / live socket) → [`frame`] parser → [`market`] state
+//! → bounded channel → [`batch`] writer task → [`sink`] (PostgreSQL or SQLite).
+
+pub mod batch;
+pub mod config;
+pub mod frame;
+pub mod market;
+pub mod pipeline;
+pub mod rows;
+pub mod sink;
+pub mod stats;
+pub mod testkit;

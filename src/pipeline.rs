@@ -1,0 +1,92 @@
+//! The frame processor: parser + market state, owned by the task that reads frames.
+//!
+//! `process` turns one raw server frame into rows (sent on to the writer) and protocol
+//! events (responses and notices, for the session logic), and keeps the counters.
+
+use std::sync::Arc;
+
+use crate::frame::{Notice, Response, UpdateBody, parse_frame};
+use crate::market::MarketState;
+use crate::rows::Row;
+use crate::stats::PipelineStats;
+
+/// What a frame said besides its data.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct FrameEvents {
+    pub responses: Vec<Response>,
+    pub notices: Vec<Notice>,
+    /// False when the frame was not JSON at all.
+    pub parsed: bool,
+}
+
+/// Parser plus merged state. One instance per stream, owned by one task.
+#[derive(Debug)]
+pub struct FrameProcessor {
+    state: MarketState,
+    stats: Arc<PipelineStats>,
+}
+
+impl FrameProcessor {
+    /// A processor that counts into `stats`.
+    pub fn new(stats: Arc<PipelineStats>) -> Self {
+        Self {
+            state: MarketState::new(),
+            stats,
+        }
+    }
+
+    /// The merged market state.
+    pub fn state(&self) -> &MarketState {
+        &self.state
+    }
+
+    /// Parses `text` (received at `received_ms`), merges its updates and appends the
+    /// resulting rows to `rows`. Malformed input is counted and skipped, never fatal.
+    pub fn process(&mut self, text: &str, received_ms: i64, rows: &mut Vec<Row>) -> FrameEvents {
+        let s = &self.stats;
+        PipelineStats::add(&s.frames, 1);
+        let frame = match parse_frame(text, received_ms) {
+            Ok(f) => f,
+            Err(e) => {
+                PipelineStats::add(&s.malformed_frames, 1);
+                tracing::debug!(error = %e, "skipped malformed frame");
+                return FrameEvents::default();
+            }
+        };
+        let mut skipped = u64::from(frame.skipped_items);
+        for update in &frame.updates {
+            match self.state.apply(update) {
+                Ok(row) => {
+                    rows.push(row);
+                    PipelineStats::add(&s.updates, 1);
+                    PipelineStats::add(
+                        match update.body {
+                            UpdateBody::Equity(_) => &s.equity_updates,
+                            UpdateBody::Option(_) => &s.option_updates,
+                            UpdateBody::Chart(_) => &s.chart_updates,
+                        },
+                        1,
+                    );
+                }
+                Err(e) => {
+                    skipped += 1;
+                    tracing::debug!(error = %e, "skipped unusable update");
+                }
+            }
+        }
+        if skipped > 0 {
+            PipelineStats::add(&s.skipped_items, skipped);
+        }
+        let heartbeats = frame
+            .notices
+            .iter()
+            .filter(|n| matches!(n, Notice::Heartbeat { .. }))
+            .count();
+        PipelineStats::add(&s.heartbeats, heartbeats as u64);
+        FrameEvents {
+            responses: frame.responses,
+            notices: frame.notices,
+            parsed: true,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The rows the service writes: one per LEVELONE update (merged), one per candle.
+//!
+//! Each row carries its natural key, identical whenever the same update is written again,
+//! so inserts can be idempotent (`ON CONFLICT DO NOTHING`):
+//! `equity_data (ticker, timestamp, seq)`, `option_data (symbol, timestamp, seq)`,
+//! `equity_bars (ticker, bar_start)` (upserted: a later copy of a candle wins).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::frame::{EquityFields, OptionFields};
+use crate::market::option_symbol::OptionContract;
+
+/// A full, merged LEVELONE_EQUITIES quote at one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EquityRow {
+    pub ticker: Arc<str>,
+    /// Event time: the data item's `timestamp`.
+    pub timestamp: DateTime<Utc>,
+    /// 0, or 1, 2, … for further updates of the same ticker with the same timestamp.
+    pub seq: i32,
+    /// Every field as merged so far (a field never seen is `None`).
+    pub quote: EquityFields,
+}
+
+/// A full, merged LEVELONE_OPTIONS quote at one event, with the contract parsed from its symbol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptionRow {
+    pub symbol: Arc<str>,
+    pub contract: OptionContract,
+    pub timestamp: DateTime<Utc>,
+    pub seq: i32,
+    pub quote: OptionFields,
+}
+
+/// One completed CHART_EQUITY candle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarRow {
+    pub ticker: Arc<str>,
+    pub bar_start: DateTime<Utc>,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: i64,
+    /// Field 1: minute index since 07:00 New York time.
+    pub sequence: Option<i64>,
+    /// Field 8: days since 1970-01-01.
+    pub chart_day: Option<i64>,
+}
+
+/// Any row the writer buffers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Row {
+    Equity(EquityRow),
+    Option(OptionRow),
+    Bar(BarRow),
+}
+
+/// Which table a row goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    EquityData,
+    OptionData,
+    EquityBars,
+}
+
+impl Table {
+    /// The table's name in the database.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::EquityData => "equity_data",
+            Self::OptionData => "option_data",
+            Self::EquityBars => "equity_bars",
+        }
+    }
+}
+
+impl Row {
+    /// The table this row belongs to.
+    pub fn table(&self) -> Table {
+        match self {
+            Self::Equity(_) => Table::EquityData,
+            Self::Option(_) => Table::OptionData,
+            Self::Bar(_) => Table::EquityBars,
+        }
+    }
+}
+
+/// Rows of one database write, split by table.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Batch {
+    pub equities: Vec<EquityRow>,
+    pub options: Vec<OptionRow>,
+    pub bars: Vec<BarRow>,
+}
+
+impl Batch {
+    /// Total rows in the batch.
+    pub fn len(&self) -> usize {
+        self.equities.len() + self.options.len() + self.bars.len()
+    }
+
+    /// True when the batch holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds one row to its table's list.
+    pub fn push(&mut self, row: Row) {
+        match row {
+            Row::Equity(r) => self.equities.push(r),
+            Row::Option(r) => self.options.push(r),
+            Row::Bar(r) => self.bars.push(r),
+        }
+    }
+
+    /// Moves every row of `other` into this batch.
+    pub fn append(&mut self, other: &mut Batch) {
+        self.equities.append(&mut other.equities);
+        self.options.append(&mut other.options);
+        self.bars.append(&mut other.bars);
+    }
+
+    /// Keeps only the last copy of each candle `(ticker, bar_start)`: an upsert statement
+    /// may not touch the same row twice.
+    pub fn dedup_bars(&mut self) {
+        if self.bars.len() < 2 {
+            return;
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.bars.len());
+        let mut kept: Vec<BarRow> = Vec::with_capacity(self.bars.len());
+        for bar in self.bars.drain(..).rev() {
+            if seen.insert((bar.ticker.clone(), bar.bar_start)) {
+                kept.push(bar);
+            }
+        }
+        kept.reverse();
+        self.bars = kept;
+    }
+}
+
+/// Converts milliseconds since the epoch to a UTC time; out-of-range values give `None`.
+pub fn time_from_ms(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+}
+
+/// Database columns take no NaN or infinity: those become NULL.
+pub fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite())
+}

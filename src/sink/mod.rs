@@ -1,0 +1,102 @@
+//! Sinks: where batches are committed. PostgreSQL (Supabase) or the embedded SQLite default.
+//!
+//! A [`Sink`] writes one [`Batch`] in one transaction, idempotently: quotes use
+//! `ON CONFLICT DO NOTHING` on their natural key and candles are upserted, so a retried batch
+//! never fails on rows that already went in. Every error says whether to retry
+//! ([`ErrorKind`]) and what an operator should do.
+
+pub mod error;
+pub mod postgres;
+pub mod sqlite;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use error::{ErrorKind, SinkError};
+
+use crate::config::DatabaseTarget;
+use crate::rows::Batch;
+
+/// What one committed write did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Rows sent in the batch (all of them are now in the database).
+    pub rows: u64,
+    /// Quote rows newly inserted (the rest were already there).
+    pub inserted: u64,
+    pub equities: u64,
+    pub options: u64,
+    pub bars: u64,
+}
+
+/// A database that commits batches.
+pub trait Sink: Send + Sync + 'static {
+    /// Writes `batch` in one transaction. On error nothing of the batch is committed.
+    fn write(&self, batch: &Batch) -> impl Future<Output = Result<WriteReport, SinkError>> + Send;
+}
+
+/// The configured database, chosen by `DATABASE_URL`.
+#[derive(Clone)]
+pub enum Database {
+    Postgres(postgres::PostgresSink),
+    Sqlite(sqlite::SqliteSink),
+}
+
+impl Database {
+    /// Connects (creating the SQLite file and its folder if missing). Does not migrate.
+    pub async fn connect(target: &DatabaseTarget) -> Result<Self, SinkError> {
+        match target {
+            DatabaseTarget::Postgres(url) => postgres::PostgresSink::connect(url)
+                .await
+                .map(Self::Postgres),
+            DatabaseTarget::Sqlite(path) => sqlite::SqliteSink::open(path).await.map(Self::Sqlite),
+        }
+    }
+
+    /// Connects, retrying transient failures (database not up yet) with capped backoff
+    /// until `give_up_after`; permanent failures (bad password, unknown database) return at once.
+    pub async fn connect_with_retry(
+        target: &DatabaseTarget,
+        give_up_after: Duration,
+    ) -> Result<Self, SinkError> {
+        let started = tokio::time::Instant::now();
+        let mut backoff =
+            crate::batch::Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        loop {
+            match Self::connect(target).await {
+                Ok(db) => return Ok(db),
+                Err(e) if e.kind == ErrorKind::Transient && started.elapsed() < give_up_after => {
+                    let wait = backoff.next_delay();
+                    tracing::warn!(database = %target.redacted(), error = %e, retry_in = ?wait, "database not reachable yet");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs the embedded migrations of this database kind.
+    pub async fn migrate(&self) -> Result<(), SinkError> {
+        match self {
+            Self::Postgres(s) => s.migrate().await,
+            Self::Sqlite(s) => s.migrate().await,
+        }
+    }
+
+    /// Closes the connection pool.
+    pub async fn close(&self) {
+        match self {
+            Self::Postgres(s) => s.pool().close().await,
+            Self::Sqlite(s) => s.pool().close().await,
+        }
+    }
+}
+
+impl Sink for Database {
+    async fn write(&self, batch: &Batch) -> Result<WriteReport, SinkError> {
+        match self {
+            Self::Postgres(s) => s.write(batch).await,
+            Self::Sqlite(s) => s.write(batch).await,
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! PostgreSQL sink (Supabase or any PostgreSQL 13+): batch inserts by `UNNEST` of column arrays.
+//!
+//! One statement per table, whatever the batch size, all in one transaction. Quotes use
+//! `ON CONFLICT DO NOTHING` (idempotent retries); candles are upserted on `(ticker, bar_start)`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use super::{SinkError, WriteReport};
+use crate::rows::{Batch, finite, time_from_ms};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Writes batches into PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct PostgresSink {
+    pool: PgPool,
+}
+
+impl PostgresSink {
+    /// Connects to `url` (one writer connection plus one spare).
+    pub async fn connect(url: &str) -> Result<Self, SinkError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| SinkError::new("parse DATABASE_URL", e))?
+            .application_name("market-streamer");
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| SinkError::new("connect to PostgreSQL", e))?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool (for migrations, health checks and tests).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the embedded PostgreSQL migrations.
+    pub async fn migrate(&self) -> Result<(), SinkError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| SinkError::new("run PostgreSQL migrations", sqlx::Error::from(e)))
+    }
+
+    /// Writes one batch in one transaction.
+    pub async fn write(&self, batch: &Batch) -> Result<WriteReport, SinkError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| SinkError::new("begin transaction", e))?;
+        let equities = insert_equities(&mut tx, batch).await?;
+        let options = insert_options(&mut tx, batch).await?;
+        upsert_bars(&mut tx, batch).await?;
+        tx.commit().await.map_err(|e| SinkError::new("commit", e))?;
+        Ok(WriteReport {
+            rows: batch.len() as u64,
+            inserted: equities + options,
+            equities: batch.equities.len() as u64,
+            options: batch.options.len() as u64,
+            bars: batch.bars.len() as u64,
+        })
+    }
+}
+
+async fn insert_equities(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+) -> Result<u64, SinkError> {
+    let rows = &batch.equities;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let q = |f: fn(&crate::frame::EquityFields) -> Option<f64>| -> Vec<Option<f64>> {
+        rows.iter().map(|r| finite(f(&r.quote))).collect()
+    };
+    let i = |f: fn(&crate::frame::EquityFields) -> Option<i64>| -> Vec<Option<i64>> {
+        rows.iter().map(|r| f(&r.quote)).collect()
+    };
+    let t = |f: fn(&crate::frame::EquityFields) -> Option<i64>| -> Vec<Option<chrono::DateTime<chrono::Utc>>> {
+        rows.iter().map(|r| f(&r.quote).and_then(time_from_ms)).collect()
+    };
+    let result = sqlx::query(
+        r#"INSERT INTO equity_data (ticker, "timestamp", seq, price, volume, bid, ask, bid_size, ask_size,
+               mark, last_size, high, low, open, close, net_change, net_percent_change,
+               quote_time, trade_time, security_status)
+           SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::int4[], $4::float8[], $5::int8[],
+               $6::float8[], $7::float8[], $8::int8[], $9::int8[], $10::float8[], $11::int8[],
+               $12::float8[], $13::float8[], $14::float8[], $15::float8[], $16::float8[],
+               $17::float8[], $18::timestamptz[], $19::timestamptz[], $20::text[])
+           ON CONFLICT DO NOTHING"#,
+    )
+    .bind(rows.iter().map(|r| &*r.ticker).collect::<Vec<&str>>())
+    .bind(rows.iter().map(|r| r.timestamp).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.seq).collect::<Vec<i32>>())
+    .bind(q(|f| f.last))
+    .bind(i(|f| f.total_volume))
+    .bind(q(|f| f.bid))
+    .bind(q(|f| f.ask))
+    .bind(i(|f| f.bid_size))
+    .bind(i(|f| f.ask_size))
+    .bind(q(|f| f.mark))
+    .bind(i(|f| f.last_size))
+    .bind(q(|f| f.high))
+    .bind(q(|f| f.low))
+    .bind(q(|f| f.open))
+    .bind(q(|f| f.close))
+    .bind(q(|f| f.net_change))
+    .bind(q(|f| f.net_percent_change))
+    .bind(t(|f| f.quote_time_ms))
+    .bind(t(|f| f.trade_time_ms))
+    .bind(rows.iter().map(|r| r.quote.security_status.as_deref()).collect::<Vec<Option<&str>>>())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| SinkError::new("insert into equity_data", e))?;
+    Ok(result.rows_affected())
+}
+
+async fn insert_options(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+) -> Result<u64, SinkError> {
+    let rows = &batch.options;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let q = |f: fn(&crate::frame::OptionFields) -> Option<f64>| -> Vec<Option<f64>> {
+        rows.iter().map(|r| finite(f(&r.quote))).collect()
+    };
+    let i = |f: fn(&crate::frame::OptionFields) -> Option<i64>| -> Vec<Option<i64>> {
+        rows.iter().map(|r| f(&r.quote)).collect()
+    };
+    let t = |f: fn(&crate::frame::OptionFields) -> Option<i64>| -> Vec<Option<chrono::DateTime<chrono::Utc>>> {
+        rows.iter().map(|r| f(&r.quote).and_then(time_from_ms)).collect()
+    };
+    let result = sqlx::query(
+        r#"INSERT INTO option_data (symbol, underlying, expiration, strike, contract_type, "timestamp", seq,
+               bid, ask, price, mark, volume, open_interest, implied_volatility,
+               delta, gamma, theta, vega, rho, underlying_price,
+               high, low, close, bid_size, ask_size, net_change, time_value, theoretical_value,
+               days_to_expiration, quote_time, trade_time)
+           SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::float8[], $5::text[],
+               $6::timestamptz[], $7::int4[], $8::float8[], $9::float8[], $10::float8[], $11::float8[],
+               $12::int8[], $13::int8[], $14::float8[], $15::float8[], $16::float8[], $17::float8[],
+               $18::float8[], $19::float8[], $20::float8[], $21::float8[], $22::float8[], $23::float8[],
+               $24::int8[], $25::int8[], $26::float8[], $27::float8[], $28::float8[], $29::int8[],
+               $30::timestamptz[], $31::timestamptz[])
+           ON CONFLICT DO NOTHING"#,
+    )
+    .bind(rows.iter().map(|r| &*r.symbol).collect::<Vec<&str>>())
+    .bind(rows.iter().map(|r| &*r.contract.underlying).collect::<Vec<&str>>())
+    .bind(rows.iter().map(|r| r.contract.expiration).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.contract.strike).collect::<Vec<f64>>())
+    .bind(rows.iter().map(|r| r.contract.contract_type.as_str()).collect::<Vec<&str>>())
+    .bind(rows.iter().map(|r| r.timestamp).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.seq).collect::<Vec<i32>>())
+    .bind(q(|f| f.bid))
+    .bind(q(|f| f.ask))
+    .bind(q(|f| f.last))
+    .bind(q(|f| f.mark))
+    .bind(i(|f| f.total_volume))
+    .bind(i(|f| f.open_interest))
+    .bind(q(|f| f.volatility))
+    .bind(q(|f| f.delta))
+    .bind(q(|f| f.gamma))
+    .bind(q(|f| f.theta))
+    .bind(q(|f| f.vega))
+    .bind(q(|f| f.rho))
+    .bind(q(|f| f.underlying_price))
+    .bind(q(|f| f.high))
+    .bind(q(|f| f.low))
+    .bind(q(|f| f.close))
+    .bind(i(|f| f.bid_size))
+    .bind(i(|f| f.ask_size))
+    .bind(q(|f| f.net_change))
+    .bind(q(|f| f.time_value))
+    .bind(q(|f| f.theoretical_value))
+    .bind(i(|f| f.days_to_expiration))
+    .bind(t(|f| f.quote_time_ms))
+    .bind(t(|f| f.trade_time_ms))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| SinkError::new("insert into option_data", e))?;
+    Ok(result.rows_affected())
+}
+
+async fn upsert_bars(tx: &mut Transaction<'_, Postgres>, batch: &Batch) -> Result<u64, SinkError> {
+    if batch.bars.is_empty() {
+        return Ok(0);
+    }
+    // An upsert may not touch one row twice in a statement: keep the last copy of each candle.
+    let mut deduped = Batch {
+        bars: batch.bars.clone(),
+        ..Batch::default()
+    };
+    deduped.dedup_bars();
+    let rows = &deduped.bars;
+    let result = sqlx::query(
+        r#"INSERT INTO equity_bars (ticker, bar_start, open, high, low, close, volume, sequence, chart_day)
+           SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
+               $6::float8[], $7::int8[], $8::int8[], $9::int8[])
+           ON CONFLICT (ticker, bar_start) DO UPDATE SET
+               open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+               volume = EXCLUDED.volume, sequence = EXCLUDED.sequence, chart_day = EXCLUDED.chart_day,
+               updated_at = now()"#,
+    )
+    .bind(rows.iter().map(|r| &*r.ticker).collect::<Vec<&str>>())
+    .bind(rows.iter().map(|r| r.bar_start).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.open).collect::<Vec<f64>>())
+    .bind(rows.iter().map(|r| r.high).collect::<Vec<f64>>())
+    .bind(rows.iter().map(|r| r.low).collect::<Vec<f64>>())
+    .bind(rows.iter().map(|r| r.close).collect::<Vec<f64>>())
+    .bind(rows.iter().map(|r| r.volume).collect::<Vec<i64>>())
+    .bind(rows.iter().map(|r| r.sequence).collect::<Vec<Option<i64>>>())
+    .bind(rows.iter().map(|r| r.chart_day).collect::<Vec<Option<i64>>>())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| SinkError::new("upsert into equity_bars", e))?;
+    Ok(result.rows_affected())
+}
