@@ -17,3 +17,6 @@ pub use backoff::Backoff;
 pub use writer::{WriterError, WriterHandle, WriterReport, WriterSettings, spawn_writer};
 
 pub use crate::config::OverflowPolicy;
+
+#[cfg(test)]
+mod tests;
