@@ -4,12 +4,17 @@
 //! `source` (simulator / replay / live socket) → [`frame`] parser → [`market`] state
 //! → bounded channel → [`batch`] writer task → [`sink`] (PostgreSQL or SQLite).
 
+pub mod app;
 pub mod batch;
 pub mod config;
 pub mod frame;
 pub mod market;
 pub mod pipeline;
 pub mod rows;
+pub mod shutdown;
+pub mod sim;
 pub mod sink;
+pub mod source;
 pub mod stats;
+pub mod status;
 pub mod testkit;

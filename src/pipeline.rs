@@ -17,6 +17,8 @@ pub struct FrameEvents {
     pub notices: Vec<Notice>,
     /// False when the frame was not JSON at all.
     pub parsed: bool,
+    /// The latest event time of the frame's data items.
+    pub latest_event_ms: Option<i64>,
 }
 
 /// Parser plus merged state. One instance per stream, owned by one task.
@@ -84,6 +86,7 @@ impl FrameProcessor {
             .count();
         PipelineStats::add(&s.heartbeats, heartbeats as u64);
         FrameEvents {
+            latest_event_ms: frame.updates.iter().map(|u| u.event_ms).max(),
             responses: frame.responses,
             notices: frame.notices,
             parsed: true,

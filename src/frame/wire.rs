@@ -160,7 +160,7 @@ fn field_number(name: &str) -> Option<u32> {
 }
 
 /// Parses a raw section as an array of raw items.
-pub fn raw_items<'a>(section: &'a RawValue) -> Result<Vec<&'a RawValue>, serde_json::Error> {
+pub fn raw_items(section: &RawValue) -> Result<Vec<&RawValue>, serde_json::Error> {
     serde_json::from_str(section.get())
 }
 

@@ -1,0 +1,97 @@
+//! Instruments as the simulator tracks them: the model state plus per-service subscription
+//! state (delta cache, snapshot flag, chart sequence) and scheduling.
+
+use super::candles::CandleBook;
+use super::field_value::{DeltaCache, FieldSet};
+use super::option_model::OptionState;
+use super::schedule::ScheduleSlot;
+use super::walk::EquityState;
+
+/// LEVELONE subscription state of one symbol.
+#[derive(Debug, Clone)]
+pub(crate) struct LevelOneSub {
+    /// Values last sent, for deltas.
+    pub cache: DeltaCache,
+    /// The next item must be a snapshot.
+    pub snapshot_due: bool,
+}
+
+impl LevelOneSub {
+    /// A fresh subscription: the next item is a snapshot.
+    pub(crate) fn fresh() -> Self {
+        Self {
+            cache: DeltaCache::default(),
+            snapshot_due: true,
+        }
+    }
+
+    /// Restarts the subscription (a SUBS or ADD naming the symbol again).
+    pub(crate) fn restart(&mut self) {
+        self.cache.clear();
+        self.snapshot_due = true;
+    }
+
+    /// Applies a new field list (VIEW, or ADD with fields).
+    pub(crate) fn set_fields(&mut self, fields: FieldSet) {
+        self.cache.retain(fields);
+    }
+}
+
+/// CHART_EQUITY subscription state of one symbol.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChartSub {
+    /// The latest completed candle must be sent at the next opportunity.
+    pub snapshot_due: bool,
+}
+
+/// An equity, ETF or index: its walk drives LEVELONE_EQUITIES, CHART_EQUITY and the options on it.
+#[derive(Debug)]
+pub(crate) struct Underlying {
+    /// Price model.
+    pub state: EquityState,
+    /// Candles of the trades made.
+    pub candles: CandleBook,
+    /// LEVELONE_EQUITIES subscription.
+    pub level_one: Option<LevelOneSub>,
+    /// CHART_EQUITY subscription.
+    pub chart: Option<ChartSub>,
+    /// Next `seq` of a CHART_EQUITY item.
+    pub chart_seq: u64,
+    /// Number of subscribed options on this underlying.
+    pub option_refs: u32,
+    /// Pending update.
+    pub slot: ScheduleSlot,
+}
+
+impl Underlying {
+    /// A new, inactive underlying.
+    pub(crate) fn new(state: EquityState) -> Self {
+        Self {
+            state,
+            candles: CandleBook::default(),
+            level_one: None,
+            chart: None,
+            chart_seq: 0,
+            option_refs: 0,
+            slot: ScheduleSlot::default(),
+        }
+    }
+
+    /// True while any service needs the walk to move.
+    pub(crate) fn is_active(&self) -> bool {
+        self.level_one.is_some() || self.chart.is_some() || self.option_refs > 0
+    }
+}
+
+/// An option contract.
+#[derive(Debug)]
+pub(crate) struct OptionContract {
+    /// Quote model.
+    pub state: OptionState,
+    /// Index of the underlying.
+    pub underlying: usize,
+    /// LEVELONE_OPTIONS subscription (the contract is active while it is set).
+    pub level_one: Option<LevelOneSub>,
+    /// Pending update.
+    pub slot: ScheduleSlot,
+}

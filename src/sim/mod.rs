@@ -1,0 +1,41 @@
+//! Simulated market: a deterministic generator of Charles Schwab Streamer server frames.
+//!
+//! [`MarketSimulator`] turns subscription commands (SUBS / ADD / UNSUBS / VIEW on
+//! `LEVELONE_EQUITIES`, `LEVELONE_OPTIONS` and `CHART_EQUITY`) and caller-supplied simulated
+//! time into the exact JSON text the real streamer sends: LEVELONE snapshots then deltas with
+//! string field keys, CHART_EQUITY candles in the real (not the documented) field order, and
+//! `notify` heartbeats. It does no I/O and has no clock of its own.
+//!
+//! Files: `config` (settings, update clock), `walk` (equity price model), `option_model` and
+//! `black_scholes` (options), `candles` (1-minute bars from the trades), the field tables in
+//! `equity_fields` and `option_fields`, `frames` and `json` (wire text), `simulator`,
+//! `commands` and `event_loop` (the simulator itself).
+
+mod black_scholes;
+mod candles;
+mod commands;
+mod config;
+mod equity_fields;
+mod error;
+mod event_loop;
+mod field_value;
+mod frames;
+mod instruments;
+mod json;
+mod market_time;
+mod option_fields;
+mod option_model;
+mod option_symbol;
+mod reference;
+mod schedule;
+mod seeding;
+mod simulator;
+mod subscription;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::SimConfig;
+pub use error::SimError;
+pub use simulator::MarketSimulator;

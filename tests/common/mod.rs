@@ -1,0 +1,29 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use market_streamer::config::Config;
+
+/// Path of a file under `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A config for `database_url` with defaults otherwise, built through the real validation.
+pub fn config_for(database_url: &str, extra: &[(&str, &str)]) -> Config {
+    let mut vars: Vec<(String, String)> = vec![("DATABASE_URL".into(), database_url.into())];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        .expect("test config is valid")
+}
+
+/// Starts a throwaway PostgreSQL cluster (fails with install instructions if binaries are missing).
+pub fn start_postgres() -> market_streamer::testkit::TestPostgres {
+    match market_streamer::testkit::TestPostgres::start() {
+        Ok(pg) => pg,
+        Err(e) => panic!("cannot start the test PostgreSQL server: {e}"),
+    }
+}
