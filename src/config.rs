@@ -426,3 +426,77 @@ pub fn parse_option_symbols(raw: &str) -> Result<Vec<String>, String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn no_variables_give_the_documented_defaults() {
+        let cfg = from(&[]).expect("defaults are valid");
+        assert_eq!(cfg.database, DatabaseTarget::Sqlite(PathBuf::from("data/market.db")));
+        assert_eq!(cfg.batch_size, 1);
+        assert_eq!(cfg.batch_interval, Duration::from_secs(1));
+        assert_eq!(cfg.chart_symbols, cfg.symbols);
+        assert_eq!(cfg.rust_log, "info");
+    }
+
+    #[test]
+    fn values_are_parsed_and_normalised() {
+        let cfg = from(&[
+            ("DATABASE_URL", "postgres://postgres:secret@localhost:5432/postgres"),
+            ("BATCH_SIZE", "500"),
+            ("BATCH_INTERVAL", "0.25"),
+            ("SYMBOLS", " aapl, MSFT ,aapl,$spx,brk.b "),
+            ("OPTION_SYMBOLS", "MSFT  251219C00480000, SPY   250421P00512000"),
+        ])
+        .expect("valid");
+        assert_eq!(cfg.batch_size, 500);
+        assert_eq!(cfg.batch_interval, Duration::from_millis(250));
+        assert_eq!(cfg.symbols, ["AAPL", "MSFT", "$SPX", "BRK.B"]);
+        assert_eq!(cfg.chart_symbols, cfg.symbols, "CHART_SYMBOLS defaults to SYMBOLS");
+        assert_eq!(cfg.option_symbols, ["MSFT  251219C00480000", "SPY   250421P00512000"]);
+    }
+
+    #[test]
+    fn all_problems_are_reported_together_naming_variable_and_allowed_values() {
+        let err = from(&[
+            ("BATCH_SIZE", "0"),
+            ("BATCH_INTERVAL", "-1"),
+            ("DATABASE_URL", "postgres://localhost/db"),
+            ("SYMBOLS", "AAPL,bad symbol!"),
+            ("OPTION_SYMBOLS", "MSFT251219C480"),
+            ("RUST_LOG", "info,[["),
+        ])
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 6, "{err}");
+        let text = err.to_string();
+        for name in ["BATCH_SIZE", "BATCH_INTERVAL", "DATABASE_URL", "SYMBOLS", "OPTION_SYMBOLS", "RUST_LOG"] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+        }
+        assert!(text.contains("a whole number from 1 to 100000"), "{text}");
+        assert!(text.contains("put the user name in the URL"), "{text}");
+        assert!(text.contains("21-character"), "{text}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_debug_and_errors() {
+        let cfg = from(&[("DATABASE_URL", "postgres://postgres.ref:s3cr3t@host:5432/postgres")]).expect("valid");
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(debug.contains("postgres.ref:***@host"), "{debug}");
+        let err = from(&[("DATABASE_URL", "mysql://u:s3cr3t@h/db")]).expect_err("bad scheme");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_urls_accept_both_spellings() {
+        assert_eq!(DatabaseTarget::parse("sqlite://a/b.db"), Ok(DatabaseTarget::Sqlite("a/b.db".into())));
+        assert_eq!(DatabaseTarget::parse("sqlite:x.db?mode=rwc"), Ok(DatabaseTarget::Sqlite("x.db".into())));
+        assert!(DatabaseTarget::parse("sqlite://").is_err());
+    }
+}
