@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crate::batch::{OverflowPolicy, WriterError, WriterReport, WriterSettings, spawn_writer};
 use crate::config::Config;
+use crate::indicators::warm_start::{self, WarmSymbols};
+use crate::indicators::{BadPeriods, IndicatorEngine};
 use crate::pipeline::FrameProcessor;
 use crate::sink::{Database, SinkError};
 use crate::source::replay::{ReplayCounts, ReplayError, replay_file};
@@ -28,6 +30,8 @@ pub enum AppError {
     Replay(#[from] ReplayError),
     #[error("the writer task crashed ({0}); this is a bug, please report it with the log")]
     WriterCrashed(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Indicators(#[from] BadPeriods),
 }
 
 /// Connects to `DATABASE_URL` (waiting up to a minute for it to come up) and migrates it.
@@ -43,6 +47,28 @@ pub async fn migrate(cfg: &Config) -> Result<(), AppError> {
     let db = open_database(cfg).await?;
     db.close().await;
     Ok(())
+}
+
+/// The indicator engine for `cfg`, warm-started from the database's latest bars of `symbols`
+/// (see [`crate::indicators::warm_start`]). Call after migrations, before streaming.
+pub async fn indicator_engine(
+    cfg: &Config,
+    db: &Database,
+    symbols: WarmSymbols<'_>,
+) -> Result<IndicatorEngine, AppError> {
+    let mut engine = IndicatorEngine::new(cfg.indicators)?;
+    let started = std::time::Instant::now();
+    let warm = warm_start::load(db, &cfg.indicators, symbols).await?;
+    warm.apply(&mut engine);
+    if cfg.indicators.warm_start_bars > 0 {
+        tracing::info!(
+            symbols = warm.symbols.len(),
+            bars = warm.bar_count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "indicators warm-started from equity_data"
+        );
+    }
+    Ok(engine)
 }
 
 /// What a replay did.
@@ -79,13 +105,14 @@ impl std::fmt::Display for ReplaySummary {
 /// `market-streamer replay FILE`: returns once every row is committed.
 pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError> {
     let db = Arc::new(open_database(cfg).await?);
+    let engine = indicator_engine(cfg, &db, WarmSymbols::AllInDatabase).await?;
     let stats = Arc::new(PipelineStats::default());
     let writer = spawn_writer(
         db.clone(),
         WriterSettings::from_config(cfg, OverflowPolicy::Backpressure),
         stats.clone(),
     );
-    let mut processor = FrameProcessor::new(stats.clone());
+    let mut processor = FrameProcessor::new(stats.clone(), engine);
     let read = replay_file(path, &mut processor, &writer.tx).await;
     drop(writer.tx);
     let written = writer.task.await?;
@@ -119,6 +146,7 @@ pub async fn run_simulated(
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunSummary, AppError> {
     let db = Arc::new(open_database(cfg).await?);
+    let engine = indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols)).await?;
     let stats = Arc::new(PipelineStats::default());
     let writer = spawn_writer(
         db.clone(),
@@ -129,7 +157,7 @@ pub async fn run_simulated(
         stats.clone(),
         cfg.status_interval,
     ));
-    let mut processor = FrameProcessor::new(stats.clone());
+    let mut processor = FrameProcessor::new(stats.clone(), engine);
     tracing::info!(
         symbols = %cfg.symbols.join(","),
         options = cfg.option_symbols.len(),

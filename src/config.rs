@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::indicators::IndicatorSettings;
 use crate::market::option_symbol::OptionContract;
 
 /// Where rows go: the embedded SQLite default or a PostgreSQL (e.g. Supabase) server.
@@ -121,6 +122,8 @@ pub struct Config {
     pub sim_seed: u64,
     /// `RUST_LOG`: the log filter (tracing-subscriber syntax).
     pub rust_log: String,
+    /// `BAR_SECONDS`, the indicator periods and `WARM_START_BARS`.
+    pub indicators: IndicatorSettings,
 }
 
 impl Default for Config {
@@ -146,6 +149,7 @@ impl Default for Config {
             sim_updates_per_symbol_per_sec: 1.0,
             sim_seed: 42,
             rust_log: "info".to_string(),
+            indicators: IndicatorSettings::default(),
         }
     }
 }
@@ -169,6 +173,7 @@ impl fmt::Debug for Config {
             )
             .field("sim_seed", &self.sim_seed)
             .field("rust_log", &self.rust_log)
+            .field("indicators", &self.indicators)
             .finish()
     }
 }
@@ -198,6 +203,17 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "SIM_UPDATES_PER_SEC",
     "SIM_SEED",
     "RUST_LOG",
+    "BAR_SECONDS",
+    "SMA_PERIOD",
+    "EMA_FAST_PERIOD",
+    "EMA_SLOW_PERIOD",
+    "RSI_PERIOD",
+    "MACD_FAST",
+    "MACD_SLOW",
+    "MACD_SIGNAL",
+    "BB_PERIOD",
+    "BB_STDDEV",
+    "WARM_START_BARS",
 ];
 
 impl Config {
@@ -321,6 +337,7 @@ impl Config {
                 )),
             }
         }
+        parse_indicator_settings(&get, &mut cfg.indicators, &mut problems);
 
         if problems.is_empty() {
             Ok(cfg)
@@ -353,6 +370,77 @@ fn parse_into<T: std::str::FromStr + Copy>(
         Ok(v) if valid(v) => *slot = v,
         _ => problems.push(format!("{name} ({raw:?}) is not valid; allowed: {allowed}")),
     }
+}
+
+/// Longest indicator period accepted (bars).
+const MAX_PERIOD: u32 = 1000;
+
+/// `BAR_SECONDS`, the periods, `BB_STDDEV` and `WARM_START_BARS` (whose default follows the
+/// periods, see [`IndicatorSettings::default_warm_start_bars`]).
+fn parse_indicator_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    s: &mut IndicatorSettings,
+    problems: &mut Vec<String>,
+) {
+    parse_into(
+        get,
+        "BAR_SECONDS",
+        &mut s.bar_seconds,
+        problems,
+        "a whole number of seconds that divides 3600 (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, ...), so bars never straddle New York midnight",
+        |v: u32| (1..=3600).contains(&v) && 3600 % v == 0,
+    );
+    let period = |name: &str, slot: &mut u32, problems: &mut Vec<String>, min: u32| {
+        parse_into(
+            get,
+            name,
+            slot,
+            problems,
+            &format!("a whole number of bars from {min} to {MAX_PERIOD}"),
+            |v: u32| (min..=MAX_PERIOD).contains(&v),
+        );
+    };
+    period("SMA_PERIOD", &mut s.sma_period, problems, 2);
+    period("EMA_FAST_PERIOD", &mut s.ema_fast_period, problems, 2);
+    period("EMA_SLOW_PERIOD", &mut s.ema_slow_period, problems, 2);
+    period("RSI_PERIOD", &mut s.rsi_period, problems, 2);
+    period("MACD_FAST", &mut s.macd_fast, problems, 2);
+    period("MACD_SLOW", &mut s.macd_slow, problems, 2);
+    period("MACD_SIGNAL", &mut s.macd_signal, problems, 1);
+    period("BB_PERIOD", &mut s.bb_period, problems, 2);
+    parse_into(
+        get,
+        "BB_STDDEV",
+        &mut s.bb_stddev,
+        problems,
+        "a number of standard deviations above 0 and at most 10, e.g. 2 or 2.5",
+        |v: f64| v.is_finite() && v > 0.0 && v <= 10.0,
+    );
+    if s.ema_fast_period >= s.ema_slow_period {
+        problems.push(format!(
+            "EMA_FAST_PERIOD ({}) must be shorter than EMA_SLOW_PERIOD ({}); allowed: fast < slow, e.g. 9 and 21",
+            s.ema_fast_period, s.ema_slow_period
+        ));
+    }
+    if s.macd_fast >= s.macd_slow {
+        problems.push(format!(
+            "MACD_FAST ({}) must be shorter than MACD_SLOW ({}); allowed: fast < slow, e.g. 12 and 26",
+            s.macd_fast, s.macd_slow
+        ));
+    }
+    let default_bars = s.default_warm_start_bars();
+    s.warm_start_bars = default_bars;
+    let longest = s.warm_up_bars().longest();
+    parse_into(
+        get,
+        "WARM_START_BARS",
+        &mut s.warm_start_bars,
+        problems,
+        &format!(
+            "0 (no warm start) or a whole number of bars from {longest} (the longest warm-up with these periods) to 1000000; the default is {default_bars}"
+        ),
+        |v: usize| v == 0 || (longest..=1_000_000).contains(&v),
+    );
 }
 
 fn parse_seconds(
@@ -432,13 +520,20 @@ mod tests {
     use super::*;
 
     fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
     }
 
     #[test]
     fn no_variables_give_the_documented_defaults() {
         let cfg = from(&[]).expect("defaults are valid");
-        assert_eq!(cfg.database, DatabaseTarget::Sqlite(PathBuf::from("data/market.db")));
+        assert_eq!(
+            cfg.database,
+            DatabaseTarget::Sqlite(PathBuf::from("data/market.db"))
+        );
         assert_eq!(cfg.batch_size, 1);
         assert_eq!(cfg.batch_interval, Duration::from_secs(1));
         assert_eq!(cfg.chart_symbols, cfg.symbols);
@@ -448,18 +543,30 @@ mod tests {
     #[test]
     fn values_are_parsed_and_normalised() {
         let cfg = from(&[
-            ("DATABASE_URL", "postgres://postgres:secret@localhost:5432/postgres"),
+            (
+                "DATABASE_URL",
+                "postgres://postgres:secret@localhost:5432/postgres",
+            ),
             ("BATCH_SIZE", "500"),
             ("BATCH_INTERVAL", "0.25"),
             ("SYMBOLS", " aapl, MSFT ,aapl,$spx,brk.b "),
-            ("OPTION_SYMBOLS", "MSFT  251219C00480000, SPY   250421P00512000"),
+            (
+                "OPTION_SYMBOLS",
+                "MSFT  251219C00480000, SPY   250421P00512000",
+            ),
         ])
         .expect("valid");
         assert_eq!(cfg.batch_size, 500);
         assert_eq!(cfg.batch_interval, Duration::from_millis(250));
         assert_eq!(cfg.symbols, ["AAPL", "MSFT", "$SPX", "BRK.B"]);
-        assert_eq!(cfg.chart_symbols, cfg.symbols, "CHART_SYMBOLS defaults to SYMBOLS");
-        assert_eq!(cfg.option_symbols, ["MSFT  251219C00480000", "SPY   250421P00512000"]);
+        assert_eq!(
+            cfg.chart_symbols, cfg.symbols,
+            "CHART_SYMBOLS defaults to SYMBOLS"
+        );
+        assert_eq!(
+            cfg.option_symbols,
+            ["MSFT  251219C00480000", "SPY   250421P00512000"]
+        );
     }
 
     #[test]
@@ -475,7 +582,14 @@ mod tests {
         .expect_err("invalid");
         assert_eq!(err.problems.len(), 6, "{err}");
         let text = err.to_string();
-        for name in ["BATCH_SIZE", "BATCH_INTERVAL", "DATABASE_URL", "SYMBOLS", "OPTION_SYMBOLS", "RUST_LOG"] {
+        for name in [
+            "BATCH_SIZE",
+            "BATCH_INTERVAL",
+            "DATABASE_URL",
+            "SYMBOLS",
+            "OPTION_SYMBOLS",
+            "RUST_LOG",
+        ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
         assert!(text.contains("a whole number from 1 to 100000"), "{text}");
@@ -485,7 +599,11 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_from_debug_and_errors() {
-        let cfg = from(&[("DATABASE_URL", "postgres://postgres.ref:s3cr3t@host:5432/postgres")]).expect("valid");
+        let cfg = from(&[(
+            "DATABASE_URL",
+            "postgres://postgres.ref:s3cr3t@host:5432/postgres",
+        )])
+        .expect("valid");
         let debug = format!("{cfg:?}");
         assert!(!debug.contains("s3cr3t"), "{debug}");
         assert!(debug.contains("postgres.ref:***@host"), "{debug}");
@@ -495,8 +613,14 @@ mod tests {
 
     #[test]
     fn sqlite_urls_accept_both_spellings() {
-        assert_eq!(DatabaseTarget::parse("sqlite://a/b.db"), Ok(DatabaseTarget::Sqlite("a/b.db".into())));
-        assert_eq!(DatabaseTarget::parse("sqlite:x.db?mode=rwc"), Ok(DatabaseTarget::Sqlite("x.db".into())));
+        assert_eq!(
+            DatabaseTarget::parse("sqlite://a/b.db"),
+            Ok(DatabaseTarget::Sqlite("a/b.db".into()))
+        );
+        assert_eq!(
+            DatabaseTarget::parse("sqlite:x.db?mode=rwc"),
+            Ok(DatabaseTarget::Sqlite("x.db".into()))
+        );
         assert!(DatabaseTarget::parse("sqlite://").is_err());
     }
 }

@@ -2,12 +2,13 @@
 //!
 //! Data flow (one task owns each piece of mutable state):
 //! `source` (simulator / replay / live socket) → [`frame`] parser → [`market`] state
-//! → bounded channel → [`batch`] writer task → [`sink`] (PostgreSQL or SQLite).
+//! (+ [`indicators`] per equity row) → bounded channel → [`batch`] writer task → [`sink`] (PostgreSQL or SQLite).
 
 pub mod app;
 pub mod batch;
 pub mod config;
 pub mod frame;
+pub mod indicators;
 pub mod market;
 pub mod pipeline;
 pub mod rows;

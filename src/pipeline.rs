@@ -1,11 +1,14 @@
-//! The frame processor: parser + market state, owned by the task that reads frames.
+//! The frame processor: parser + market state + indicators, owned by the task that reads
+//! frames.
 //!
 //! `process` turns one raw server frame into rows (sent on to the writer) and protocol
-//! events (responses and notices, for the session logic), and keeps the counters.
+//! events (responses and notices, for the session logic), and keeps the counters. Each
+//! equity row gets its symbol's indicator values (see [`crate::indicators`]).
 
 use std::sync::Arc;
 
 use crate::frame::{Notice, Response, UpdateBody, parse_frame};
+use crate::indicators::IndicatorEngine;
 use crate::market::MarketState;
 use crate::rows::Row;
 use crate::stats::PipelineStats;
@@ -21,18 +24,21 @@ pub struct FrameEvents {
     pub latest_event_ms: Option<i64>,
 }
 
-/// Parser plus merged state. One instance per stream, owned by one task.
+/// Parser plus merged state plus indicators. One instance per stream, owned by one task.
 #[derive(Debug)]
 pub struct FrameProcessor {
     state: MarketState,
+    indicators: IndicatorEngine,
     stats: Arc<PipelineStats>,
 }
 
 impl FrameProcessor {
-    /// A processor that counts into `stats`.
-    pub fn new(stats: Arc<PipelineStats>) -> Self {
+    /// A processor that counts into `stats` and computes indicators with `indicators`
+    /// (already warm-started if wanted, see [`crate::app::indicator_engine`]).
+    pub fn new(stats: Arc<PipelineStats>, indicators: IndicatorEngine) -> Self {
         Self {
             state: MarketState::new(),
+            indicators,
             stats,
         }
     }
@@ -40,6 +46,11 @@ impl FrameProcessor {
     /// The merged market state.
     pub fn state(&self) -> &MarketState {
         &self.state
+    }
+
+    /// The indicator engine.
+    pub fn indicators(&self) -> &IndicatorEngine {
+        &self.indicators
     }
 
     /// Parses `text` (received at `received_ms`), merges its updates and appends the
@@ -58,7 +69,10 @@ impl FrameProcessor {
         let mut skipped = u64::from(frame.skipped_items);
         for update in &frame.updates {
             match self.state.apply(update) {
-                Ok(row) => {
+                Ok(mut row) => {
+                    if let Row::Equity(equity) = &mut row {
+                        equity.indicators = self.indicators.on_equity(equity);
+                    }
                     rows.push(row);
                     PipelineStats::add(&s.updates, 1);
                     PipelineStats::add(

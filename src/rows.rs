@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::frame::{EquityFields, OptionFields};
+use crate::indicators::IndicatorValues;
 use crate::market::option_symbol::OptionContract;
 
 /// A full, merged LEVELONE_EQUITIES quote at one event.
@@ -22,6 +23,8 @@ pub struct EquityRow {
     pub seq: i32,
     /// Every field as merged so far (a field never seen is `None`).
     pub quote: EquityFields,
+    /// The symbol's indicators at this row (provisional for the bar in progress).
+    pub indicators: IndicatorValues,
 }
 
 /// A full, merged LEVELONE_OPTIONS quote at one event, with the contract parsed from its symbol.

@@ -104,6 +104,7 @@ fn row(id: i32) -> Row {
         timestamp: Utc.timestamp_millis_opt(0).single().expect("time"),
         seq: id,
         quote: EquityFields::default(),
+        indicators: Default::default(),
     })
 }
 

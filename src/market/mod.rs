@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::frame::{ChartFields, EquityFields, OptionFields, Update, UpdateBody};
+use crate::indicators::IndicatorValues;
 use crate::rows::{BarRow, EquityRow, OptionRow, Row, time_from_ms};
 use option_symbol::{OptionContract, OptionSymbolError};
 
@@ -117,6 +118,7 @@ impl MarketState {
             timestamp,
             seq: state.next_seq(update.event_ms),
             quote: state.merged.clone(),
+            indicators: IndicatorValues::default(),
         })
     }
 

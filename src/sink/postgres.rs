@@ -87,14 +87,22 @@ async fn insert_equities(
     let t = |f: fn(&crate::frame::EquityFields) -> Option<i64>| -> Vec<Option<chrono::DateTime<chrono::Utc>>> {
         rows.iter().map(|r| f(&r.quote).and_then(time_from_ms)).collect()
     };
+    let ind = |f: fn(&crate::indicators::IndicatorValues) -> Option<f64>| -> Vec<Option<f64>> {
+        rows.iter().map(|r| finite(f(&r.indicators))).collect()
+    };
     let result = sqlx::query(
         r#"INSERT INTO equity_data (ticker, "timestamp", seq, price, volume, bid, ask, bid_size, ask_size,
                mark, last_size, high, low, open, close, net_change, net_percent_change,
-               quote_time, trade_time, security_status)
+               quote_time, trade_time, security_status,
+               sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist,
+               bb_upper, bb_middle, bb_lower, vwap)
            SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::int4[], $4::float8[], $5::int8[],
                $6::float8[], $7::float8[], $8::int8[], $9::int8[], $10::float8[], $11::int8[],
                $12::float8[], $13::float8[], $14::float8[], $15::float8[], $16::float8[],
-               $17::float8[], $18::timestamptz[], $19::timestamptz[], $20::text[])
+               $17::float8[], $18::timestamptz[], $19::timestamptz[], $20::text[],
+               $21::float8[], $22::float8[], $23::float8[], $24::float8[], $25::float8[],
+               $26::float8[], $27::float8[], $28::float8[], $29::float8[], $30::float8[],
+               $31::float8[])
            ON CONFLICT DO NOTHING"#,
     )
     .bind(rows.iter().map(|r| &*r.ticker).collect::<Vec<&str>>())
@@ -117,6 +125,17 @@ async fn insert_equities(
     .bind(t(|f| f.quote_time_ms))
     .bind(t(|f| f.trade_time_ms))
     .bind(rows.iter().map(|r| r.quote.security_status.as_deref()).collect::<Vec<Option<&str>>>())
+    .bind(ind(|v| v.sma))
+    .bind(ind(|v| v.ema_fast))
+    .bind(ind(|v| v.ema_slow))
+    .bind(ind(|v| v.rsi))
+    .bind(ind(|v| v.macd))
+    .bind(ind(|v| v.macd_signal))
+    .bind(ind(|v| v.macd_hist))
+    .bind(ind(|v| v.bb_upper))
+    .bind(ind(|v| v.bb_middle))
+    .bind(ind(|v| v.bb_lower))
+    .bind(ind(|v| v.vwap))
     .execute(&mut **tx)
     .await
     .map_err(|e| SinkError::new("insert into equity_data", e))?;

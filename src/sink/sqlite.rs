@@ -19,7 +19,7 @@ use crate::rows::{Batch, finite, time_from_ms};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Rows per INSERT statement: 31 columns × 500 stays far below the 32766 parameter limit.
+/// Rows per INSERT statement: at most 31 columns × 500 stays far below the 32766 parameter limit.
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// Writes batches into a SQLite file.
@@ -119,7 +119,9 @@ async fn insert_equities(
     let mut qb = QueryBuilder::<Sqlite>::new(
         r#"INSERT INTO equity_data (ticker, "timestamp", seq, price, volume, bid, ask, bid_size, ask_size,
            mark, last_size, high, low, open, close, net_change, net_percent_change,
-           quote_time, trade_time, security_status) "#,
+           quote_time, trade_time, security_status,
+           sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist,
+           bb_upper, bb_middle, bb_lower, vwap) "#,
     );
     qb.push_values(rows, |mut b, r| {
         let f = &r.quote;
@@ -143,6 +145,9 @@ async fn insert_equities(
             .push_bind(sqlite_time_ms(f.quote_time_ms))
             .push_bind(sqlite_time_ms(f.trade_time_ms))
             .push_bind(f.security_status.as_deref());
+        for v in r.indicators.to_array() {
+            b.push_bind(finite(v));
+        }
     });
     qb.push(" ON CONFLICT DO NOTHING");
     let result = qb
