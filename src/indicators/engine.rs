@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ta_lib::Core;
-
 use super::bars::{BarAggregate, BarBuilder, TickKey};
 use super::{BadPeriods, IndicatorSet, IndicatorSettings, IndicatorValues};
 use crate::rows::EquityRow;
@@ -21,7 +19,6 @@ struct SymbolIndicators {
 /// allocation); after that a row costs a hash lookup by `&str` plus O(1) per indicator.
 #[derive(Debug)]
 pub struct IndicatorEngine {
-    core: Core,
     settings: IndicatorSettings,
     /// An empty set, validated once, that new symbols start from.
     template: IndicatorSet,
@@ -32,10 +29,8 @@ impl IndicatorEngine {
     /// An engine with no symbol yet. Fails only on periods TA-Lib rejects, which
     /// configuration validation already refuses.
     pub fn new(settings: IndicatorSettings) -> Result<Self, BadPeriods> {
-        let core = Core::new();
-        let template = IndicatorSet::new(&core, &settings)?;
+        let template = IndicatorSet::new(&settings)?;
         Ok(Self {
-            core,
             settings,
             template,
             symbols: HashMap::new(),
@@ -77,12 +72,12 @@ impl IndicatorEngine {
         price: Option<f64>,
         volume: Option<i64>,
     ) -> IndicatorValues {
-        let (core, state) = self.state(symbol);
+        let state = self.state(symbol);
         if let Some(closed) = state.bars.on_tick(key, price, volume) {
-            state.set.commit(core, &closed);
+            state.set.commit(&closed);
         }
         match state.bars.open_bar() {
-            Some(open) => state.set.values(core, &open),
+            Some(open) => state.set.values(&open),
             None => IndicatorValues::default(),
         }
     }
@@ -92,17 +87,16 @@ impl IndicatorEngine {
     /// was when the previous run stopped.
     pub fn restore(&mut self, symbol: &str, bars: &[BarAggregate]) {
         let symbol: Arc<str> = Arc::from(symbol);
-        let (core, state) = self.state(&symbol);
+        let state = self.state(&symbol);
         for bar in bars {
             if let Some(closed) = state.bars.roll(*bar) {
-                state.set.commit(core, &closed);
+                state.set.commit(&closed);
             }
         }
     }
 
-    /// The TA-Lib core and the symbol's state, created on first sight (without allocating
-    /// when it exists).
-    fn state(&mut self, symbol: &Arc<str>) -> (&Core, &mut SymbolIndicators) {
+    /// The symbol's state, created on first sight (without allocating when it exists).
+    fn state(&mut self, symbol: &Arc<str>) -> &mut SymbolIndicators {
         if !self.symbols.contains_key(&**symbol) {
             let fresh = SymbolIndicators {
                 bars: BarBuilder::new(self.settings.bar_ms()),
@@ -111,7 +105,7 @@ impl IndicatorEngine {
             self.symbols.insert(symbol.clone(), fresh);
         }
         match self.symbols.get_mut(&**symbol) {
-            Some(s) => (&self.core, s),
+            Some(s) => s,
             None => unreachable!("inserted above"),
         }
     }

@@ -1,7 +1,7 @@
 //! [`IndicatorSet`]: one symbol's indicators over its closed bars, plus provisional values for
 //! the bar in progress. The only type that knows which library does the math.
 
-use ta_lib::{BbandsStream, Core, EmaStream, MacdStream, RetCode, RsiStream, SmaStream};
+use ta_lib::{BbandsStream, EmaStream, MacdStream, RetCode, RsiStream, SmaStream};
 
 use super::IndicatorValues;
 use super::bars::Bar;
@@ -37,22 +37,19 @@ pub struct BadPeriods(pub RetCode);
 
 impl IndicatorSet {
     /// An empty set (no bar yet) for `settings`.
-    pub fn new(core: &Core, settings: &IndicatorSettings) -> Result<Self, BadPeriods> {
+    pub fn new(settings: &IndicatorSettings) -> Result<Self, BadPeriods> {
         let p = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
         let make = || -> Result<Self, RetCode> {
-            let sma = Slot::new(core, p(settings.sma_period))?;
-            let ema_fast = Slot::new(core, p(settings.ema_fast_period))?;
-            let ema_slow = Slot::new(core, p(settings.ema_slow_period))?;
-            let rsi = Slot::new(core, p(settings.rsi_period))?;
-            let macd = Slot::new(
-                core,
-                (
-                    p(settings.macd_fast),
-                    p(settings.macd_slow),
-                    p(settings.macd_signal),
-                ),
-            )?;
-            let bbands = Slot::new(core, (p(settings.bb_period), settings.bb_stddev))?;
+            let sma = Slot::new(p(settings.sma_period))?;
+            let ema_fast = Slot::new(p(settings.ema_fast_period))?;
+            let ema_slow = Slot::new(p(settings.ema_slow_period))?;
+            let rsi = Slot::new(p(settings.rsi_period))?;
+            let macd = Slot::new((
+                p(settings.macd_fast),
+                p(settings.macd_slow),
+                p(settings.macd_signal),
+            ))?;
+            let bbands = Slot::new((p(settings.bb_period), settings.bb_stddev))?;
             let longest_lookback = [
                 sma.lookback(),
                 ema_fast.lookback(),
@@ -120,20 +117,20 @@ impl IndicatorSet {
     }
 
     /// Advances every indicator by one closed bar.
-    pub fn commit(&mut self, core: &Core, bar: &Bar) {
+    pub fn commit(&mut self, bar: &Bar) {
         let warming = self.warming_up();
         if warming {
             self.closes.push(bar.close);
         }
         self.closed += 1;
         let (c, closes, n) = (bar.close, self.closes.as_slice(), self.closed);
-        self.sma.commit(core, c, closes, n);
-        self.ema_fast.commit(core, c, closes, n);
-        self.ema_slow.commit(core, c, closes, n);
-        self.rsi.commit(core, c, closes, n);
-        self.macd.commit(core, c, closes, n);
-        self.bbands.commit(core, c, closes, n);
-        self.vwap.commit(core, bar);
+        self.sma.commit(c, closes, n);
+        self.ema_fast.commit(c, closes, n);
+        self.ema_slow.commit(c, closes, n);
+        self.rsi.commit(c, closes, n);
+        self.macd.commit(c, closes, n);
+        self.bbands.commit(c, closes, n);
+        self.vwap.commit(bar);
         if warming && !self.warming_up() {
             // Every stream is open: the history is no longer needed.
             self.closes = Vec::new();
@@ -141,27 +138,27 @@ impl IndicatorSet {
     }
 
     /// The values if the open `bar` closed as it stands (its close is the latest price).
-    pub fn values(&mut self, core: &Core, bar: &Bar) -> IndicatorValues {
+    pub fn values(&mut self, bar: &Bar) -> IndicatorValues {
         let warming = self.warming_up();
         if warming {
             // Within capacity (at most `longest_lookback + 1` closes): no allocation.
             self.closes.push(bar.close);
         }
         let (c, closes, n) = (bar.close, self.closes.as_slice(), self.closed);
-        let macd = self.macd.provisional(core, c, closes, n);
-        let bb = self.bbands.provisional(core, c, closes, n);
+        let macd = self.macd.provisional(c, closes, n);
+        let bb = self.bbands.provisional(c, closes, n);
         let values = IndicatorValues {
-            sma: self.sma.provisional(core, c, closes, n),
-            ema_fast: self.ema_fast.provisional(core, c, closes, n),
-            ema_slow: self.ema_slow.provisional(core, c, closes, n),
-            rsi: self.rsi.provisional(core, c, closes, n),
+            sma: self.sma.provisional(c, closes, n),
+            ema_fast: self.ema_fast.provisional(c, closes, n),
+            ema_slow: self.ema_slow.provisional(c, closes, n),
+            rsi: self.rsi.provisional(c, closes, n),
             macd: macd.map(|m| m.0),
             macd_signal: macd.map(|m| m.1),
             macd_hist: macd.map(|m| m.2),
             bb_upper: bb.map(|b| b.0),
             bb_middle: bb.map(|b| b.1),
             bb_lower: bb.map(|b| b.2),
-            vwap: self.vwap.provisional(core, bar),
+            vwap: self.vwap.provisional(bar),
         };
         if warming {
             self.closes.pop();

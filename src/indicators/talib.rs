@@ -19,7 +19,18 @@
 //! does (both at bar `slow - 1`), signal seeded with the SMA of the first `signal` MACD values;
 //! Bollinger Bands with an SMA middle and the population standard deviation.
 
+use std::sync::LazyLock;
+
 use ta_lib::{BbandsStream, Core, EmaStream, MAType, MacdStream, RetCode, RsiStream, SmaStream};
+
+/// TA-Lib's default settings (no extra unstable period, so EMA-family values match the
+/// classic TA-Lib output). Immutable and shared; streams hold no reference to it.
+static CORE: LazyLock<Core> = LazyLock::new(Core::new);
+
+/// The shared TA-Lib core.
+pub(super) fn core() -> &'static Core {
+    &CORE
+}
 
 /// One TA-Lib indicator driven bar by bar.
 pub(super) trait TaStream: Sized {
@@ -212,10 +223,10 @@ pub(super) struct Slot<S: TaStream> {
 
 impl<S: TaStream + std::fmt::Debug> Slot<S> {
     /// A slot for `params`; `Err` when TA-Lib rejects them (config validation prevents it).
-    pub(super) fn new(core: &Core, params: S::Params) -> Result<Self, RetCode> {
+    pub(super) fn new(params: S::Params) -> Result<Self, RetCode> {
         Ok(Self {
             params,
-            lookback: S::lookback(core, params)?,
+            lookback: S::lookback(core(), params)?,
             stream: None,
             failed: false,
         })
@@ -238,14 +249,14 @@ impl<S: TaStream + std::fmt::Debug> Slot<S> {
 
     /// Commits a closed bar. `closes` holds every close so far including this one, as long
     /// as some slot still warms up; `closed` is how many bars have closed, this one included.
-    pub(super) fn commit(&mut self, core: &Core, close: f64, closes: &[f64], closed: u64) {
+    pub(super) fn commit(&mut self, close: f64, closes: &[f64], closed: u64) {
         if self.failed {
             return;
         }
         let result = match &mut self.stream {
             Some(stream) => stream.update(close).map(drop),
             None if closed == self.lookback as u64 + 1 => {
-                S::open(core, closes, self.params).map(|(stream, _)| self.stream = Some(stream))
+                S::open(core(), closes, self.params).map(|(stream, _)| self.stream = Some(stream))
             }
             None => Ok(()),
         };
@@ -258,7 +269,6 @@ impl<S: TaStream + std::fmt::Debug> Slot<S> {
     /// (only while some slot warms up); `closed` counts closed bars, the open one excluded.
     pub(super) fn provisional(
         &self,
-        core: &Core,
         close: f64,
         closes_with_open: &[f64],
         closed: u64,
@@ -269,7 +279,7 @@ impl<S: TaStream + std::fmt::Debug> Slot<S> {
         match &self.stream {
             Some(stream) => stream.peek(close).ok(),
             None if closed == self.lookback as u64 => {
-                S::last_value(core, closes_with_open, self.params).ok()
+                S::last_value(core(), closes_with_open, self.params).ok()
             }
             None => None,
         }

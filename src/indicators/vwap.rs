@@ -7,9 +7,10 @@
 //! state of an empty session, and opening it allocates nothing. TA-Lib answers 0 while no
 //! volume has traded; we answer NULL instead.
 
-use ta_lib::{Core, RetCode, VwapStream};
+use ta_lib::{RetCode, VwapStream};
 
 use super::bars::Bar;
+use super::talib::core;
 
 /// VWAP of one symbol's current session.
 #[derive(Debug, Clone)]
@@ -31,12 +32,12 @@ impl SessionVwap {
     }
 
     /// Starts a new session's stream when `bar` belongs to another session than the last one.
-    fn sync_session(&mut self, core: &Core, bar: &Bar) {
+    fn sync_session(&mut self, bar: &Bar) {
         if self.session == Some(bar.session) {
             return;
         }
         let c = [bar.close];
-        self.stream = match core.vwap_open(&c, &c, &c, &[0.0]) {
+        self.stream = match core().vwap_open(&c, &c, &c, &[0.0]) {
             Ok((stream, _)) => Some(stream),
             Err(code) => {
                 tracing::warn!(error = %code, "TA-Lib refused to start a VWAP session; VWAP is NULL until the next one");
@@ -48,8 +49,8 @@ impl SessionVwap {
     }
 
     /// Commits a closed bar.
-    pub fn commit(&mut self, core: &Core, bar: &Bar) {
-        self.sync_session(core, bar);
+    pub fn commit(&mut self, bar: &Bar) {
+        self.sync_session(bar);
         if let Some(stream) = &mut self.stream {
             match stream.update(bar.high, bar.low, bar.close, bar.volume) {
                 Ok(_) => self.volume += bar.volume,
@@ -61,8 +62,8 @@ impl SessionVwap {
     /// The VWAP if the open `bar` closed as it stands; NULL while the session has no volume.
     /// Starting a new session here is not a change of committed state: every bar of the
     /// previous session has closed before a bar of the next one exists.
-    pub fn provisional(&mut self, core: &Core, bar: &Bar) -> Option<f64> {
-        self.sync_session(core, bar);
+    pub fn provisional(&mut self, bar: &Bar) -> Option<f64> {
+        self.sync_session(bar);
         if self.volume + bar.volume <= 0.0 {
             return None;
         }
