@@ -612,6 +612,65 @@ mod tests {
     }
 
     #[test]
+    fn indicator_settings_have_documented_defaults_and_parse() {
+        let cfg = from(&[]).expect("defaults");
+        let s = cfg.indicators;
+        assert_eq!(s.bar_seconds, 60);
+        assert_eq!((s.sma_period, s.ema_fast_period, s.ema_slow_period, s.rsi_period), (20, 9, 21, 14));
+        assert_eq!((s.macd_fast, s.macd_slow, s.macd_signal), (12, 26, 9));
+        assert_eq!((s.bb_period, s.bb_stddev), (20, 2.0));
+        assert_eq!(s.warm_start_bars, 1400, "40 x (MACD_SLOW + MACD_SIGNAL)");
+
+        let cfg = from(&[
+            ("BAR_SECONDS", "300"),
+            ("RSI_PERIOD", "7"),
+            ("MACD_SLOW", "30"),
+            ("BB_STDDEV", "2.5"),
+        ])
+        .expect("valid");
+        assert_eq!(cfg.indicators.bar_seconds, 300);
+        assert_eq!(cfg.indicators.rsi_period, 7);
+        assert_eq!(cfg.indicators.bb_stddev, 2.5);
+        assert_eq!(cfg.indicators.warm_start_bars, 40 * 39, "the default follows the periods");
+        let off = from(&[("WARM_START_BARS", "0")]).expect("0 turns warm start off");
+        assert_eq!(off.indicators.warm_start_bars, 0);
+    }
+
+    #[test]
+    fn bad_indicator_settings_are_reported_together() {
+        let err = from(&[
+            ("BAR_SECONDS", "7"),
+            ("SMA_PERIOD", "1"),
+            ("EMA_FAST_PERIOD", "30"),
+            ("MACD_FAST", "26"),
+            ("MACD_SLOW", "12"),
+            ("BB_STDDEV", "-1"),
+            ("WARM_START_BARS", "10"),
+            ("RSI_PERIOD", "x"),
+        ])
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 7, "{text}");
+        assert!(text.contains("BAR_SECONDS (\"7\")") && text.contains("divides 3600"), "{text}");
+        assert!(text.contains("SMA_PERIOD") && text.contains("from 2 to 1000"), "{text}");
+        assert!(text.contains("EMA_FAST_PERIOD (30) must be shorter than EMA_SLOW_PERIOD (21)"), "{text}");
+        assert!(text.contains("MACD_FAST (26) must be shorter than MACD_SLOW (12)"), "{text}");
+        assert!(text.contains("BB_STDDEV"), "{text}");
+        assert!(text.contains("WARM_START_BARS") && text.contains("from 30 (the longest warm-up"), "{text}");
+        assert!(text.contains("RSI_PERIOD"), "{text}");
+    }
+
+    #[test]
+    fn every_indicator_variable_is_known() {
+        for name in [
+            "BAR_SECONDS", "SMA_PERIOD", "EMA_FAST_PERIOD", "EMA_SLOW_PERIOD", "RSI_PERIOD",
+            "MACD_FAST", "MACD_SLOW", "MACD_SIGNAL", "BB_PERIOD", "BB_STDDEV", "WARM_START_BARS",
+        ] {
+            assert!(KNOWN_VARIABLES.contains(&name), "{name}");
+        }
+    }
+
+    #[test]
     fn sqlite_urls_accept_both_spellings() {
         assert_eq!(
             DatabaseTarget::parse("sqlite://a/b.db"),
