@@ -616,7 +616,15 @@ mod tests {
         let cfg = from(&[]).expect("defaults");
         let s = cfg.indicators;
         assert_eq!(s.bar_seconds, 60);
-        assert_eq!((s.sma_period, s.ema_fast_period, s.ema_slow_period, s.rsi_period), (20, 9, 21, 14));
+        assert_eq!(
+            (
+                s.sma_period,
+                s.ema_fast_period,
+                s.ema_slow_period,
+                s.rsi_period
+            ),
+            (20, 9, 21, 14)
+        );
         assert_eq!((s.macd_fast, s.macd_slow, s.macd_signal), (12, 26, 9));
         assert_eq!((s.bb_period, s.bb_stddev), (20, 2.0));
         assert_eq!(s.warm_start_bars, 1400, "40 x (MACD_SLOW + MACD_SIGNAL)");
@@ -631,7 +639,11 @@ mod tests {
         assert_eq!(cfg.indicators.bar_seconds, 300);
         assert_eq!(cfg.indicators.rsi_period, 7);
         assert_eq!(cfg.indicators.bb_stddev, 2.5);
-        assert_eq!(cfg.indicators.warm_start_bars, 40 * 39, "the default follows the periods");
+        assert_eq!(
+            cfg.indicators.warm_start_bars,
+            40 * 39,
+            "the default follows the periods"
+        );
         let off = from(&[("WARM_START_BARS", "0")]).expect("0 turns warm start off");
         assert_eq!(off.indicators.warm_start_bars, 0);
     }
@@ -651,20 +663,44 @@ mod tests {
         .expect_err("invalid");
         let text = err.to_string();
         assert_eq!(err.problems.len(), 7, "{text}");
-        assert!(text.contains("BAR_SECONDS (\"7\")") && text.contains("divides 3600"), "{text}");
-        assert!(text.contains("SMA_PERIOD") && text.contains("from 2 to 1000"), "{text}");
-        assert!(text.contains("EMA_FAST_PERIOD (30) must be shorter than EMA_SLOW_PERIOD (21)"), "{text}");
-        assert!(text.contains("MACD_FAST (26) must be shorter than MACD_SLOW (12)"), "{text}");
+        assert!(
+            text.contains("BAR_SECONDS (\"7\")") && text.contains("divides 3600"),
+            "{text}"
+        );
+        assert!(
+            text.contains("SMA_PERIOD") && text.contains("from 2 to 1000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("EMA_FAST_PERIOD (30) must be shorter than EMA_SLOW_PERIOD (21)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("MACD_FAST (26) must be shorter than MACD_SLOW (12)"),
+            "{text}"
+        );
         assert!(text.contains("BB_STDDEV"), "{text}");
-        assert!(text.contains("WARM_START_BARS") && text.contains("from 30 (the longest warm-up"), "{text}");
+        assert!(
+            text.contains("WARM_START_BARS") && text.contains("from 30 (the longest warm-up"),
+            "{text}"
+        );
         assert!(text.contains("RSI_PERIOD"), "{text}");
     }
 
     #[test]
     fn every_indicator_variable_is_known() {
         for name in [
-            "BAR_SECONDS", "SMA_PERIOD", "EMA_FAST_PERIOD", "EMA_SLOW_PERIOD", "RSI_PERIOD",
-            "MACD_FAST", "MACD_SLOW", "MACD_SIGNAL", "BB_PERIOD", "BB_STDDEV", "WARM_START_BARS",
+            "BAR_SECONDS",
+            "SMA_PERIOD",
+            "EMA_FAST_PERIOD",
+            "EMA_SLOW_PERIOD",
+            "RSI_PERIOD",
+            "MACD_FAST",
+            "MACD_SLOW",
+            "MACD_SIGNAL",
+            "BB_PERIOD",
+            "BB_STDDEV",
+            "WARM_START_BARS",
         ] {
             assert!(KNOWN_VARIABLES.contains(&name), "{name}");
         }

@@ -69,7 +69,10 @@ fn rows_after_warm_up_allocate_nothing() {
     let warm_up_rows = 100 * symbols.len() * 3; // 100 bars, well past the longest warm-up (34)
     let mut checksum = 0.0;
     for (sym, ts, price, volume) in &rows[..warm_up_rows] {
-        checksum += engine.on_tick(sym, (*ts, 0), Some(*price), Some(*volume)).sma.unwrap_or(0.0);
+        checksum += engine
+            .on_tick(sym, (*ts, 0), Some(*price), Some(*volume))
+            .sma
+            .unwrap_or(0.0);
     }
     COUNTING.with(|c| c.set(true));
     for (sym, ts, price, volume) in &rows[warm_up_rows..] {
