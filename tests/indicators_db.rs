@@ -1,4 +1,7 @@
-//! Warm start end to end: a recorded session is replayed in one go into one database, and in
+//! Indicator columns in both databases: every column holds what the engine computed for its
+//! row (distinct periods, so a swapped column would show), and warm start end to end.
+//!
+//! Warm start: a recorded session is replayed in one go into one database, and in
 //! two parts (stopped mid-bar, mid-session) into another, with the second part warm-started
 //! from what the first one wrote. Every row after the restart must carry the indicators the
 //! uninterrupted run computed. On SQLite with the default settings (the whole history fits in
@@ -16,7 +19,10 @@ use chrono_tz::America::New_York;
 use common::{config_for, start_postgres};
 use market_streamer::app;
 use market_streamer::config::Config;
-use market_streamer::indicators::IndicatorValues;
+use market_streamer::indicators::{IndicatorEngine, IndicatorValues};
+use market_streamer::pipeline::FrameProcessor;
+use market_streamer::rows::Row;
+use market_streamer::stats::PipelineStats;
 
 /// A recorded LEVELONE_EQUITIES frame: its event time and JSON text.
 struct Frame {
@@ -321,4 +327,90 @@ async fn restart_on_postgres_after_midnight_with_truncated_history() {
     // EMA, RSI and MACD remember all history with geometrically shrinking weights; 360 bars
     // leave less than 1e-12 of it, and sums are accumulated over other spans.
     assert_same(&got, &expected, 1e-12);
+}
+
+/// Periods that make every column different from the others.
+const DISTINCT_PERIODS: [(&str, &str); 12] = [
+    ("SYMBOLS", "AAPL,MSFT"),
+    ("BATCH_SIZE", "500"),
+    ("BATCH_INTERVAL", "0.05"),
+    ("SMA_PERIOD", "4"),
+    ("EMA_FAST_PERIOD", "3"),
+    ("EMA_SLOW_PERIOD", "6"),
+    ("RSI_PERIOD", "5"),
+    ("MACD_FAST", "3"),
+    ("MACD_SLOW", "7"),
+    ("MACD_SIGNAL", "2"),
+    ("BB_PERIOD", "6"),
+    ("BB_STDDEV", "1.5"),
+];
+
+/// What the engine computes for `frames`, in process, by row key.
+fn computed(cfg: &Config, frames: &[Frame]) -> Vec<Stored> {
+    let engine = IndicatorEngine::new(cfg.indicators).expect("valid");
+    let mut processor = FrameProcessor::new(std::sync::Arc::new(PipelineStats::default()), engine);
+    let mut rows = Vec::new();
+    for f in frames {
+        processor.process(&f.text, f.ts, &mut rows);
+    }
+    let mut out: Vec<Stored> = rows
+        .into_iter()
+        .filter_map(|r| match r {
+            Row::Equity(e) => Some(Stored {
+                key: (e.ticker.to_string(), e.timestamp.timestamp_millis(), e.seq),
+                values: e.indicators.to_array(),
+            }),
+            _ => None,
+        })
+        .collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+fn sixty_minutes() -> Vec<Frame> {
+    let start = New_York
+        .with_ymd_and_hms(2025, 8, 13, 10, 0, 0)
+        .single()
+        .expect("time")
+        .timestamp_millis();
+    frames(5, start, 60 * 60)
+}
+
+#[tokio::test]
+async fn sqlite_columns_hold_the_computed_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("cols.db").display());
+    let cfg = config_for(&url, &DISTINCT_PERIODS);
+    let frames = sixty_minutes();
+    replay(&cfg, dir.path(), "cols", &frames, None).await;
+    let stored = sqlite_rows(&url, 0).await;
+    assert_eq!(stored, computed(&cfg, &frames));
+    assert!(
+        stored
+            .last()
+            .expect("rows")
+            .values
+            .iter()
+            .all(Option::is_some)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_columns_hold_the_computed_values() {
+    let pg = start_postgres();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = pg.create_database("cols").expect("db");
+    let cfg = config_for(&url, &DISTINCT_PERIODS);
+    let frames = sixty_minutes();
+    replay(&cfg, dir.path(), "cols", &frames, None).await;
+    let stored = postgres_rows(&url, 0).await;
+    assert_eq!(stored, computed(&cfg, &frames));
+    assert!(
+        stored
+            .last()
+            .expect("rows")
+            .values
+            .iter()
+            .all(Option::is_some)
+    );
 }
