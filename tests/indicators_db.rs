@@ -414,3 +414,105 @@ async fn postgres_columns_hold_the_computed_values() {
             .all(Option::is_some)
     );
 }
+
+#[tokio::test]
+async fn warm_start_loads_the_asked_symbols_and_the_whole_latest_session() {
+    use market_streamer::indicators::warm_start::{self, WarmSymbols};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("warm.db").display());
+    let cfg = config_for(&url, &DISTINCT_PERIODS);
+    let frames = sixty_minutes();
+    replay(&cfg, dir.path(), "warm", &frames, None).await;
+    // The bars the data holds, per symbol: one per minute with a priced row.
+    let minutes = |sym: &str| {
+        let mut buckets: Vec<i64> = computed(&cfg, &frames)
+            .iter()
+            .filter(|r| r.key.0 == sym)
+            .map(|r| r.key.1.div_euclid(60_000))
+            .collect();
+        buckets.dedup();
+        buckets.len()
+    };
+
+    let db = app::open_database(&cfg).await.expect("open");
+    let all = warm_start::load(&db, &cfg.indicators, WarmSymbols::AllInDatabase)
+        .await
+        .expect("load");
+    let names: Vec<&str> = all.symbols.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(names, ["AAPL", "MSFT"]);
+    assert_eq!(
+        all.symbols[0].1.len(),
+        minutes("AAPL"),
+        "fewer bars than WARM_START_BARS: all"
+    );
+
+    let only = ["MSFT".to_string(), "NVDA".to_string()];
+    let some = warm_start::load(&db, &cfg.indicators, WarmSymbols::These(&only))
+        .await
+        .expect("load");
+    assert_eq!(some.symbols.len(), 1, "NVDA has no rows");
+    assert_eq!(some.symbols[0].0, "MSFT");
+
+    // Ten bars asked, but the whole (one-hour) New York session is loaded for the VWAP.
+    let mut few = cfg.indicators;
+    few.warm_start_bars = 10;
+    let session = warm_start::load(&db, &few, WarmSymbols::These(&only))
+        .await
+        .expect("load");
+    assert_eq!(session.symbols[0].1.len(), minutes("MSFT"));
+    let none = warm_start::load(
+        &db,
+        &{
+            let mut s = few;
+            s.warm_start_bars = 0;
+            s
+        },
+        WarmSymbols::AllInDatabase,
+    )
+    .await
+    .expect("load");
+    assert!(none.symbols.is_empty(), "WARM_START_BARS=0 loads nothing");
+    db.close().await;
+}
+
+#[tokio::test]
+async fn warm_start_reaches_back_over_an_overnight_gap() {
+    use market_streamer::indicators::warm_start::{self, WarmSymbols};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("gap.db").display());
+    let mut vars = DISTINCT_PERIODS.to_vec();
+    vars.push(("WARM_START_BARS", "30"));
+    let cfg = config_for(&url, &vars);
+    let at = |d: u32, h: u32| {
+        New_York
+            .with_ymd_and_hms(2025, 8, d, h, 0, 0)
+            .single()
+            .expect("time")
+            .timestamp_millis()
+    };
+    // An hour on the 13th, then ten minutes on the 14th: the 14th's session alone holds too
+    // few bars, so the look-back window doubles until it reaches the 13th.
+    let mut frames = frames(8, at(13, 10), 3600);
+    frames.extend(self::frames(9, at(14, 10), 600));
+    replay(&cfg, dir.path(), "gap", &frames, None).await;
+
+    let mut buckets: Vec<i64> = computed(&cfg, &frames)
+        .iter()
+        .filter(|r| r.key.0 == "AAPL")
+        .map(|r| r.key.1.div_euclid(60_000))
+        .collect();
+    buckets.dedup();
+    let db = app::open_database(&cfg).await.expect("open");
+    let only = ["AAPL".to_string()];
+    let warm = warm_start::load(&db, &cfg.indicators, WarmSymbols::These(&only))
+        .await
+        .expect("load");
+    db.close().await;
+    let loaded: Vec<i64> = warm.symbols[0].1.iter().map(|b| b.bucket).collect();
+    assert_eq!(
+        loaded,
+        buckets[buckets.len() - 31..],
+        "the latest 30 closed bars + the open one"
+    );
+    assert!(loaded[0] < at(14, 0) / 60_000, "reached back into the 13th");
+}
