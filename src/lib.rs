@@ -10,6 +10,7 @@ pub mod config;
 pub mod frame;
 pub mod market;
 pub mod pipeline;
+pub mod retention;
 pub mod rows;
 pub mod shutdown;
 pub mod sim;
