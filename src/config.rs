@@ -690,6 +690,47 @@ mod tests {
     }
 
     #[test]
+    fn the_transaction_pooler_is_refused_with_what_to_use_instead() {
+        let err = from(&[(
+            "DATABASE_URL",
+            "postgres://postgres.abcd:pw@aws-0-us-east-1.pooler.supabase.com:6543/postgres",
+        )])
+        .expect_err("port 6543");
+        let text = err.to_string();
+        assert!(
+            text.contains("transaction pooler") && text.contains("port 5432"),
+            "{text}"
+        );
+        assert!(!text.contains(":pw@"), "{text}");
+        assert!(from(&[("DATABASE_URL", "postgres://postgres.abcd:pw@aws-0-us-east-1.pooler.supabase.com:5432/postgres?sslmode=require")]).is_ok());
+        assert!(
+            from(&[("DATABASE_URL", "postgres://u@[::1]:6543/db")]).is_err(),
+            "IPv6 host"
+        );
+        assert!(from(&[("DATABASE_URL", "postgres://u@db.example:65430/db")]).is_ok());
+    }
+
+    #[test]
+    fn realtime_and_retention_settings_are_validated() {
+        let cfg = from(&[
+            ("REALTIME_MODE", "Both"),
+            ("REALTIME_TOPIC", "prices:live"),
+            ("TICK_RETENTION_DAYS", "3"),
+        ])
+        .expect("valid");
+        assert_eq!(cfg.realtime_mode, RealtimeMode::Both);
+        assert_eq!(cfg.realtime_topic, "prices:live");
+        assert_eq!(cfg.tick_retention_days, 3);
+        let err = from(&[
+            ("REALTIME_MODE", "sometimes"),
+            ("REALTIME_TOPIC", "realtime"),
+            ("TICK_RETENTION_DAYS", "0"),
+        ])
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 3, "{err}");
+    }
+
+    #[test]
     fn sqlite_urls_accept_both_spellings() {
         assert_eq!(
             DatabaseTarget::parse("sqlite://a/b.db"),
