@@ -48,8 +48,13 @@ async fn equity_data_bytes_per_row() {
             batch = Batch::default();
         }
     }
-    let Database::Postgres(sink) = &db else { panic!("postgres") };
-    sqlx::query("VACUUM ANALYZE equity_data").execute(sink.pool()).await.expect("vacuum");
+    let Database::Postgres(sink) = &db else {
+        panic!("postgres")
+    };
+    sqlx::query("VACUUM ANALYZE equity_data")
+        .execute(sink.pool())
+        .await
+        .expect("vacuum");
     let bytes: i64 = sqlx::query_scalar(
         "SELECT sum(pg_total_relation_size(inhrelid))::bigint FROM pg_inherits WHERE inhparent = 'equity_data'::regclass",
     )
@@ -58,5 +63,8 @@ async fn equity_data_bytes_per_row() {
     .expect("size");
     let per_row = bytes as f64 / rows_total as f64;
     println!("equity_data: {per_row:.0} bytes per row (heap + primary key, {rows_total} rows)");
-    assert!((100.0..400.0).contains(&per_row), "{per_row} bytes per row is out of the expected band");
+    assert!(
+        (100.0..400.0).contains(&per_row),
+        "{per_row} bytes per row is out of the expected band"
+    );
 }
