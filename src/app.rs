@@ -36,8 +36,9 @@ pub enum AppError {
 
 /// Connects to `DATABASE_URL` (waiting up to a minute for it to come up) and migrates it.
 pub async fn open_database(cfg: &Config) -> Result<Database, AppError> {
-    let db = Database::connect_with_retry(&cfg.database, CONNECT_GIVE_UP).await?;
+    let db = Database::connect_with_retry(cfg, CONNECT_GIVE_UP).await?;
     db.migrate().await?;
+    db.prepare_realtime(cfg).await?;
     tracing::info!(database = %cfg.database.redacted(), "database ready (migrations applied)");
     Ok(db)
 }
@@ -157,6 +158,14 @@ pub async fn run_simulated(
         stats.clone(),
         cfg.status_interval,
     ));
+    if let Err(e) = crate::retention::run_once(&db, cfg, &stats).await {
+        tracing::warn!(error = %e, "startup retention pass failed; it runs again every MAINTENANCE_INTERVAL");
+    }
+    let retention = tokio::spawn(crate::retention::run_every(
+        db.clone(),
+        cfg.clone(),
+        stats.clone(),
+    ));
     let mut processor = FrameProcessor::new(stats.clone(), engine);
     tracing::info!(
         symbols = %cfg.symbols.join(","),
@@ -169,6 +178,7 @@ pub async fn run_simulated(
     drop(writer.tx);
     let written = writer.task.await?;
     status.abort();
+    retention.abort();
     db.close().await;
     let report = written?;
     tracing::info!(

@@ -48,6 +48,14 @@ impl DatabaseTarget {
             if userinfo.split(':').next().unwrap_or_default().is_empty() {
                 return Err("the user name before '@' is empty".into());
             }
+            if postgres_port(url) == Some(6543) {
+                return Err(
+                    "port 6543 is Supabase's transaction pooler, which does not keep the prepared statements this service uses; \
+                     use the session pooler (same host, port 5432, user postgres.<project-ref>) or the direct connection \
+                     (db.<project-ref>.supabase.co:5432, IPv6), with ?sslmode=require"
+                        .into(),
+                );
+            }
             return Ok(Self::Postgres(url.to_string()));
         }
         Err("must start with sqlite:// or postgres://".into())
@@ -68,6 +76,18 @@ impl fmt::Debug for DatabaseTarget {
     }
 }
 
+/// The port of a `postgres://user@host:port/db` URL, if one is given.
+fn postgres_port(url: &str) -> Option<u16> {
+    let rest = url.split_once("://")?.1;
+    let host_port = rest.rsplit_once('@').map_or(rest, |x| x.1);
+    let host_port = host_port.split(['/', '?']).next()?;
+    let port = match host_port.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':')?,
+        None => host_port.rsplit_once(':')?.1,
+    };
+    port.parse().ok()
+}
+
 /// Replaces the password part of `scheme://user:password@host` with `***`.
 pub fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -79,6 +99,42 @@ pub fn redact_url_password(url: &str) -> String {
     match userinfo.split_once(':') {
         Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
+    }
+}
+
+/// How the front end is fed live updates through Supabase Realtime (`REALTIME_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RealtimeMode {
+    /// `latest_quotes` is in the `supabase_realtime` publication (postgres_changes).
+    PostgresChanges,
+    /// One aggregated message per flush through `realtime.send` on a public topic.
+    Broadcast,
+    /// Both of the above.
+    Both,
+    /// Neither; `latest_quotes` is taken out of the publication.
+    Off,
+}
+
+impl RealtimeMode {
+    /// Parses `postgres_changes | broadcast | both | off`.
+    pub fn parse(v: &str) -> Option<Self> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "postgres_changes" => Some(Self::PostgresChanges),
+            "broadcast" => Some(Self::Broadcast),
+            "both" => Some(Self::Both),
+            "off" | "none" => Some(Self::Off),
+            _ => None,
+        }
+    }
+
+    /// True when `latest_quotes` should be in the `supabase_realtime` publication.
+    pub fn postgres_changes(self) -> bool {
+        matches!(self, Self::PostgresChanges | Self::Both)
+    }
+
+    /// True when each flush broadcasts one aggregated message.
+    pub fn broadcast(self) -> bool {
+        matches!(self, Self::Broadcast | Self::Both)
     }
 }
 
@@ -124,6 +180,22 @@ pub struct Config {
     pub rust_log: String,
     /// `BAR_SECONDS`, the indicator periods and `WARM_START_BARS`.
     pub indicators: IndicatorSettings,
+    /// `REALTIME_MODE`: postgres_changes | broadcast | both | off.
+    pub realtime_mode: RealtimeMode,
+    /// `REALTIME_TOPIC`: the public Broadcast topic.
+    pub realtime_topic: String,
+    /// `TICK_RETENTION_DAYS`: days of equity_data / option_data kept (whole UTC days).
+    pub tick_retention_days: u32,
+    /// `BAR_RETENTION_DAYS`: days of equity_bars kept.
+    pub bar_retention_days: u32,
+    /// `PARTITION_PREMAKE_DAYS`: daily partitions created ahead of today.
+    pub partition_premake_days: u32,
+    /// `MAINTENANCE_INTERVAL` (seconds): how often retention and size checks run.
+    pub maintenance_interval: Duration,
+    /// `DB_SIZE_LIMIT_MB`: the database size to stay under (Supabase Free turns read-only past 500 MB).
+    pub db_size_limit_mb: u64,
+    /// `DB_SIZE_WARN_PERCENT`: warn when the database reaches this share of `DB_SIZE_LIMIT_MB`.
+    pub db_size_warn_percent: u8,
 }
 
 impl Default for Config {
@@ -150,6 +222,14 @@ impl Default for Config {
             sim_seed: 42,
             rust_log: "info".to_string(),
             indicators: IndicatorSettings::default(),
+            realtime_mode: RealtimeMode::Broadcast,
+            realtime_topic: "market:quotes".to_string(),
+            tick_retention_days: 7,
+            bar_retention_days: 365,
+            partition_premake_days: 3,
+            maintenance_interval: Duration::from_secs(3600),
+            db_size_limit_mb: 500,
+            db_size_warn_percent: 80,
         }
     }
 }
@@ -174,6 +254,14 @@ impl fmt::Debug for Config {
             .field("sim_seed", &self.sim_seed)
             .field("rust_log", &self.rust_log)
             .field("indicators", &self.indicators)
+            .field("realtime_mode", &self.realtime_mode)
+            .field("realtime_topic", &self.realtime_topic)
+            .field("tick_retention_days", &self.tick_retention_days)
+            .field("bar_retention_days", &self.bar_retention_days)
+            .field("partition_premake_days", &self.partition_premake_days)
+            .field("maintenance_interval", &self.maintenance_interval)
+            .field("db_size_limit_mb", &self.db_size_limit_mb)
+            .field("db_size_warn_percent", &self.db_size_warn_percent)
             .finish()
     }
 }
@@ -214,6 +302,14 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BB_PERIOD",
     "BB_STDDEV",
     "WARM_START_BARS",
+    "REALTIME_MODE",
+    "REALTIME_TOPIC",
+    "TICK_RETENTION_DAYS",
+    "BAR_RETENTION_DAYS",
+    "PARTITION_PREMAKE_DAYS",
+    "MAINTENANCE_INTERVAL",
+    "DB_SIZE_LIMIT_MB",
+    "DB_SIZE_WARN_PERCENT",
 ];
 
 impl Config {
@@ -338,6 +434,76 @@ impl Config {
             }
         }
         parse_indicator_settings(&get, &mut cfg.indicators, &mut problems);
+
+        if let Some(v) = get("REALTIME_MODE") {
+            match RealtimeMode::parse(&v) {
+                Some(m) => cfg.realtime_mode = m,
+                None => problems.push(format!(
+                    "REALTIME_MODE ({v:?}) is not valid; allowed: postgres_changes, broadcast, both, off"
+                )),
+            }
+        }
+        if let Some(v) = get("REALTIME_TOPIC") {
+            let t = v.trim();
+            if t.len() > 200
+                || t.eq_ignore_ascii_case("realtime")
+                || t.chars().any(char::is_whitespace)
+            {
+                problems.push(format!(
+                    "REALTIME_TOPIC ({v:?}) is not valid; allowed: up to 200 characters without spaces, not \"realtime\" (e.g. market:quotes)"
+                ));
+            } else {
+                cfg.realtime_topic = t.to_string();
+            }
+        }
+        parse_into(
+            &get,
+            "TICK_RETENTION_DAYS",
+            &mut cfg.tick_retention_days,
+            &mut problems,
+            "whole days from 1 to 3650",
+            |v: u32| (1..=3650).contains(&v),
+        );
+        parse_into(
+            &get,
+            "BAR_RETENTION_DAYS",
+            &mut cfg.bar_retention_days,
+            &mut problems,
+            "whole days from 1 to 36500",
+            |v: u32| (1..=36_500).contains(&v),
+        );
+        parse_into(
+            &get,
+            "PARTITION_PREMAKE_DAYS",
+            &mut cfg.partition_premake_days,
+            &mut problems,
+            "whole days from 1 to 60",
+            |v: u32| (1..=60).contains(&v),
+        );
+        parse_seconds(
+            &get,
+            "MAINTENANCE_INTERVAL",
+            &mut cfg.maintenance_interval,
+            &mut problems,
+            10.0,
+            86_400.0,
+        );
+        parse_into(
+            &get,
+            "DB_SIZE_LIMIT_MB",
+            &mut cfg.db_size_limit_mb,
+            &mut problems,
+            "megabytes from 50 to 100000000",
+            |v: u64| (50..=100_000_000).contains(&v),
+        );
+        parse_into(
+            &get,
+            "DB_SIZE_WARN_PERCENT",
+            &mut cfg.db_size_warn_percent,
+            &mut problems,
+            "a whole percentage from 1 to 100",
+            |v: u8| (1..=100).contains(&v),
+        );
 
         if problems.is_empty() {
             Ok(cfg)
@@ -704,6 +870,47 @@ mod tests {
         ] {
             assert!(KNOWN_VARIABLES.contains(&name), "{name}");
         }
+    }
+
+    #[test]
+    fn the_transaction_pooler_is_refused_with_what_to_use_instead() {
+        let err = from(&[(
+            "DATABASE_URL",
+            "postgres://postgres.abcd:pw@aws-0-us-east-1.pooler.supabase.com:6543/postgres",
+        )])
+        .expect_err("port 6543");
+        let text = err.to_string();
+        assert!(
+            text.contains("transaction pooler") && text.contains("port 5432"),
+            "{text}"
+        );
+        assert!(!text.contains(":pw@"), "{text}");
+        assert!(from(&[("DATABASE_URL", "postgres://postgres.abcd:pw@aws-0-us-east-1.pooler.supabase.com:5432/postgres?sslmode=require")]).is_ok());
+        assert!(
+            from(&[("DATABASE_URL", "postgres://u@[::1]:6543/db")]).is_err(),
+            "IPv6 host"
+        );
+        assert!(from(&[("DATABASE_URL", "postgres://u@db.example:65430/db")]).is_ok());
+    }
+
+    #[test]
+    fn realtime_and_retention_settings_are_validated() {
+        let cfg = from(&[
+            ("REALTIME_MODE", "Both"),
+            ("REALTIME_TOPIC", "prices:live"),
+            ("TICK_RETENTION_DAYS", "3"),
+        ])
+        .expect("valid");
+        assert_eq!(cfg.realtime_mode, RealtimeMode::Both);
+        assert_eq!(cfg.realtime_topic, "prices:live");
+        assert_eq!(cfg.tick_retention_days, 3);
+        let err = from(&[
+            ("REALTIME_MODE", "sometimes"),
+            ("REALTIME_TOPIC", "realtime"),
+            ("TICK_RETENTION_DAYS", "0"),
+        ])
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 3, "{err}");
     }
 
     #[test]

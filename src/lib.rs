@@ -11,6 +11,7 @@ pub mod frame;
 pub mod indicators;
 pub mod market;
 pub mod pipeline;
+pub mod retention;
 pub mod rows;
 pub mod shutdown;
 pub mod sim;

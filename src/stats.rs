@@ -2,7 +2,7 @@
 //!
 //! Plain relaxed atomics: each counter has one writer, and readers only need a recent value.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 /// Counters of one running pipeline.
 #[derive(Debug, Default)]
@@ -33,6 +33,9 @@ pub struct PipelineStats {
     /// Unix ms of the last commit (0 = none yet) and its size.
     pub last_flush_unix_ms: AtomicI64,
     pub last_flush_rows: AtomicU64,
+    /// Database size at the last retention pass, and whether it is near `DB_SIZE_LIMIT_MB`.
+    pub database_bytes: AtomicU64,
+    pub database_near_limit: AtomicBool,
 }
 
 impl PipelineStats {

@@ -48,7 +48,7 @@ async fn count(db: &Database, sql: &str) -> i64 {
 async fn writing_the_same_batch_twice_is_idempotent() {
     let pg = start_postgres();
     let url = pg.create_database("idem").expect("db");
-    let db = Database::connect(&config_for(&url, &[]).database)
+    let db = Database::connect(&config_for(&url, &[]))
         .await
         .expect("connect");
     db.migrate().await.expect("migrate");
@@ -84,7 +84,7 @@ async fn rows_survive_a_postgres_stop_and_restart() {
     let mut pg = start_postgres();
     let url = pg.create_database("outage").expect("db");
     let cfg = config_for(&url, &[("BATCH_SIZE", "1"), ("BATCH_INTERVAL", "0.05")]);
-    let db = Arc::new(Database::connect(&cfg.database).await.expect("connect"));
+    let db = Arc::new(Database::connect(&cfg).await.expect("connect"));
     db.migrate().await.expect("migrate");
 
     let stats = Arc::new(PipelineStats::default());
@@ -150,7 +150,7 @@ async fn a_missing_table_is_permanent_and_says_to_migrate() {
     let pg = start_postgres();
     let url = pg.create_database("broken").expect("db");
     let cfg = config_for(&url, &[]);
-    let db = Arc::new(Database::connect(&cfg.database).await.expect("connect"));
+    let db = Arc::new(Database::connect(&cfg).await.expect("connect"));
     db.migrate().await.expect("migrate");
     pg.psql("broken", "DROP TABLE equity_data")
         .expect("drop table");
@@ -189,7 +189,7 @@ async fn a_missing_table_is_permanent_and_says_to_migrate() {
 async fn startup_reports_a_wrong_database_name_clearly() {
     let pg = start_postgres();
     let cfg = config_for(&pg.url_for("no_such_db"), &[]);
-    let err = Database::connect_with_retry(&cfg.database, Duration::from_secs(5))
+    let err = Database::connect_with_retry(&cfg, Duration::from_secs(5))
         .await
         .err()
         .expect("fails");

@@ -5,6 +5,7 @@
 //! never fails on rows that already went in. Every error says whether to retry
 //! ([`ErrorKind`]) and what an operator should do.
 
+pub mod broadcast;
 pub mod error;
 pub mod postgres;
 pub mod sqlite;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 pub use error::{ErrorKind, SinkError};
 
-use crate::config::DatabaseTarget;
+use crate::config::{Config, DatabaseTarget};
 use crate::rows::Batch;
 
 /// What one committed write did.
@@ -43,10 +44,11 @@ pub enum Database {
 }
 
 impl Database {
-    /// Connects (creating the SQLite file and its folder if missing). Does not migrate.
-    pub async fn connect(target: &DatabaseTarget) -> Result<Self, SinkError> {
-        match target {
-            DatabaseTarget::Postgres(url) => postgres::PostgresSink::connect(url)
+    /// Connects to `cfg.database` (creating the SQLite file and its folder if missing).
+    /// Does not migrate.
+    pub async fn connect(cfg: &Config) -> Result<Self, SinkError> {
+        match &cfg.database {
+            DatabaseTarget::Postgres(url) => postgres::PostgresSink::connect(url, cfg)
                 .await
                 .map(Self::Postgres),
             DatabaseTarget::Sqlite(path) => sqlite::SqliteSink::open(path).await.map(Self::Sqlite),
@@ -56,14 +58,15 @@ impl Database {
     /// Connects, retrying transient failures (database not up yet) with capped backoff
     /// until `give_up_after`; permanent failures (bad password, unknown database) return at once.
     pub async fn connect_with_retry(
-        target: &DatabaseTarget,
+        cfg: &Config,
         give_up_after: Duration,
     ) -> Result<Self, SinkError> {
+        let target = &cfg.database;
         let started = tokio::time::Instant::now();
         let mut backoff =
             crate::batch::Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         loop {
-            match Self::connect(target).await {
+            match Self::connect(cfg).await {
                 Ok(db) => return Ok(db),
                 Err(e) if e.kind == ErrorKind::Transient && started.elapsed() < give_up_after => {
                     let wait = backoff.next_delay();
@@ -71,6 +74,22 @@ impl Database {
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sets up Supabase Realtime per `REALTIME_MODE` (PostgreSQL only; SQLite has none and
+    /// says so once when a mode other than `off` is configured).
+    pub async fn prepare_realtime(&self, cfg: &Config) -> Result<(), SinkError> {
+        match self {
+            Self::Postgres(s) => s.prepare_realtime().await,
+            Self::Sqlite(_) => {
+                if cfg.realtime_mode != crate::config::RealtimeMode::Off {
+                    tracing::info!(
+                        "REALTIME_MODE is ignored with SQLite (no Supabase Realtime): broadcast skipped"
+                    );
+                }
+                Ok(())
             }
         }
     }

@@ -101,6 +101,10 @@ impl SqliteSink {
                 upsert_bars(&mut tx, chunk).await?;
             }
         }
+        let latest = super::postgres::insert::latest_per_ticker(batch);
+        for chunk in latest.chunks(ROWS_PER_STATEMENT) {
+            upsert_latest_quotes(&mut tx, chunk).await?;
+        }
         tx.commit().await.map_err(|e| SinkError::new("commit", e))?;
         Ok(WriteReport {
             rows: batch.len() as u64,
@@ -110,6 +114,94 @@ impl SqliteSink {
             bars: batch.bars.len() as u64,
         })
     }
+}
+
+/// Rows deleted per statement by retention, so a big purge never holds the write lock long.
+const DELETE_CHUNK: i64 = 5_000;
+
+impl SqliteSink {
+    /// Retention: deletes ticks older than `tick_cutoff` and candles older than `bar_cutoff`
+    /// in bounded chunks; returns (rows deleted, database bytes).
+    pub async fn maintain(
+        &self,
+        tick_cutoff: DateTime<Utc>,
+        bar_cutoff: DateTime<Utc>,
+    ) -> Result<(u64, u64), SinkError> {
+        let mut deleted = 0;
+        for (table, column, cutoff) in [
+            ("equity_data", "\"timestamp\"", tick_cutoff),
+            ("option_data", "\"timestamp\"", tick_cutoff),
+            ("equity_bars", "bar_start", bar_cutoff),
+        ] {
+            let sql = format!(
+                "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ? LIMIT {DELETE_CHUNK})"
+            );
+            loop {
+                let n = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(sqlite_time(cutoff))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| SinkError::new(format!("delete old rows from {table}"), e))?
+                    .rows_affected();
+                deleted += n;
+                if n < DELETE_CHUNK as u64 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| SinkError::new("measure the SQLite file", e))?;
+        Ok((deleted, bytes.max(0) as u64))
+    }
+}
+
+async fn upsert_latest_quotes(
+    tx: &mut Transaction<'_, Sqlite>,
+    rows: &[&crate::rows::EquityRow],
+) -> Result<u64, SinkError> {
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        r#"INSERT INTO latest_quotes (ticker, "timestamp", price, volume, bid, ask, bid_size, ask_size,
+           mark, high, low, open, close, net_change, net_percent_change, security_status) "#,
+    );
+    qb.push_values(rows, |mut b, r| {
+        let f = &r.quote;
+        b.push_bind(&*r.ticker)
+            .push_bind(sqlite_time(r.timestamp))
+            .push_bind(finite(f.last))
+            .push_bind(f.total_volume)
+            .push_bind(finite(f.bid))
+            .push_bind(finite(f.ask))
+            .push_bind(f.bid_size)
+            .push_bind(f.ask_size)
+            .push_bind(finite(f.mark))
+            .push_bind(finite(f.high))
+            .push_bind(finite(f.low))
+            .push_bind(finite(f.open))
+            .push_bind(finite(f.close))
+            .push_bind(finite(f.net_change))
+            .push_bind(finite(f.net_percent_change))
+            .push_bind(f.security_status.as_deref());
+    });
+    qb.push(
+        r#" ON CONFLICT (ticker) DO UPDATE SET "timestamp" = excluded."timestamp", price = excluded.price,
+           volume = excluded.volume, bid = excluded.bid, ask = excluded.ask, bid_size = excluded.bid_size,
+           ask_size = excluded.ask_size, mark = excluded.mark, high = excluded.high, low = excluded.low,
+           open = excluded.open, close = excluded.close, net_change = excluded.net_change,
+           net_percent_change = excluded.net_percent_change, security_status = excluded.security_status,
+           updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+           WHERE latest_quotes."timestamp" <= excluded."timestamp""#,
+    );
+    let result = qb
+        .build()
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| SinkError::new("upsert into latest_quotes", e))?;
+    Ok(result.rows_affected())
 }
 
 async fn insert_equities(

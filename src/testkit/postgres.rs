@@ -156,8 +156,10 @@ impl TestkitError {
 /// Server settings for [`TestPostgres::start_with`].
 #[derive(Debug, Clone)]
 pub struct PgOptions {
-    /// Durability. `false` (the default) sets `fsync`, `synchronous_commit` and
-    /// `full_page_writes` to `off`, which is much faster and fine for throwaway data.
+    /// Durability. `false` (the default) sets `fsync` and `full_page_writes` to `off`, which
+    /// is much faster and fine for throwaway data. `synchronous_commit` stays `on` either way:
+    /// logical decoding only sees flushed WAL, so with it off a commit could be invisible to a
+    /// replication slot for up to `wal_writer_delay` (and tests would flake).
     pub fsync: bool,
     /// `true` (the default) sets `wal_level=logical`, `max_replication_slots=10`
     /// and `max_wal_senders=10`, so logical replication / decoding can be tested.
@@ -188,7 +190,7 @@ impl PgOptions {
             set("synchronous_commit", "on");
         } else {
             set("fsync", "off");
-            set("synchronous_commit", "off");
+            set("synchronous_commit", "on");
             set("full_page_writes", "off");
         }
         if self.wal_level_logical {
@@ -916,7 +918,7 @@ mod tests {
                     current_setting('work_mem'), current_user,
                     pg_encoding_to_char(encoding) from pg_database where datname = 'postgres'",
         )?;
-        assert_eq!(out, "logical|off|off|off|10|100|7MB|postgres|UTF8");
+        assert_eq!(out, "logical|off|on|off|10|100|7MB|postgres|UTF8");
 
         let durable = TestPostgres::start_with(PgOptions {
             fsync: true,

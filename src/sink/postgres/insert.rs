@@ -1,76 +1,13 @@
-//! PostgreSQL sink (Supabase or any PostgreSQL 13+): batch inserts by `UNNEST` of column arrays.
-//!
-//! One statement per table, whatever the batch size, all in one transaction. Quotes use
-//! `ON CONFLICT DO NOTHING` (idempotent retries); candles are upserted on `(ticker, bar_start)`.
+//! The batch statements: one `INSERT ... SELECT FROM UNNEST(arrays)` per table, whatever the
+//! batch size. Quotes use `ON CONFLICT DO NOTHING`; candles are upserted; `latest_quotes`
+//! keeps the newest merged quote per ticker.
 
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
-use super::{SinkError, WriteReport};
-use crate::rows::{Batch, finite, time_from_ms};
+use crate::rows::{Batch, EquityRow, finite, time_from_ms};
+use crate::sink::SinkError;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// Writes batches into PostgreSQL.
-#[derive(Clone, Debug)]
-pub struct PostgresSink {
-    pool: PgPool,
-}
-
-impl PostgresSink {
-    /// Connects to `url` (one writer connection plus one spare).
-    pub async fn connect(url: &str) -> Result<Self, SinkError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| SinkError::new("parse DATABASE_URL", e))?
-            .application_name("market-streamer");
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(|e| SinkError::new("connect to PostgreSQL", e))?;
-        Ok(Self { pool })
-    }
-
-    /// The connection pool (for migrations, health checks and tests).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// Applies the embedded PostgreSQL migrations.
-    pub async fn migrate(&self) -> Result<(), SinkError> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| SinkError::new("run PostgreSQL migrations", sqlx::Error::from(e)))
-    }
-
-    /// Writes one batch in one transaction.
-    pub async fn write(&self, batch: &Batch) -> Result<WriteReport, SinkError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| SinkError::new("begin transaction", e))?;
-        let equities = insert_equities(&mut tx, batch).await?;
-        let options = insert_options(&mut tx, batch).await?;
-        upsert_bars(&mut tx, batch).await?;
-        tx.commit().await.map_err(|e| SinkError::new("commit", e))?;
-        Ok(WriteReport {
-            rows: batch.len() as u64,
-            inserted: equities + options,
-            equities: batch.equities.len() as u64,
-            options: batch.options.len() as u64,
-            bars: batch.bars.len() as u64,
-        })
-    }
-}
-
-async fn insert_equities(
+pub async fn insert_equities(
     tx: &mut Transaction<'_, Postgres>,
     batch: &Batch,
 ) -> Result<u64, SinkError> {
@@ -142,7 +79,7 @@ async fn insert_equities(
     Ok(result.rows_affected())
 }
 
-async fn insert_options(
+pub async fn insert_options(
     tx: &mut Transaction<'_, Postgres>,
     batch: &Batch,
 ) -> Result<u64, SinkError> {
@@ -210,7 +147,10 @@ async fn insert_options(
     Ok(result.rows_affected())
 }
 
-async fn upsert_bars(tx: &mut Transaction<'_, Postgres>, batch: &Batch) -> Result<u64, SinkError> {
+pub async fn upsert_bars(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+) -> Result<u64, SinkError> {
     if batch.bars.is_empty() {
         return Ok(0);
     }
@@ -242,5 +182,70 @@ async fn upsert_bars(tx: &mut Transaction<'_, Postgres>, batch: &Batch) -> Resul
     .execute(&mut **tx)
     .await
     .map_err(|e| SinkError::new("upsert into equity_bars", e))?;
+    Ok(result.rows_affected())
+}
+
+/// The last row of each ticker in the batch (rows are in arrival order).
+pub fn latest_per_ticker(batch: &Batch) -> Vec<&EquityRow> {
+    let mut seen = std::collections::HashSet::with_capacity(64);
+    let mut latest: Vec<&EquityRow> = batch
+        .equities
+        .iter()
+        .rev()
+        .filter(|r| seen.insert(&*r.ticker))
+        .collect();
+    latest.reverse();
+    latest
+}
+
+/// Upserts the newest merged quote per ticker; an older row never overwrites a newer one
+/// (a retried batch may arrive after a later one).
+pub async fn upsert_latest_quotes(
+    tx: &mut Transaction<'_, Postgres>,
+    latest: &[&EquityRow],
+) -> Result<u64, SinkError> {
+    if latest.is_empty() {
+        return Ok(0);
+    }
+    let q = |f: fn(&crate::frame::EquityFields) -> Option<f64>| -> Vec<Option<f64>> {
+        latest.iter().map(|r| finite(f(&r.quote))).collect()
+    };
+    let i = |f: fn(&crate::frame::EquityFields) -> Option<i64>| -> Vec<Option<i64>> {
+        latest.iter().map(|r| f(&r.quote)).collect()
+    };
+    let result = sqlx::query(
+        r#"INSERT INTO latest_quotes AS l (ticker, "timestamp", price, volume, bid, ask, bid_size, ask_size,
+               mark, high, low, open, close, net_change, net_percent_change, security_status, updated_at)
+           SELECT u.*, now() FROM UNNEST($1::text[], $2::timestamptz[], $3::float8[], $4::int8[],
+               $5::float8[], $6::float8[], $7::int8[], $8::int8[], $9::float8[], $10::float8[],
+               $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::float8[], $16::text[]) AS u
+           ON CONFLICT (ticker) DO UPDATE SET
+               "timestamp" = EXCLUDED."timestamp", price = EXCLUDED.price, volume = EXCLUDED.volume,
+               bid = EXCLUDED.bid, ask = EXCLUDED.ask, bid_size = EXCLUDED.bid_size,
+               ask_size = EXCLUDED.ask_size, mark = EXCLUDED.mark, high = EXCLUDED.high,
+               low = EXCLUDED.low, open = EXCLUDED.open, close = EXCLUDED.close,
+               net_change = EXCLUDED.net_change, net_percent_change = EXCLUDED.net_percent_change,
+               security_status = EXCLUDED.security_status, updated_at = EXCLUDED.updated_at
+           WHERE l."timestamp" <= EXCLUDED."timestamp""#,
+    )
+    .bind(latest.iter().map(|r| &*r.ticker).collect::<Vec<&str>>())
+    .bind(latest.iter().map(|r| r.timestamp).collect::<Vec<_>>())
+    .bind(q(|f| f.last))
+    .bind(i(|f| f.total_volume))
+    .bind(q(|f| f.bid))
+    .bind(q(|f| f.ask))
+    .bind(i(|f| f.bid_size))
+    .bind(i(|f| f.ask_size))
+    .bind(q(|f| f.mark))
+    .bind(q(|f| f.high))
+    .bind(q(|f| f.low))
+    .bind(q(|f| f.open))
+    .bind(q(|f| f.close))
+    .bind(q(|f| f.net_change))
+    .bind(q(|f| f.net_percent_change))
+    .bind(latest.iter().map(|r| r.quote.security_status.as_deref()).collect::<Vec<Option<&str>>>())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| SinkError::new("upsert into latest_quotes", e))?;
     Ok(result.rows_affected())
 }
