@@ -126,6 +126,20 @@ impl Batch {
         self.bars.append(&mut other.bars);
     }
 
+    /// The last equity row of each ticker in the batch (rows are in arrival order), in the
+    /// order of those last rows: what `latest_quotes` and the Broadcast message carry.
+    pub fn latest_equities(&self) -> Vec<&EquityRow> {
+        let mut seen = std::collections::HashSet::with_capacity(64);
+        let mut latest: Vec<&EquityRow> = self
+            .equities
+            .iter()
+            .rev()
+            .filter(|r| seen.insert(&*r.ticker))
+            .collect();
+        latest.reverse();
+        latest
+    }
+
     /// Keeps only the last copy of each candle `(ticker, bar_start)`: an upsert statement
     /// may not touch the same row twice.
     pub fn dedup_bars(&mut self) {

@@ -234,6 +234,28 @@ async fn broadcast_sends_exactly_one_aggregated_message_per_flush() {
     assert_eq!(aapl["price"], 230.5, "the newest AAPL quote of the flush");
     assert_eq!(aapl["bid"], 230.49);
     assert!(aapl["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    for indicator in [
+        "sma",
+        "ema_fast",
+        "ema_slow",
+        "rsi",
+        "macd",
+        "macd_signal",
+        "macd_hist",
+        "bb_upper",
+        "bb_middle",
+        "bb_lower",
+        "vwap",
+    ] {
+        assert!(
+            aapl.get(indicator).is_some(),
+            "the payload carries {indicator} (null until warmed up)"
+        );
+    }
+    let cols = pg
+        .psql(&sb.database, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'latest_quotes' AND column_name IN ('sma','rsi','macd','vwap','bb_upper')")
+        .expect("columns");
+    assert_eq!(cols, "5", "latest_quotes carries the indicator columns");
     let two = parse(calls[1]);
     assert_eq!(two["quotes"][0]["ticker"], "NVDA");
     assert_eq!(two["count"], 1);

@@ -101,7 +101,7 @@ impl SqliteSink {
                 upsert_bars(&mut tx, chunk).await?;
             }
         }
-        let latest = super::postgres::insert::latest_per_ticker(batch);
+        let latest = batch.latest_equities();
         for chunk in latest.chunks(ROWS_PER_STATEMENT) {
             upsert_latest_quotes(&mut tx, chunk).await?;
         }
@@ -166,9 +166,11 @@ async fn upsert_latest_quotes(
 ) -> Result<u64, SinkError> {
     let mut qb = QueryBuilder::<Sqlite>::new(
         r#"INSERT INTO latest_quotes (ticker, "timestamp", price, volume, bid, ask, bid_size, ask_size,
-           mark, high, low, open, close, net_change, net_percent_change, security_status) "#,
+           mark, high, low, open, close, net_change, net_percent_change, security_status,
+           sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist, bb_upper, bb_middle, bb_lower, vwap) "#,
     );
     qb.push_values(rows, |mut b, r| {
+        let v = &r.indicators;
         let f = &r.quote;
         b.push_bind(&*r.ticker)
             .push_bind(sqlite_time(r.timestamp))
@@ -185,7 +187,18 @@ async fn upsert_latest_quotes(
             .push_bind(finite(f.close))
             .push_bind(finite(f.net_change))
             .push_bind(finite(f.net_percent_change))
-            .push_bind(f.security_status.as_deref());
+            .push_bind(f.security_status.as_deref())
+            .push_bind(finite(v.sma))
+            .push_bind(finite(v.ema_fast))
+            .push_bind(finite(v.ema_slow))
+            .push_bind(finite(v.rsi))
+            .push_bind(finite(v.macd))
+            .push_bind(finite(v.macd_signal))
+            .push_bind(finite(v.macd_hist))
+            .push_bind(finite(v.bb_upper))
+            .push_bind(finite(v.bb_middle))
+            .push_bind(finite(v.bb_lower))
+            .push_bind(finite(v.vwap));
     });
     qb.push(
         r#" ON CONFLICT (ticker) DO UPDATE SET "timestamp" = excluded."timestamp", price = excluded.price,
@@ -193,7 +206,10 @@ async fn upsert_latest_quotes(
            ask_size = excluded.ask_size, mark = excluded.mark, high = excluded.high, low = excluded.low,
            open = excluded.open, close = excluded.close, net_change = excluded.net_change,
            net_percent_change = excluded.net_percent_change, security_status = excluded.security_status,
-           updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+           sma = excluded.sma, ema_fast = excluded.ema_fast, ema_slow = excluded.ema_slow, rsi = excluded.rsi,
+           macd = excluded.macd, macd_signal = excluded.macd_signal, macd_hist = excluded.macd_hist,
+           bb_upper = excluded.bb_upper, bb_middle = excluded.bb_middle, bb_lower = excluded.bb_lower,
+           vwap = excluded.vwap, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
            WHERE latest_quotes."timestamp" <= excluded."timestamp""#,
     );
     let result = qb

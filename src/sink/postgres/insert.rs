@@ -185,19 +185,6 @@ pub async fn upsert_bars(
     Ok(result.rows_affected())
 }
 
-/// The last row of each ticker in the batch (rows are in arrival order).
-pub fn latest_per_ticker(batch: &Batch) -> Vec<&EquityRow> {
-    let mut seen = std::collections::HashSet::with_capacity(64);
-    let mut latest: Vec<&EquityRow> = batch
-        .equities
-        .iter()
-        .rev()
-        .filter(|r| seen.insert(&*r.ticker))
-        .collect();
-    latest.reverse();
-    latest
-}
-
 /// Upserts the newest merged quote per ticker; an older row never overwrites a newer one
 /// (a retried batch may arrive after a later one).
 pub async fn upsert_latest_quotes(
@@ -213,19 +200,31 @@ pub async fn upsert_latest_quotes(
     let i = |f: fn(&crate::frame::EquityFields) -> Option<i64>| -> Vec<Option<i64>> {
         latest.iter().map(|r| f(&r.quote)).collect()
     };
+    let ind = |f: fn(&crate::indicators::IndicatorValues) -> Option<f64>| -> Vec<Option<f64>> {
+        latest.iter().map(|r| finite(f(&r.indicators))).collect()
+    };
     let result = sqlx::query(
         r#"INSERT INTO latest_quotes AS l (ticker, "timestamp", price, volume, bid, ask, bid_size, ask_size,
-               mark, high, low, open, close, net_change, net_percent_change, security_status, updated_at)
+               mark, high, low, open, close, net_change, net_percent_change, security_status,
+               sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist, bb_upper, bb_middle,
+               bb_lower, vwap, updated_at)
            SELECT u.*, now() FROM UNNEST($1::text[], $2::timestamptz[], $3::float8[], $4::int8[],
                $5::float8[], $6::float8[], $7::int8[], $8::int8[], $9::float8[], $10::float8[],
-               $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::float8[], $16::text[]) AS u
+               $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::float8[], $16::text[],
+               $17::float8[], $18::float8[], $19::float8[], $20::float8[], $21::float8[],
+               $22::float8[], $23::float8[], $24::float8[], $25::float8[], $26::float8[],
+               $27::float8[]) AS u
            ON CONFLICT (ticker) DO UPDATE SET
                "timestamp" = EXCLUDED."timestamp", price = EXCLUDED.price, volume = EXCLUDED.volume,
                bid = EXCLUDED.bid, ask = EXCLUDED.ask, bid_size = EXCLUDED.bid_size,
                ask_size = EXCLUDED.ask_size, mark = EXCLUDED.mark, high = EXCLUDED.high,
                low = EXCLUDED.low, open = EXCLUDED.open, close = EXCLUDED.close,
                net_change = EXCLUDED.net_change, net_percent_change = EXCLUDED.net_percent_change,
-               security_status = EXCLUDED.security_status, updated_at = EXCLUDED.updated_at
+               security_status = EXCLUDED.security_status, sma = EXCLUDED.sma,
+               ema_fast = EXCLUDED.ema_fast, ema_slow = EXCLUDED.ema_slow, rsi = EXCLUDED.rsi,
+               macd = EXCLUDED.macd, macd_signal = EXCLUDED.macd_signal, macd_hist = EXCLUDED.macd_hist,
+               bb_upper = EXCLUDED.bb_upper, bb_middle = EXCLUDED.bb_middle, bb_lower = EXCLUDED.bb_lower,
+               vwap = EXCLUDED.vwap, updated_at = EXCLUDED.updated_at
            WHERE l."timestamp" <= EXCLUDED."timestamp""#,
     )
     .bind(latest.iter().map(|r| &*r.ticker).collect::<Vec<&str>>())
@@ -244,6 +243,17 @@ pub async fn upsert_latest_quotes(
     .bind(q(|f| f.net_change))
     .bind(q(|f| f.net_percent_change))
     .bind(latest.iter().map(|r| r.quote.security_status.as_deref()).collect::<Vec<Option<&str>>>())
+    .bind(ind(|v| v.sma))
+    .bind(ind(|v| v.ema_fast))
+    .bind(ind(|v| v.ema_slow))
+    .bind(ind(|v| v.rsi))
+    .bind(ind(|v| v.macd))
+    .bind(ind(|v| v.macd_signal))
+    .bind(ind(|v| v.macd_hist))
+    .bind(ind(|v| v.bb_upper))
+    .bind(ind(|v| v.bb_middle))
+    .bind(ind(|v| v.bb_lower))
+    .bind(ind(|v| v.vwap))
     .execute(&mut **tx)
     .await
     .map_err(|e| SinkError::new("upsert into latest_quotes", e))?;

@@ -113,7 +113,7 @@ impl PostgresSink {
         let equities = insert::insert_equities(&mut tx, batch).await?;
         let options = insert::insert_options(&mut tx, batch).await?;
         insert::upsert_bars(&mut tx, batch).await?;
-        let latest = insert::latest_per_ticker(batch);
+        let latest = batch.latest_equities();
         insert::upsert_latest_quotes(&mut tx, &latest).await?;
         if self.broadcasts() && !latest.is_empty() {
             // realtime.send turns its own errors into warnings, so it never aborts the flush.
