@@ -196,6 +196,11 @@ async fn run<S: Sink>(
                 return Err(err);
             }
         }
+        // While the database is down, due rows go straight to disk instead of waiting in
+        // memory for the next attempt: a crash then loses at most one BATCH_INTERVAL.
+        if inflight.is_none() && st.db_down && st.backing_off(now) && st.memory_due(now) {
+            st.park_memory();
+        }
         if inflight.is_none()
             && let Some((batch, origin, oldest)) = st.next_write(now)
         {
@@ -205,7 +210,11 @@ async fn run<S: Sink>(
                 (batch, origin, oldest, result)
             }));
         }
-        if inflight.is_none() && st.closed_at.is_some() && st.buffered() == 0 {
+        if inflight.is_none()
+            && st.closed_at.is_some()
+            && st.buffered() == 0
+            && (st.spool.as_ref().is_none_or(Spool::is_empty) || !st.may_replay_while_stopping(now))
+        {
             return Ok(st.final_report());
         }
 
@@ -367,6 +376,19 @@ impl State {
 
     /// Shutdown with the database down: everything in memory goes to the spool.
     fn spool_memory(&mut self) -> bool {
+        if !self.park_memory() {
+            return false;
+        }
+        tracing::info!(
+            rows_in_spool = self.spool.as_ref().map_or(0, |s| s.counts().rows),
+            "database unreachable at shutdown: buffered rows were spooled to disk and are written at the next start"
+        );
+        true
+    }
+
+    /// Moves everything in memory (retry batch and buffer) to the spool; false if there is
+    /// no usable spool or an append failed (the rest then stays in memory).
+    fn park_memory(&mut self) -> bool {
         if self.spool.is_none() {
             return false;
         }
@@ -381,10 +403,6 @@ impl State {
                 return false;
             }
         }
-        tracing::info!(
-            rows_in_spool = self.spool.as_ref().map_or(0, |s| s.counts().rows),
-            "database unreachable at shutdown: buffered rows were spooled to disk and are written at the next start"
-        );
         true
     }
 
@@ -401,6 +419,15 @@ impl State {
             (Some((_, t)), None) => Some(*t),
             (None, b) => b,
         }
+    }
+
+    /// While stopping, the spool keeps being replayed as long as the database answers and
+    /// the grace period lasts.
+    fn may_replay_while_stopping(&self, now: Instant) -> bool {
+        !self.db_down
+            && self
+                .closed_at
+                .is_some_and(|t| now < t + self.settings.shutdown_grace)
     }
 
     fn backing_off(&self, now: Instant) -> bool {
@@ -429,8 +456,8 @@ impl State {
             let (batch, oldest) = self.take_batch();
             return Some((batch, Origin::Memory, oldest));
         }
-        if self.closed_at.is_some() {
-            return None; // the spool is replayed at the next start, not during shutdown
+        if self.closed_at.is_some() && !self.may_replay_while_stopping(now) {
+            return None; // what is left in the spool is written at the next start
         }
         let spool = self.spool.as_mut()?;
         match spool.oldest() {
@@ -446,10 +473,21 @@ impl State {
 
     fn next_wake(&self) -> Option<Instant> {
         let grace_end = self.closed_at.map(|t| t + self.settings.shutdown_grace);
-        if let Some(r) = self.retry_at {
-            return Some(grace_end.map_or(r, |g| r.min(g)));
+        let rows_due = self.oldest().map(|t| t + self.settings.batch_interval);
+        match self.retry_at {
+            Some(r) => {
+                let mut wake = grace_end.map_or(r, |g| r.min(g));
+                // With a spool, due rows are parked on disk without waiting for the retry.
+                if self.spool.is_some()
+                    && self.retry.is_none()
+                    && let Some(due) = rows_due
+                {
+                    wake = wake.min(due);
+                }
+                Some(wake)
+            }
+            None => rows_due,
         }
-        self.oldest().map(|t| t + self.settings.batch_interval)
     }
 
     /// The retry batch first (if any), topped up with buffered rows, up to the write cap.
