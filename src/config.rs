@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::market::option_symbol::OptionContract;
+use crate::schwab::settings::{self as schwab_settings, SchwabConfig};
 
 /// Where rows go: the embedded SQLite default or a PostgreSQL (e.g. Supabase) server.
 #[derive(Clone, PartialEq, Eq)]
@@ -121,6 +122,8 @@ pub struct Config {
     pub sim_seed: u64,
     /// `RUST_LOG`: the log filter (tracing-subscriber syntax).
     pub rust_log: String,
+    /// The Schwab session: credentials, token store, field sets, reconnect timings.
+    pub schwab: SchwabConfig,
 }
 
 impl Default for Config {
@@ -146,6 +149,7 @@ impl Default for Config {
             sim_updates_per_symbol_per_sec: 1.0,
             sim_seed: 42,
             rust_log: "info".to_string(),
+            schwab: SchwabConfig::default(),
         }
     }
 }
@@ -169,6 +173,7 @@ impl fmt::Debug for Config {
             )
             .field("sim_seed", &self.sim_seed)
             .field("rust_log", &self.rust_log)
+            .field("schwab", &self.schwab)
             .finish()
     }
 }
@@ -198,6 +203,25 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "SIM_UPDATES_PER_SEC",
     "SIM_SEED",
     "RUST_LOG",
+    "SCHWAB_MODE",
+    "SCHWAB_CLIENT_ID",
+    "SCHWAB_CLIENT_SECRET",
+    "SCHWAB_CALLBACK_URL",
+    "SCHWAB_API_BASE",
+    "SCHWAB_AUTH_BASE",
+    "TOKEN_STORE",
+    "TOKEN_FILE",
+    "EQUITY_FIELDS",
+    "OPTION_FIELDS",
+    "CHART_FIELDS",
+    "STALL_TIMEOUT",
+    "STREAM_RESPONSE_TIMEOUT",
+    "SCHWAB_HTTP_TIMEOUT",
+    "RECONNECT_BACKOFF_MIN",
+    "RECONNECT_BACKOFF_MAX",
+    "KICKED_BACKOFF",
+    "NEEDS_LOGIN_RETRY",
+    "TOKEN_STORE_POLL",
 ];
 
 impl Config {
@@ -322,6 +346,8 @@ impl Config {
             }
         }
 
+        schwab_settings::parse(&get, &mut cfg.schwab, &mut problems);
+
         if problems.is_empty() {
             Ok(cfg)
         } else {
@@ -355,7 +381,7 @@ fn parse_into<T: std::str::FromStr + Copy>(
     }
 }
 
-fn parse_seconds(
+pub(crate) fn parse_seconds(
     get: &impl Fn(&str) -> Option<String>,
     name: &str,
     slot: &mut Duration,
@@ -432,13 +458,20 @@ mod tests {
     use super::*;
 
     fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
     }
 
     #[test]
     fn no_variables_give_the_documented_defaults() {
         let cfg = from(&[]).expect("defaults are valid");
-        assert_eq!(cfg.database, DatabaseTarget::Sqlite(PathBuf::from("data/market.db")));
+        assert_eq!(
+            cfg.database,
+            DatabaseTarget::Sqlite(PathBuf::from("data/market.db"))
+        );
         assert_eq!(cfg.batch_size, 1);
         assert_eq!(cfg.batch_interval, Duration::from_secs(1));
         assert_eq!(cfg.chart_symbols, cfg.symbols);
@@ -448,18 +481,30 @@ mod tests {
     #[test]
     fn values_are_parsed_and_normalised() {
         let cfg = from(&[
-            ("DATABASE_URL", "postgres://postgres:secret@localhost:5432/postgres"),
+            (
+                "DATABASE_URL",
+                "postgres://postgres:secret@localhost:5432/postgres",
+            ),
             ("BATCH_SIZE", "500"),
             ("BATCH_INTERVAL", "0.25"),
             ("SYMBOLS", " aapl, MSFT ,aapl,$spx,brk.b "),
-            ("OPTION_SYMBOLS", "MSFT  251219C00480000, SPY   250421P00512000"),
+            (
+                "OPTION_SYMBOLS",
+                "MSFT  251219C00480000, SPY   250421P00512000",
+            ),
         ])
         .expect("valid");
         assert_eq!(cfg.batch_size, 500);
         assert_eq!(cfg.batch_interval, Duration::from_millis(250));
         assert_eq!(cfg.symbols, ["AAPL", "MSFT", "$SPX", "BRK.B"]);
-        assert_eq!(cfg.chart_symbols, cfg.symbols, "CHART_SYMBOLS defaults to SYMBOLS");
-        assert_eq!(cfg.option_symbols, ["MSFT  251219C00480000", "SPY   250421P00512000"]);
+        assert_eq!(
+            cfg.chart_symbols, cfg.symbols,
+            "CHART_SYMBOLS defaults to SYMBOLS"
+        );
+        assert_eq!(
+            cfg.option_symbols,
+            ["MSFT  251219C00480000", "SPY   250421P00512000"]
+        );
     }
 
     #[test]
@@ -475,7 +520,14 @@ mod tests {
         .expect_err("invalid");
         assert_eq!(err.problems.len(), 6, "{err}");
         let text = err.to_string();
-        for name in ["BATCH_SIZE", "BATCH_INTERVAL", "DATABASE_URL", "SYMBOLS", "OPTION_SYMBOLS", "RUST_LOG"] {
+        for name in [
+            "BATCH_SIZE",
+            "BATCH_INTERVAL",
+            "DATABASE_URL",
+            "SYMBOLS",
+            "OPTION_SYMBOLS",
+            "RUST_LOG",
+        ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
         assert!(text.contains("a whole number from 1 to 100000"), "{text}");
@@ -485,7 +537,11 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_from_debug_and_errors() {
-        let cfg = from(&[("DATABASE_URL", "postgres://postgres.ref:s3cr3t@host:5432/postgres")]).expect("valid");
+        let cfg = from(&[(
+            "DATABASE_URL",
+            "postgres://postgres.ref:s3cr3t@host:5432/postgres",
+        )])
+        .expect("valid");
         let debug = format!("{cfg:?}");
         assert!(!debug.contains("s3cr3t"), "{debug}");
         assert!(debug.contains("postgres.ref:***@host"), "{debug}");
@@ -495,8 +551,14 @@ mod tests {
 
     #[test]
     fn sqlite_urls_accept_both_spellings() {
-        assert_eq!(DatabaseTarget::parse("sqlite://a/b.db"), Ok(DatabaseTarget::Sqlite("a/b.db".into())));
-        assert_eq!(DatabaseTarget::parse("sqlite:x.db?mode=rwc"), Ok(DatabaseTarget::Sqlite("x.db".into())));
+        assert_eq!(
+            DatabaseTarget::parse("sqlite://a/b.db"),
+            Ok(DatabaseTarget::Sqlite("a/b.db".into()))
+        );
+        assert_eq!(
+            DatabaseTarget::parse("sqlite:x.db?mode=rwc"),
+            Ok(DatabaseTarget::Sqlite("x.db".into()))
+        );
         assert!(DatabaseTarget::parse("sqlite://").is_err());
     }
 }

@@ -11,6 +11,7 @@ pub mod frame;
 pub mod market;
 pub mod pipeline;
 pub mod rows;
+pub mod schwab;
 pub mod shutdown;
 pub mod sim;
 pub mod sink;

@@ -36,7 +36,10 @@ async fn zero_config_run_streams_into_the_default_sqlite_file_until_sigint() {
             continue;
         }
         if let Ok(pool) = sqlx::SqlitePool::connect(&url).await {
-            rows = sqlx::query_scalar("SELECT count(*) FROM equity_data").fetch_one(&pool).await.unwrap_or(0);
+            rows = sqlx::query_scalar("SELECT count(*) FROM equity_data")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0);
             pool.close().await;
         }
     }
@@ -47,18 +50,34 @@ async fn zero_config_run_streams_into_the_default_sqlite_file_until_sigint() {
     let status = child.wait().expect("wait");
     let mut stderr = String::new();
     use std::io::Read;
-    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read stderr");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
     assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
-    assert!(stderr.contains("every buffered row was written"), "{stderr}");
+    assert!(
+        stderr.contains("every buffered row was written"),
+        "{stderr}"
+    );
 
     let pool = sqlx::SqlitePool::connect(&url).await.expect("open db");
-    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM equity_data").fetch_one(&pool).await.expect("count");
-    assert!(after >= rows, "rows kept after the drain");
-    let nulls: i64 = sqlx::query_scalar("SELECT count(*) FROM equity_data WHERE price IS NULL OR bid IS NULL OR ask IS NULL")
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM equity_data")
         .fetch_one(&pool)
         .await
         .expect("count");
-    assert_eq!(nulls, 0, "merged rows carry every quote field from the first snapshot on");
+    assert!(after >= rows, "rows kept after the drain");
+    let nulls: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM equity_data WHERE price IS NULL OR bid IS NULL OR ask IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(
+        nulls, 0,
+        "merged rows carry every quote field from the first snapshot on"
+    );
 }
 
 #[test]
@@ -74,19 +93,44 @@ fn every_bad_setting_is_reported_at_once_with_what_is_allowed() {
         .expect("run");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for needle in ["4 problems", "BATCH_SIZE", "BATCH_INTERVAL", "DATABASE_URL", "OPTION_SYMBOLS", "allowed"] {
+    for needle in [
+        "4 problems",
+        "BATCH_SIZE",
+        "BATCH_INTERVAL",
+        "DATABASE_URL",
+        "OPTION_SYMBOLS",
+        "allowed",
+    ] {
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
     }
     assert!(!stderr.contains("hunter2"), "a password leaked:\n{stderr}");
-    assert!(!dir.path().join("data").exists(), "nothing is created with a bad config");
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created with a bad config"
+    );
 }
 
 #[test]
 fn dotenv_is_read_and_the_real_environment_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join(".env"), "BATCH_SIZE=0\nDATABASE_URL=sqlite://from-dotenv.db\n").expect("write .env");
+    std::fs::write(
+        dir.path().join(".env"),
+        "BATCH_SIZE=0\nDATABASE_URL=sqlite://from-dotenv.db\n",
+    )
+    .expect("write .env");
     // BATCH_SIZE=0 from .env is invalid, but the environment overrides it.
-    let out = bare_command(dir.path()).arg("migrate").env("BATCH_SIZE", "10").output().expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(dir.path().join("from-dotenv.db").exists(), "DATABASE_URL came from .env");
+    let out = bare_command(dir.path())
+        .arg("migrate")
+        .env("BATCH_SIZE", "10")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dir.path().join("from-dotenv.db").exists(),
+        "DATABASE_URL came from .env"
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{config_for, start_postgres};
-use market_streamer::batch::{spawn_writer, OverflowPolicy, WriterError, WriterSettings};
+use market_streamer::batch::{OverflowPolicy, WriterError, WriterSettings, spawn_writer};
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::rows::{Batch, Row};
 use market_streamer::sink::{Database, ErrorKind, Sink};
@@ -33,15 +33,22 @@ fn equity_rows(start_ms: i64, n: usize, symbols: &[&str]) -> Vec<Vec<Row>> {
 }
 
 async fn count(db: &Database, sql: &str) -> i64 {
-    let Database::Postgres(pg) = db else { panic!("postgres expected") };
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(pg.pool()).await.expect("count")
+    let Database::Postgres(pg) = db else {
+        panic!("postgres expected")
+    };
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(pg.pool())
+        .await
+        .expect("count")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writing_the_same_batch_twice_is_idempotent() {
     let pg = start_postgres();
     let url = pg.create_database("idem").expect("db");
-    let db = Database::connect(&config_for(&url, &[]).database).await.expect("connect");
+    let db = Database::connect(&config_for(&url, &[]).database)
+        .await
+        .expect("connect");
     db.migrate().await.expect("migrate");
 
     let mut batch = Batch::default();
@@ -50,8 +57,15 @@ async fn writing_the_same_batch_twice_is_idempotent() {
     }
     let first = db.write(&batch).await.expect("first write");
     assert_eq!((first.rows, first.inserted), (50, 50));
-    let second = db.write(&batch).await.expect("same batch again does not fail");
-    assert_eq!((second.rows, second.inserted), (50, 0), "duplicates ignored");
+    let second = db
+        .write(&batch)
+        .await
+        .expect("same batch again does not fail");
+    assert_eq!(
+        (second.rows, second.inserted),
+        (50, 0),
+        "duplicates ignored"
+    );
 
     // A retried batch with new rows mixed in keeps the new ones.
     let mut mixed = batch.clone();
@@ -90,21 +104,40 @@ async fn rows_survive_a_postgres_stop_and_restart() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     wait_until(|| PipelineStats::get(&stats.write_retries) >= 2).await;
-    assert_eq!(stats.rows_written(), 100, "nothing committed while the database is down");
-    assert!(PipelineStats::get(&stats.rows_buffered) >= 100, "rows stay buffered");
+    assert_eq!(
+        stats.rows_written(),
+        100,
+        "nothing committed while the database is down"
+    );
+    assert!(
+        PipelineStats::get(&stats.rows_buffered) >= 100,
+        "rows stay buffered"
+    );
 
     pg.start_again().expect("restart postgres");
     for rows in frames {
         writer.tx.send(rows).await.expect("send");
     }
     drop(writer.tx);
-    let report = writer.task.await.expect("join").expect("writer drains after the outage");
+    let report = writer
+        .task
+        .await
+        .expect("join")
+        .expect("writer drains after the outage");
     assert_eq!(report.rows_written, 300);
     assert_eq!(report.rows_dropped, 0);
     assert!(report.retries >= 2);
-    assert_eq!(count(&db, "SELECT count(*) FROM equity_data").await, 300, "zero rows lost");
     assert_eq!(
-        count(&db, r#"SELECT count(*) FROM (SELECT DISTINCT ticker, "timestamp", seq FROM equity_data) k"#).await,
+        count(&db, "SELECT count(*) FROM equity_data").await,
+        300,
+        "zero rows lost"
+    );
+    assert_eq!(
+        count(
+            &db,
+            r#"SELECT count(*) FROM (SELECT DISTINCT ticker, "timestamp", seq FROM equity_data) k"#
+        )
+        .await,
         300,
         "zero duplicates"
     );
@@ -117,19 +150,36 @@ async fn a_missing_table_is_permanent_and_says_to_migrate() {
     let cfg = config_for(&url, &[]);
     let db = Arc::new(Database::connect(&cfg.database).await.expect("connect"));
     db.migrate().await.expect("migrate");
-    pg.psql("broken", "DROP TABLE equity_data").expect("drop table");
+    pg.psql("broken", "DROP TABLE equity_data")
+        .expect("drop table");
 
     let mut batch = Batch::default();
-    equity_rows(1, 1, &["AAPL"]).into_iter().flatten().for_each(|r| batch.push(r));
+    equity_rows(1, 1, &["AAPL"])
+        .into_iter()
+        .flatten()
+        .for_each(|r| batch.push(r));
     let err = db.write(&batch).await.expect_err("no table");
     assert_eq!(err.kind, ErrorKind::Permanent);
     assert!(err.to_string().contains("market-streamer migrate"), "{err}");
 
     let stats = Arc::new(PipelineStats::default());
-    let writer = spawn_writer(db, WriterSettings::from_config(&cfg, OverflowPolicy::DropOldest), stats.clone());
-    writer.tx.send(equity_rows(1, 1, &["AAPL"]).remove(0)).await.expect("send");
-    let result = tokio::time::timeout(Duration::from_secs(10), writer.task).await.expect("stops at once");
-    assert!(matches!(result.expect("join"), Err(WriterError::Permanent { .. })));
+    let writer = spawn_writer(
+        db,
+        WriterSettings::from_config(&cfg, OverflowPolicy::DropOldest),
+        stats.clone(),
+    );
+    writer
+        .tx
+        .send(equity_rows(1, 1, &["AAPL"]).remove(0))
+        .await
+        .expect("send");
+    let result = tokio::time::timeout(Duration::from_secs(10), writer.task)
+        .await
+        .expect("stops at once");
+    assert!(matches!(
+        result.expect("join"),
+        Err(WriterError::Permanent { .. })
+    ));
     assert_eq!(PipelineStats::get(&stats.write_retries), 0, "never retried");
 }
 
@@ -137,7 +187,10 @@ async fn a_missing_table_is_permanent_and_says_to_migrate() {
 async fn startup_reports_a_wrong_database_name_clearly() {
     let pg = start_postgres();
     let cfg = config_for(&pg.url_for("no_such_db"), &[]);
-    let err = Database::connect_with_retry(&cfg.database, Duration::from_secs(5)).await.err().expect("fails");
+    let err = Database::connect_with_retry(&cfg.database, Duration::from_secs(5))
+        .await
+        .err()
+        .expect("fails");
     assert_eq!(err.kind, ErrorKind::Permanent, "not retried: {err}");
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
@@ -145,7 +198,10 @@ async fn startup_reports_a_wrong_database_name_clearly() {
 async fn wait_until(mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within 30 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -6,6 +6,7 @@
 //! ([`ErrorKind`]) and what an operator should do.
 
 pub mod error;
+pub mod gaps;
 pub mod postgres;
 pub mod sqlite;
 
@@ -13,6 +14,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::{ErrorKind, SinkError};
+pub use gaps::StreamGap;
 
 use crate::config::DatabaseTarget;
 use crate::rows::Batch;
