@@ -255,8 +255,15 @@ impl Manager {
         self.tokens.is_none() || self.refused.is_some()
     }
 
+    /// Refresh when less than this remains: `refresh_margin` (5 min), but at most a quarter
+    /// of the token's lifetime (so short-lived tokens, e.g. a simulator's, are not refreshed
+    /// in a loop).
     fn margin(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.settings.refresh_margin).unwrap_or_default()
+        let margin = chrono::Duration::from_std(self.settings.refresh_margin).unwrap_or_default();
+        match &self.tokens {
+            Some(t) => margin.min((t.access_expires_at - t.updated_at) / 4),
+            None => margin,
+        }
     }
 
     /// When the loop must wake up by itself.
@@ -333,7 +340,12 @@ impl Manager {
             tracing::info!(
                 store = %self.store.describe(),
                 refresh_expires_at = %stored.refresh_expires_at(),
-                "using the tokens of a new login"
+                "{}",
+                if self.tokens.is_none() {
+                    "tokens loaded"
+                } else {
+                    "using the tokens of a new login"
+                }
             );
             self.refused = None;
             self.next_attempt = None;

@@ -407,7 +407,7 @@ impl<'p> Session<'p> {
                     });
                 }
                 self.logged_in = true;
-                tracing::info!(server = %response.message, "logged in to the Schwab streamer");
+                tracing::info!(response = %response.message, "logged in to the Schwab streamer");
             } else if !is_success(response.code) {
                 if let Some(end) = closing_code(response.code, &response.message) {
                     return Step::End(end);

@@ -285,7 +285,11 @@ pub async fn run_session(
         };
         want = Want::Fresh;
         health.send_modify(|h| h.last_close = Some(report.end.to_string()));
-        if report.streaming_at.is_some() && open_gap.is_none() {
+        let stopping = matches!(
+            report.end,
+            CloseReason::Shutdown | CloseReason::WriterStopped
+        );
+        if report.streaming_at.is_some() && open_gap.is_none() && !stopping {
             open_gap = Some(OpenGap {
                 start: report.last_frame_at.unwrap_or_else(Utc::now),
                 reason: report.end.gap_reason(),

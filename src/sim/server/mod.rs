@@ -8,7 +8,8 @@
 //! (400 `unsupported_token_type`); access tokens that expire (`access_token_lifetime`);
 //! LOGIN first (anything else before its ack gets code 20); LOGIN with an invalid or expired
 //! token → code 3 and close; a second LOGIN kicks the first connection with code 12; field
-//! lists must be ascending; no subscription for `no_subscription_timeout` → code 30 and close;
+//! lists must be ascending; one command at a time (a command sent before the previous one
+//! was answered fails with 22–25); no subscription for `no_subscription_timeout` → code 30 and close;
 //! `requestid` echoed as a string; heartbeats as strings; LEVELONE snapshot then deltas;
 //! CHART_EQUITY once a minute in the real field order.
 //!
@@ -50,6 +51,10 @@ pub struct SimServerSettings {
     pub no_subscription_timeout: Duration,
     /// How often a logged-in connection sends the frames that became due.
     pub tick: Duration,
+    /// How long the fake takes to process a command before answering. A command that
+    /// arrives meanwhile fails (codes 22–25, or 20 before the LOGIN ack), as commands sent
+    /// in parallel do on Schwab.
+    pub command_latency: Duration,
 }
 
 impl Default for SimServerSettings {
@@ -63,6 +68,7 @@ impl Default for SimServerSettings {
             auth_code_lifetime: Duration::from_secs(30),
             no_subscription_timeout: Duration::from_secs(30),
             tick: Duration::from_millis(100),
+            command_latency: Duration::from_millis(10),
         }
     }
 }

@@ -66,8 +66,16 @@ type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 /// One connection's state.
 struct Conn {
     id: u64,
+    /// The LOGIN was accepted (its answer may still be held back).
     logged_in: bool,
+    /// The LOGIN answer went out: commands and data may flow.
+    login_acked: bool,
     silent: bool,
+    /// Answers held back for `command_latency`, when they go out, and what follows them.
+    held: Vec<String>,
+    held_until: Option<Instant>,
+    held_after: After,
+    held_login: bool,
     /// Keys per service, as the commands left them (for the code 30 rule).
     subscribed: HashMap<&'static str, BTreeSet<String>>,
     /// Code 30 is sent at this time unless something gets subscribed.
@@ -75,6 +83,7 @@ struct Conn {
 }
 
 /// What handling a frame asks the loop to do after sending the replies.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum After {
     Continue,
     Close,
@@ -92,7 +101,12 @@ async fn serve(shared: Arc<Shared>, mut ws: Socket) {
     let mut conn = Conn {
         id,
         logged_in: false,
+        login_acked: false,
         silent: false,
+        held: Vec::new(),
+        held_until: None,
+        held_after: After::Continue,
+        held_login: false,
         subscribed: HashMap::new(),
         no_subs_deadline: None,
     };
@@ -107,19 +121,28 @@ async fn serve(shared: Arc<Shared>, mut ws: Socket) {
                         record_unanswered(&shared, id, text.as_str());
                         continue;
                     }
-                    let (replies, after) = conn.on_text(&shared, text.as_str());
-                    if send_all(&mut ws, replies).await.is_err() {
-                        break;
-                    }
-                    if let After::Close = after {
-                        let _ = ws.close(None).await;
-                        break;
-                    }
+                    let busy = conn.held_until.is_some();
+                    let (replies, after) = conn.on_text(&shared, text.as_str(), busy);
+                    conn.hold(replies, after, shared.settings.command_latency);
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
-            _ = tick.tick(), if conn.logged_in && !conn.silent => {
+            _ = sleep_until_some(conn.held_until), if !conn.silent => {
+                let replies = std::mem::take(&mut conn.held);
+                conn.held_until = None;
+                if std::mem::take(&mut conn.held_login) {
+                    conn.login_acked = true;
+                }
+                if send_all(&mut ws, replies).await.is_err() {
+                    break;
+                }
+                if conn.held_after == After::Close {
+                    let _ = ws.close(None).await;
+                    break;
+                }
+            }
+            _ = tick.tick(), if conn.login_acked && !conn.silent && conn.held_until.is_none() => {
                 let frames = {
                     let logged_in = lock(&shared.conns).logged_in == Some(id);
                     if logged_in {
@@ -232,7 +255,18 @@ fn record(shared: &Shared, id: u64, r: &Value, code: i64) {
 
 impl Conn {
     /// Answers every request of a client frame, in order.
-    fn on_text(&mut self, shared: &Shared, text: &str) -> (Vec<String>, After) {
+    /// Keeps `replies` for `latency` (added to what is already held).
+    fn hold(&mut self, replies: Vec<String>, after: After, latency: std::time::Duration) {
+        self.held.extend(replies);
+        if after == After::Close {
+            self.held_after = After::Close;
+        }
+        if self.held_until.is_none() {
+            self.held_until = Some(Instant::now() + latency);
+        }
+    }
+
+    fn on_text(&mut self, shared: &Shared, text: &str, busy: bool) -> (Vec<String>, After) {
         let parsed: Option<Vec<Value>> = serde_json::from_str::<Value>(text)
             .ok()
             .and_then(|v| v.get("requests").and_then(Value::as_array).cloned());
@@ -250,8 +284,11 @@ impl Conn {
             );
         };
         let mut replies = Vec::new();
+        let mut busy = busy;
         for r in &requests {
-            let (reply, after) = self.on_request(shared, r);
+            // A request after the first of a frame was sent before the first was answered.
+            let (reply, after) = self.on_request(shared, r, busy);
+            busy = true;
             replies.extend(reply);
             if let After::Close = after {
                 return (replies, After::Close);
@@ -260,7 +297,8 @@ impl Conn {
         (replies, After::Continue)
     }
 
-    fn on_request(&mut self, shared: &Shared, r: &Value) -> (Vec<String>, After) {
+    /// Answers one request. `busy`: an earlier command is still being processed.
+    fn on_request(&mut self, shared: &Shared, r: &Value, busy: bool) -> (Vec<String>, After) {
         let service = str_field(r, "service");
         let command = str_field(r, "command");
         let request_id = id_text(&r["requestid"]);
@@ -277,7 +315,7 @@ impl Conn {
             }
             return self.login(shared, r, ids_ok, reply);
         }
-        if !self.logged_in || !ids_ok {
+        if !self.login_acked || !ids_ok {
             let msg = "Stream connection not found: send LOGIN and wait for its response first, with the ids from userPreference";
             return (vec![reply(20, msg)], After::Continue);
         }
@@ -305,6 +343,12 @@ impl Conn {
                 );
             }
         };
+        if busy {
+            let msg = format!(
+                "{command} command failed: the previous command is still being processed (send one command at a time)"
+            );
+            return (vec![reply(failure_code, &msg)], After::Continue);
+        }
         let params = &r["parameters"];
         let keys: Vec<String> = str_field(params, "keys")
             .split(',')
@@ -383,6 +427,7 @@ impl Conn {
             return (vec![reply(3, msg)], After::Close);
         }
         self.logged_in = true;
+        self.held_login = true;
         let previous = {
             let mut conns = lock(&shared.conns);
             let previous = conns.logged_in.replace(self.id);
