@@ -18,7 +18,7 @@ use crate::schwab::session::recorder::{FrameRecorder, RecordError};
 use crate::schwab::session::supervisor::{SessionOutput, SessionParts};
 use crate::schwab::session::{CloseReason, SessionHealth, SupervisorSettings, run_session};
 use crate::schwab::settings::{SchwabMode, TokenStoreKind};
-use crate::schwab::token_manager::{TokenSettings, spawn_token_manager};
+use crate::schwab::token_manager::{TokenSettings, TokenStatus, spawn_token_manager};
 use crate::schwab::tokens::{TokenStore, TokenStoreError};
 use crate::sim::SimConfig;
 use crate::sim::server::{SimServer, SimServerSettings};
@@ -145,6 +145,8 @@ pub struct RunOptions {
     pub record: Option<std::path::PathBuf>,
     /// Receives the session health (for tests and the future /health endpoint).
     pub health: Option<tokio::sync::watch::Sender<SessionHealth>>,
+    /// Receives the token status (for tests and the future /health endpoint).
+    pub token_status: Option<tokio::sync::watch::Sender<TokenStatus>>,
 }
 
 /// The simulator settings for the configured simulated market.
@@ -223,6 +225,9 @@ pub async fn run(
         rest.clone(),
         app,
         TokenSettings::from_config(cfg),
+        options
+            .token_status
+            .unwrap_or_else(|| tokio::sync::watch::channel(TokenStatus::starting()).0),
     );
 
     let stats = Arc::new(PipelineStats::default());

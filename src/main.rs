@@ -81,7 +81,7 @@ fn real_main() -> anyhow::Result<()> {
             Command::Run { record } => {
                 let options = app::RunOptions {
                     record,
-                    health: None,
+                    ..app::RunOptions::default()
                 };
                 app::run(&cfg, options, shutdown::signal()).await?;
             }

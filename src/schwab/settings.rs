@@ -75,7 +75,7 @@ pub struct SchwabConfig {
     pub kicked_backoff: Duration,
     /// `NEEDS_LOGIN_RETRY`: how often a refused refresh (or denied login) is tried again.
     pub needs_login_retry: Duration,
-    /// `TOKEN_STORE_POLL`: how often the store is checked for a new `login` while one is needed.
+    /// `TOKEN_STORE_POLL`: how often the store is read for tokens of a new `login`.
     pub token_store_poll: Duration,
 }
 

@@ -6,8 +6,10 @@
 //!   token written by another process or by a new `login` is picked up instead of refreshed.
 //! - Warns from 24 h before the refresh token's 7 days end (log + [`TokenState::ExpiringSoon`]).
 //! - A refused refresh (any 4xx) or a missing login gives [`TokenState::NeedsLogin`]: the task
-//!   keeps running, retries the refresh only every `needs_login_retry`, and polls the store
-//!   every `store_poll`, so a fresh `login` is picked up by itself.
+//!   keeps running and retries the refresh only every `needs_login_retry`.
+//! - The store is read every `store_poll` (`TOKEN_STORE_POLL`), so tokens written by a new
+//!   `login` (on this box, or on a laptop with `TOKEN_STORE=database`) are picked up by
+//!   themselves, also while a login is needed.
 //! - Transient failures (network, 5xx) are retried with capped backoff.
 //!
 //! Others read the state from a `watch` of [`TokenStatus`] and ask for tokens through
@@ -104,6 +106,20 @@ pub struct TokenStatus {
     pub generation: u64,
 }
 
+impl TokenStatus {
+    /// The state before the tokens are loaded.
+    pub fn starting() -> Self {
+        Self {
+            state: TokenState::Starting,
+            detail: "loading tokens".into(),
+            access_expires_at: None,
+            refresh_expires_at: None,
+            last_refresh_at: None,
+            generation: 0,
+        }
+    }
+}
+
 /// An access token handed out, with the generation it belongs to.
 #[derive(Debug, Clone)]
 pub struct AccessToken {
@@ -163,22 +179,17 @@ impl TokenHandle {
     }
 }
 
-/// Starts the token task.
+/// Starts the token task; it publishes its state in `status_tx` (create it with
+/// [`TokenStatus::starting`]).
 pub fn spawn_token_manager(
     store: TokenStore,
     rest: Arc<SchwabRest>,
     app: OAuthApp,
     settings: TokenSettings,
+    status_tx: watch::Sender<TokenStatus>,
 ) -> (TokenHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(REQUEST_CHANNEL_CAPACITY);
-    let (status_tx, status) = watch::channel(TokenStatus {
-        state: TokenState::Starting,
-        detail: "loading tokens".into(),
-        access_expires_at: None,
-        refresh_expires_at: None,
-        last_refresh_at: None,
-        generation: 0,
-    });
+    let status = status_tx.subscribe();
     let manager = Manager {
         retry: Backoff::new(settings.retry_min, settings.retry_max),
         store: Arc::new(store),
@@ -270,10 +281,7 @@ impl Manager {
     fn next_wake(&self) -> Instant {
         let now_wall = Utc::now();
         let at = |t: DateTime<Utc>| Instant::now() + (t - now_wall).to_std().unwrap_or_default();
-        let mut wake = Instant::now() + Duration::from_secs(3600);
-        if self.needs_login() {
-            wake = wake.min(self.next_poll);
-        }
+        let mut wake = self.next_poll;
         if let Some(t) = &self.tokens {
             let warn_at = t.refresh_expires_at()
                 - chrono::Duration::from_std(self.settings.expiry_warning).unwrap_or_default();
@@ -292,7 +300,7 @@ impl Manager {
     }
 
     async fn on_timer(&mut self) {
-        if self.needs_login() && Instant::now() >= self.next_poll {
+        if Instant::now() >= self.next_poll {
             self.poll_store().await;
         }
         let Some(t) = &self.tokens else { return };

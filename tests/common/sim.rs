@@ -8,6 +8,7 @@ use market_streamer::app::{self, AppError, RunOptions, RunSummary};
 use market_streamer::config::Config;
 use market_streamer::schwab::login::Login;
 use market_streamer::schwab::session::SessionHealth;
+use market_streamer::schwab::token_manager::TokenStatus;
 use market_streamer::schwab::tokens::TokenSet;
 use market_streamer::sim::SimConfig;
 use market_streamer::sim::server::{ReceivedCommand, SimServer, SimServerSettings};
@@ -97,6 +98,7 @@ pub struct Running {
     pub database_url: String,
     pub dir: tempfile::TempDir,
     pub health: watch::Receiver<SessionHealth>,
+    pub tokens: watch::Receiver<TokenStatus>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<RunSummary, AppError>>>,
 }
@@ -122,6 +124,7 @@ impl Running {
         let cfg = config_from(&live_vars(&sim, dir.path(), &database_url, extra));
         login(&cfg, &sim).await;
         let (health_tx, health) = watch::channel(SessionHealth::starting());
+        let (token_tx, tokens) = watch::channel(TokenStatus::starting());
         let (stop, stop_rx) = oneshot::channel::<()>();
         let run_cfg = cfg.clone();
         let task = tokio::spawn(async move {
@@ -130,6 +133,7 @@ impl Running {
                 RunOptions {
                     record,
                     health: Some(health_tx),
+                    token_status: Some(token_tx),
                 },
                 async move {
                     let _ = stop_rx.await;
@@ -143,6 +147,7 @@ impl Running {
             database_url,
             dir,
             health,
+            tokens,
             stop: Some(stop),
             task: Some(task),
         }

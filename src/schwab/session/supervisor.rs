@@ -209,6 +209,11 @@ pub async fn run_session(
         let token = match token {
             Ok(t) => t,
             Err(TokenError::NeedsLogin(reason)) => {
+                let reason = if reason.contains("market-streamer login") {
+                    reason
+                } else {
+                    format!("{reason}; run `market-streamer login`")
+                };
                 tracing::error!(reason = %reason, "streaming paused until `market-streamer login` writes new tokens");
                 set(SessionState::NeedsLogin, reason);
                 wait_for_new_tokens(&mut status, settings.needs_login_retry, &mut stop).await;
