@@ -113,8 +113,7 @@ async fn every_close_path_ends_in_a_resubscribed_stream_with_a_fresh_token_and_a
         let all = run.sim.received();
         let last = all
             .iter()
-            .filter(|c| c.command == "LOGIN" && c.response_code == 0)
-            .last()
+            .rfind(|c| c.command == "LOGIN" && c.response_code == 0)
             .expect("a login")
             .connection;
         assert_full_subscription(&commands_of(&all, last));

@@ -234,7 +234,7 @@ impl StoreLock<'_> {
     pub async fn load(&mut self) -> Result<Option<TokenSet>, TokenStoreError> {
         match &mut self.inner {
             LockInner::File { store, .. } => store.load(&self.client_id).await,
-            LockInner::Postgres(tx) => database::load_postgres(&mut **tx, &self.client_id).await,
+            LockInner::Postgres(tx) => database::load_postgres(tx, &self.client_id).await,
             LockInner::Sqlite { pool, .. } => database::load_sqlite(pool, &self.client_id).await,
         }
     }
@@ -243,7 +243,7 @@ impl StoreLock<'_> {
     pub async fn save(&mut self, tokens: &TokenSet) -> Result<(), TokenStoreError> {
         match &mut self.inner {
             LockInner::File { store, .. } => store.save(tokens).await,
-            LockInner::Postgres(tx) => database::save_postgres(&mut **tx, tokens).await,
+            LockInner::Postgres(tx) => database::save_postgres(tx, tokens).await,
             LockInner::Sqlite { pool, .. } => database::save_sqlite(pool, tokens).await,
         }
     }
