@@ -2,7 +2,8 @@
 //!
 //! Every default lives in [`Config::default`]; [`Config::from_lookup`] collects *every* bad
 //! setting before failing, so an operator fixes them all in one go. Secrets (the database
-//! password) are redacted from `Debug`.
+//! password, `SCHWAB_CLIENT_SECRET`) are redacted from `Debug`. The Schwab session settings
+//! live in [`SchwabConfig`] (`crate::schwab::settings`), parsed from here.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -547,6 +548,17 @@ mod tests {
         assert!(debug.contains("postgres.ref:***@host"), "{debug}");
         let err = from(&[("DATABASE_URL", "mysql://u:s3cr3t@h/db")]).expect_err("bad scheme");
         assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn every_variable_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        for name in KNOWN_VARIABLES {
+            assert!(
+                readme.contains(&format!("| `{name}` |")),
+                "{name} has no row in the README configuration table"
+            );
+        }
     }
 
     #[test]

@@ -377,3 +377,64 @@ async fn throttled_rest_calls_wait_for_retry_after() {
     );
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wss_url_goes_through_rustls_and_a_failed_handshake_is_a_network_error() {
+    use market_streamer::pipeline::FrameProcessor;
+    use market_streamer::schwab::preferences::StreamerInfo;
+    use market_streamer::schwab::session::CloseReason;
+    use market_streamer::schwab::session::connection::{
+        ConnectionPlan, ConnectionSettings, FrameSink, run_connection,
+    };
+    use tokio::io::AsyncWriteExt;
+
+    market_streamer::schwab::install_crypto_provider();
+    // A server that is not TLS: the client's TLS handshake must fail cleanly.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let info = StreamerInfo {
+        socket_url: format!("wss://localhost:{port}/ws"),
+        customer_id: "c".into(),
+        correl_id: "r".into(),
+        channel: "N9".into(),
+        function_id: "APIAPP".into(),
+    };
+    let settings = ConnectionSettings {
+        connect_timeout: Duration::from_secs(10),
+        response_timeout: Duration::from_secs(5),
+        stall_timeout: Duration::from_secs(5),
+    };
+    let mut processor = FrameProcessor::new(Default::default());
+    let (tx, _rx) = tokio::sync::mpsc::channel(8);
+    let mut sink = FrameSink {
+        processor: &mut processor,
+        tx: &tx,
+        recorder: None,
+    };
+    let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let token = market_streamer::schwab::Secret::new("I0.x");
+    let plan = ConnectionPlan {
+        info: &info,
+        access_token: &token,
+        subscriptions: &[],
+        settings: &settings,
+    };
+    let report = run_connection(plan, &mut sink, &mut stop, &mut |_| {}).await;
+    let CloseReason::NetworkError { detail } = &report.end else {
+        panic!("a network error expected: {:?}", report.end);
+    };
+    assert!(
+        detail.to_ascii_lowercase().contains("tls")
+            || detail.contains("InvalidContentType")
+            || detail.contains("corrupt"),
+        "a TLS failure: {detail}"
+    );
+    assert!(!report.logged_in);
+}
