@@ -294,3 +294,25 @@ async fn a_login_into_the_database_store_reaches_a_running_service_without_a_res
         .expect("gaps");
     assert_eq!(gaps, "0", "no gap before the first session");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_calls_are_rate_limited_below_120_per_minute() {
+    let sim = start_sim(fast_sim()).await;
+    let (_dir, cfg) = file_setup(&sim).await;
+    let rest = SchwabRest::new(RestSettings::from_config(&cfg)).expect("rest");
+    let token = market_streamer::schwab::Secret::new("not-a-token");
+    let started = std::time::Instant::now();
+    for _ in 0..13 {
+        let r = market_streamer::schwab::preferences::fetch_streamer_info(&rest, &token).await;
+        assert!(matches!(
+            r,
+            Err(market_streamer::schwab::preferences::PreferenceError::Unauthorized { .. })
+        ));
+    }
+    // A burst of 10, then one call per 0.6 s (100 per minute).
+    assert!(
+        started.elapsed() >= Duration::from_millis(1700),
+        "{:?}",
+        started.elapsed()
+    );
+}
