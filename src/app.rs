@@ -11,9 +11,21 @@ use crate::config::Config;
 use crate::indicators::warm_start::{self, WarmSymbols};
 use crate::indicators::{BadPeriods, IndicatorEngine};
 use crate::pipeline::FrameProcessor;
+use crate::schwab::login::{Login, LoginError};
+use crate::schwab::oauth::OAuthApp;
+use crate::schwab::rest::{RestError, RestSettings, SchwabRest};
+use crate::schwab::session::gaps::spawn_gap_recorder;
+use crate::schwab::session::protocol::subscriptions_from;
+use crate::schwab::session::recorder::{FrameRecorder, RecordError};
+use crate::schwab::session::supervisor::{SessionOutput, SessionParts};
+use crate::schwab::session::{CloseReason, SessionHealth, SupervisorSettings, run_session};
+use crate::schwab::settings::{SchwabMode, TokenStoreKind};
+use crate::schwab::token_manager::{TokenSettings, TokenStatus, spawn_token_manager};
+use crate::schwab::tokens::{TokenStore, TokenStoreError};
+use crate::sim::SimConfig;
+use crate::sim::server::{SimServer, SimServerSettings};
 use crate::sink::{Database, SinkError};
 use crate::source::replay::{ReplayCounts, ReplayError, replay_file};
-use crate::source::simulated;
 use crate::stats::PipelineStats;
 
 /// How long startup waits for an unreachable database before giving up.
@@ -32,6 +44,16 @@ pub enum AppError {
     WriterCrashed(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Indicators(#[from] BadPeriods),
+    #[error(transparent)]
+    Tokens(#[from] TokenStoreError),
+    #[error(transparent)]
+    Rest(#[from] RestError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("the in-process Schwab simulator could not start: {0}")]
+    Simulator(String),
+    #[error(transparent)]
+    Login(#[from] LoginError),
 }
 
 /// Connects to `DATABASE_URL` (waiting up to a minute for it to come up) and migrates it.
@@ -134,26 +156,116 @@ pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError
 }
 
 /// What a streaming run did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSummary {
     pub updates: u64,
     pub writer: WriterReport,
+    /// Connections opened to the streamer.
+    pub connects: u64,
+    /// `stream_gaps` rows written.
+    pub gaps_recorded: u64,
 }
 
-/// `market-streamer run` on the simulated market: streams until `shutdown` resolves, then
-/// drains the buffer into the database.
-pub async fn run_simulated(
+/// Options of `market-streamer run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `--record FILE`: append every raw server frame to this JSON Lines file.
+    pub record: Option<std::path::PathBuf>,
+    /// Receives the session health (for tests and the future /health endpoint).
+    pub health: Option<tokio::sync::watch::Sender<SessionHealth>>,
+    /// Receives the token status (for tests and the future /health endpoint).
+    pub token_status: Option<tokio::sync::watch::Sender<TokenStatus>>,
+}
+
+/// The simulator settings for the configured simulated market.
+pub fn simulator_settings(cfg: &Config) -> SimServerSettings {
+    SimServerSettings {
+        market: SimConfig {
+            seed: cfg.sim_seed,
+            updates_per_symbol_per_sec: cfg.sim_updates_per_symbol_per_sec,
+            ..SimConfig::default()
+        },
+        ..SimServerSettings::default()
+    }
+}
+
+/// The zero-configuration set-up: the Schwab simulator in process on loopback, a browser
+/// login done against it, and `cfg` pointed at it (token file in a temporary folder).
+struct InProcessSchwab {
+    server: SimServer,
+    _token_dir: tempfile::TempDir,
+}
+
+async fn start_in_process_schwab(cfg: &mut Config) -> Result<InProcessSchwab, AppError> {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = SimServer::start(simulator_settings(cfg), loopback)
+        .await
+        .map_err(|e| AppError::Simulator(e.to_string()))?;
+    let token_dir = tempfile::Builder::new()
+        .prefix("market-streamer-sim-")
+        .tempdir()
+        .map_err(|e| AppError::Simulator(format!("cannot create a temporary folder: {e}")))?;
+    let s = &mut cfg.schwab;
+    s.api_base = server.api_base();
+    s.auth_base = server.auth_base();
+    s.client_id = Some(server.client_id().to_string());
+    s.client_secret = Some(crate::schwab::Secret::new(server.client_secret()));
+    s.token_store = TokenStoreKind::File;
+    s.token_file = token_dir.path().join("schwab-tokens.json");
+    let app = OAuthApp::from_config(cfg).ok_or(LoginError::NoApp)?;
+    let rest = SchwabRest::new(RestSettings::from_config(cfg))?;
+    let login = Login::with(rest, app, TokenStore::file(&cfg.schwab.token_file));
+    let redirect = server
+        .approve(&cfg.schwab.callback_url)
+        .map_err(AppError::Simulator)?;
+    login.complete(&redirect).await?;
+    Ok(InProcessSchwab {
+        server,
+        _token_dir: token_dir,
+    })
+}
+
+/// `market-streamer run`: streams from Schwab (or, with `SCHWAB_MODE=simulated`, from the
+/// in-process simulator over the same protocol path) until `shutdown` resolves, then drains
+/// the buffer into the database.
+pub async fn run(
     cfg: &Config,
-    shutdown: impl Future<Output = ()>,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunSummary, AppError> {
+    crate::schwab::install_crypto_provider();
+    let mut recorder = match &options.record {
+        Some(path) => Some(FrameRecorder::open(path).await?),
+        None => None,
+    };
+    let mut cfg = cfg.clone();
+    let simulator = match cfg.schwab.mode {
+        SchwabMode::Simulated => Some(start_in_process_schwab(&mut cfg).await?),
+        SchwabMode::Live => None,
+    };
+    let cfg = &cfg;
     let db = Arc::new(open_database(cfg).await?);
     let engine = indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols)).await?;
+    let token_store = TokenStore::open(cfg).await?;
+    let rest = Arc::new(SchwabRest::new(RestSettings::from_config(cfg))?);
+    let app = OAuthApp::from_config(cfg).ok_or(LoginError::NoApp)?;
+    let (tokens, token_task) = spawn_token_manager(
+        token_store,
+        rest.clone(),
+        app,
+        TokenSettings::from_config(cfg),
+        options
+            .token_status
+            .unwrap_or_else(|| tokio::sync::watch::channel(TokenStatus::starting()).0),
+    );
+
     let stats = Arc::new(PipelineStats::default());
     let writer = spawn_writer(
         db.clone(),
         WriterSettings::from_config(cfg, OverflowPolicy::DropOldest),
         stats.clone(),
     );
+    let gaps = spawn_gap_recorder(db.clone());
     let status = tokio::spawn(crate::status::report_every(
         stats.clone(),
         cfg.status_interval,
@@ -166,21 +278,68 @@ pub async fn run_simulated(
         cfg.clone(),
         stats.clone(),
     ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopper = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let health = options
+        .health
+        .unwrap_or_else(|| tokio::sync::watch::channel(SessionHealth::starting()).0);
+
+    let subscriptions = subscriptions_from(cfg);
+    match &simulator {
+        Some(sim) => tracing::info!(
+            simulator = %sim.server.addr(),
+            symbols = %cfg.symbols.join(","),
+            options = cfg.option_symbols.len(),
+            "streaming the simulated market through the in-process Schwab simulator (Ctrl-C to stop)"
+        ),
+        None => tracing::info!(
+            api = %cfg.schwab.api_base,
+            symbols = %cfg.symbols.join(","),
+            options = cfg.option_symbols.len(),
+            "streaming from Schwab (Ctrl-C to stop)"
+        ),
+    }
     let mut processor = FrameProcessor::new(stats.clone(), engine);
-    tracing::info!(
-        symbols = %cfg.symbols.join(","),
-        options = cfg.option_symbols.len(),
-        batch_size = cfg.batch_size,
-        batch_interval = ?cfg.batch_interval,
-        "streaming the simulated market (Ctrl-C to stop)"
-    );
-    simulated::stream(cfg, &mut processor, &writer.tx, shutdown).await;
+    let end = run_session(
+        SessionParts {
+            tokens,
+            rest,
+            subscriptions,
+            settings: SupervisorSettings::from_config(cfg),
+            gaps: gaps.tx.clone(),
+            health: health.clone(),
+        },
+        SessionOutput {
+            processor: &mut processor,
+            tx: &writer.tx,
+            recorder: recorder.as_mut(),
+        },
+        stop_rx,
+    )
+    .await;
+    stopper.abort();
     drop(writer.tx);
+    drop(gaps.tx);
     let written = writer.task.await?;
+    // The gap rows are few; give them the same grace as the writer.
+    let gaps_recorded = tokio::time::timeout(cfg.shutdown_grace, gaps.task)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(0);
     status.abort();
     retention.abort();
+    // Every TokenHandle is gone with the session, so the token task ends by itself.
+    let _ = token_task.await;
     db.close().await;
+    drop(simulator);
     let report = written?;
+    if end == CloseReason::WriterStopped {
+        tracing::error!("the stream stopped because the database writer stopped");
+    }
     tracing::info!(
         rows_written = report.rows_written,
         rows_dropped = report.rows_dropped,
@@ -189,5 +348,21 @@ pub async fn run_simulated(
     Ok(RunSummary {
         updates: PipelineStats::get(&stats.updates),
         writer: report,
+        connects: health.borrow().connects,
+        gaps_recorded,
     })
+}
+
+/// `market-streamer simulate --listen ADDR`: starts the fake Schwab (it serves until dropped).
+pub async fn start_simulator(
+    cfg: &Config,
+    listen: std::net::SocketAddr,
+) -> Result<SimServer, AppError> {
+    SimServer::start(simulator_settings(cfg), listen)
+        .await
+        .map_err(|e| {
+            AppError::Simulator(format!(
+                "cannot listen on {listen}: {e}; pick a free address with --listen"
+            ))
+        })
 }

@@ -2,7 +2,8 @@
 //!
 //! Every default lives in [`Config::default`]; [`Config::from_lookup`] collects *every* bad
 //! setting before failing, so an operator fixes them all in one go. Secrets (the database
-//! password) are redacted from `Debug`.
+//! password, `SCHWAB_CLIENT_SECRET`) are redacted from `Debug`. The Schwab session settings
+//! live in [`SchwabConfig`] (`crate::schwab::settings`), parsed from here.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use crate::indicators::IndicatorSettings;
 use crate::market::option_symbol::OptionContract;
+use crate::schwab::settings::{self as schwab_settings, SchwabConfig};
 
 /// Where rows go: the embedded SQLite default or a PostgreSQL (e.g. Supabase) server.
 #[derive(Clone, PartialEq, Eq)]
@@ -200,6 +202,8 @@ pub struct Config {
     pub db_size_limit_mb: u64,
     /// `DB_SIZE_WARN_PERCENT`: warn when the database reaches this share of `DB_SIZE_LIMIT_MB`.
     pub db_size_warn_percent: u8,
+    /// The Schwab session: credentials, token store, field sets, reconnect timings.
+    pub schwab: SchwabConfig,
 }
 
 impl Default for Config {
@@ -236,6 +240,7 @@ impl Default for Config {
             maintenance_interval: Duration::from_secs(3600),
             db_size_limit_mb: 500,
             db_size_warn_percent: 80,
+            schwab: SchwabConfig::default(),
         }
     }
 }
@@ -270,6 +275,7 @@ impl fmt::Debug for Config {
             .field("maintenance_interval", &self.maintenance_interval)
             .field("db_size_limit_mb", &self.db_size_limit_mb)
             .field("db_size_warn_percent", &self.db_size_warn_percent)
+            .field("schwab", &self.schwab)
             .finish()
     }
 }
@@ -320,6 +326,25 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "MAINTENANCE_INTERVAL",
     "DB_SIZE_LIMIT_MB",
     "DB_SIZE_WARN_PERCENT",
+    "SCHWAB_MODE",
+    "SCHWAB_CLIENT_ID",
+    "SCHWAB_CLIENT_SECRET",
+    "SCHWAB_CALLBACK_URL",
+    "SCHWAB_API_BASE",
+    "SCHWAB_AUTH_BASE",
+    "TOKEN_STORE",
+    "TOKEN_FILE",
+    "EQUITY_FIELDS",
+    "OPTION_FIELDS",
+    "CHART_FIELDS",
+    "STALL_TIMEOUT",
+    "STREAM_RESPONSE_TIMEOUT",
+    "SCHWAB_HTTP_TIMEOUT",
+    "RECONNECT_BACKOFF_MIN",
+    "RECONNECT_BACKOFF_MAX",
+    "KICKED_BACKOFF",
+    "NEEDS_LOGIN_RETRY",
+    "TOKEN_STORE_POLL",
 ];
 
 impl Config {
@@ -531,6 +556,8 @@ impl Config {
             |v: u8| (1..=100).contains(&v),
         );
 
+        schwab_settings::parse(&get, &mut cfg.schwab, &mut problems);
+
         if problems.is_empty() {
             Ok(cfg)
         } else {
@@ -635,7 +662,7 @@ fn parse_indicator_settings(
     );
 }
 
-fn parse_seconds(
+pub(crate) fn parse_seconds(
     get: &impl Fn(&str) -> Option<String>,
     name: &str,
     slot: &mut Duration,
@@ -908,6 +935,17 @@ mod tests {
             "WARM_START_BARS",
         ] {
             assert!(KNOWN_VARIABLES.contains(&name), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_variable_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        for name in KNOWN_VARIABLES {
+            assert!(
+                readme.contains(&format!("| `{name}` |")),
+                "{name} has no row in the README configuration table"
+            );
         }
     }
 

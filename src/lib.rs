@@ -13,6 +13,7 @@ pub mod market;
 pub mod pipeline;
 pub mod retention;
 pub mod rows;
+pub mod schwab;
 pub mod shutdown;
 pub mod sim;
 pub mod sink;

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use market_streamer::{app, config, shutdown};
+use market_streamer::schwab::login::{Login, LoginError};
+use market_streamer::{app, config, schwab, shutdown};
 
 /// Streams Schwab market data into PostgreSQL/Supabase or SQLite. All settings come from the
 /// environment or a `.env` file in the working directory (see README.md).
@@ -21,7 +22,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Stream until SIGINT/SIGTERM, then drain the buffer (the default command).
-    Run,
+    Run {
+        /// Also append every raw server frame to this JSON Lines file (readable by `replay`).
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
+    /// One-time browser authorisation: prints a URL to open, takes the redirect URL you paste
+    /// back, and saves the tokens in the token store (TOKEN_STORE). Works over SSH.
+    Login {
+        /// The redirect URL, instead of pasting it when asked.
+        #[arg(long, value_name = "URL")]
+        redirect_url: Option<String>,
+    },
+    /// Serve a Schwab-compatible fake (OAuth, userPreference, streamer WebSocket) until
+    /// SIGINT/SIGTERM, for trying the real client without a Schwab account.
+    Simulate {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8765")]
+        listen: std::net::SocketAddr,
+    },
     /// Feed a JSON Lines file of recorded server frames through the pipeline into DATABASE_URL.
     Replay {
         /// One server frame per line.
@@ -43,6 +62,7 @@ fn main() -> ExitCode {
 
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    schwab::install_crypto_provider();
     let dotenv = config::load_dotenv().map_err(anyhow::Error::msg)?;
     let cfg = config::Config::from_env()?;
     init_logging(&cfg.rust_log);
@@ -57,9 +77,31 @@ fn real_main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Run) {
-            Command::Run => {
-                app::run_simulated(&cfg, shutdown::signal()).await?;
+        match cli.command.unwrap_or(Command::Run { record: None }) {
+            Command::Run { record } => {
+                let options = app::RunOptions {
+                    record,
+                    ..app::RunOptions::default()
+                };
+                app::run(&cfg, options, shutdown::signal()).await?;
+            }
+            Command::Login { redirect_url } => login(&cfg, redirect_url).await?,
+            Command::Simulate { listen } => {
+                let server = app::start_simulator(&cfg, listen).await?;
+                println!("Schwab simulator listening on http://{}", server.addr());
+                println!("Point market-streamer at it (in another terminal) with:");
+                println!(
+                    "  SCHWAB_MODE=live SCHWAB_API_BASE={} SCHWAB_AUTH_BASE={} SCHWAB_CLIENT_ID={} SCHWAB_CLIENT_SECRET={}",
+                    server.api_base(),
+                    server.auth_base(),
+                    server.client_id(),
+                    server.client_secret()
+                );
+                println!(
+                    "then run `market-streamer login` (the simulator approves at once) and `market-streamer run`. Ctrl-C stops it."
+                );
+                shutdown::signal().await;
+                drop(server);
             }
             Command::Replay { file } => {
                 let summary = app::replay(&cfg, &file).await?;
@@ -74,9 +116,65 @@ fn real_main() -> anyhow::Result<()> {
     })
 }
 
+/// `market-streamer login`: print the URL, read the pasted redirect URL, save the tokens.
+async fn login(cfg: &config::Config, redirect_url: Option<String>) -> anyhow::Result<()> {
+    let login = Login::prepare(cfg).await?;
+    println!(
+        "1. Open this URL in a browser (on any computer) and sign in with your Schwab brokerage login"
+    );
+    println!("   (not the developer-portal login), select the accounts and approve:\n");
+    println!("   {}\n", login.authorize_url());
+    println!(
+        "2. The browser is then sent to {}?code=... The page may not load: that is expected.",
+        login.callback_url()
+    );
+    println!(
+        "   Copy the whole address from the address bar and paste it here within 30 seconds, then press Enter:"
+    );
+    let pasted = match redirect_url {
+        Some(url) => url,
+        None => tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            match std::io::stdin().read_line(&mut line) {
+                Ok(0) | Err(_) => None,
+                Ok(_) => Some(line),
+            }
+        })
+        .await?
+        .ok_or(LoginError::NoInput)?,
+    };
+    let tokens = login.complete(&pasted).await;
+    login.close().await;
+    let tokens = tokens?;
+    println!(
+        "Saved the tokens to the {}. The refresh token works until {} (7 days after this login):",
+        login.store_description(),
+        tokens.refresh_expires_at().format("%Y-%m-%d %H:%M UTC")
+    );
+    println!(
+        "run `market-streamer login` again before then. A running market-streamer picks the new tokens up by itself."
+    );
+    Ok(())
+}
+
+/// Crates that log frame or request contents at debug/trace level (a LOGIN frame carries the
+/// access token): capped at info whatever RUST_LOG says, so no token reaches a log.
+const CAPPED_TARGETS: [&str; 5] = [
+    "tungstenite",
+    "tokio_tungstenite",
+    "reqwest",
+    "hyper",
+    "hyper_util",
+];
+
 fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+    let mut filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for target in CAPPED_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -29,6 +29,7 @@ mod option_symbol;
 mod reference;
 mod schedule;
 mod seeding;
+pub mod server;
 mod simulator;
 mod subscription;
 mod walk;

@@ -7,6 +7,7 @@
 
 pub mod broadcast;
 pub mod error;
+pub mod gaps;
 pub mod postgres;
 pub mod sqlite;
 
@@ -14,6 +15,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::{ErrorKind, SinkError};
+pub use gaps::StreamGap;
 
 use crate::config::{Config, DatabaseTarget};
 use crate::rows::Batch;

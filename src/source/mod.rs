@@ -1,10 +1,10 @@
 //! Frame sources: where raw server frames come from before the processor.
 //!
 //! - [`replay`]: a JSON Lines file of recorded frames (finite, backpressured).
-//! - [`simulated`]: the in-process simulated market (zero-configuration demo).
+//! - the live streamer session (`crate::schwab::session`), which in the zero-configuration
+//!   demo talks to the in-process Schwab simulator over the real protocol.
 
 pub mod replay;
-pub mod simulated;
 
 use tokio::sync::mpsc;
 

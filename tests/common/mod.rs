@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod sim;
+
 use std::path::PathBuf;
 
 use market_streamer::config::Config;

@@ -1,0 +1,23 @@
+//! The Charles Schwab session (see `schwab-protocol.md`): OAuth login and refresh
+//! ([`oauth`], [`login`]), the token store ([`tokens`]) and its lifecycle task
+//! ([`token_manager`]), the REST client ([`rest`], [`preferences`]) and the streamer
+//! session ([`session`]). [`settings`] holds the configuration, [`secret`] the type that keeps
+//! tokens out of logs.
+
+pub mod login;
+pub mod oauth;
+pub mod preferences;
+pub mod rest;
+pub mod secret;
+pub mod session;
+pub mod settings;
+pub mod token_manager;
+pub mod tokens;
+
+pub use secret::Secret;
+
+/// Installs rustls' `ring` crypto provider as the process default (needed before the first
+/// `wss://` connect). Calling it again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

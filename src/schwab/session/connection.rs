@@ -1,0 +1,468 @@
+//! One streamer connection's life (spec §8.2): connect to `streamerSocketUrl`, LOGIN with the
+//! raw access token and wait (with a deadline) for its ack, then send the subscriptions one
+//! at a time, each awaited (matching `requestid`, `service` and `command`) with a deadline,
+//! then read until the connection ends. Every frame goes through the pipeline (and the
+//! recorder). A watchdog ends the connection when no Schwab frame (data, response or
+//! heartbeat) has arrived for `STALL_TIMEOUT`; our own sends and WebSocket pings never reset it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfig};
+
+use super::protocol::{Request, RequestBuilder, Subscription, codes, is_success};
+use super::recorder::FrameRecorder;
+use crate::frame::Notice;
+use crate::pipeline::FrameProcessor;
+use crate::rows::Row;
+use crate::schwab::preferences::StreamerInfo;
+use crate::schwab::secret::Secret;
+use crate::source::forward_frame;
+
+/// Largest WebSocket message and frame accepted: a 500-symbol snapshot can be large.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+/// How long a polite goodbye (LOGOUT, close frame) may take.
+const GOODBYE: Duration = Duration::from_secs(1);
+
+/// Deadlines of one connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// WebSocket connect (TCP + TLS + upgrade).
+    pub connect_timeout: Duration,
+    /// The LOGIN ack and each subscription ack.
+    pub response_timeout: Duration,
+    /// No Schwab frame for this long ends the connection.
+    pub stall_timeout: Duration,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The server closed the WebSocket (close frame or a clean end).
+    ServerClose { code: Option<u16>, reason: String },
+    /// No frame for `STALL_TIMEOUT`.
+    Stall { silent_for: Duration },
+    /// Code 3: the access token was refused.
+    LoginDenied { message: String },
+    /// Another LOGIN failure code.
+    LoginFailed { code: i64, message: String },
+    /// Code 12: another login took Schwab's single streamer slot.
+    Kicked { message: String },
+    /// Code 30: the server stopped streaming.
+    StopStreaming { message: String },
+    /// Connect failure, reset, TLS or I/O error.
+    NetworkError { detail: String },
+    /// A LOGIN or subscription ack did not come within `STREAM_RESPONSE_TIMEOUT`.
+    ResponseTimeout { what: String },
+    /// The writer stopped (its error is reported by the app).
+    WriterStopped,
+    /// The service is stopping.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// The `stream_gaps.reason` value.
+    pub fn gap_reason(&self) -> &'static str {
+        match self {
+            Self::ServerClose { .. } => "server_close",
+            Self::Stall { .. } => "stall",
+            Self::LoginDenied { .. } | Self::LoginFailed { .. } => "login_denied",
+            Self::Kicked { .. } => "kicked",
+            Self::StopStreaming { .. } => "stop_streaming",
+            Self::NetworkError { .. } => "network_error",
+            Self::ResponseTimeout { .. } => "response_timeout",
+            Self::WriterStopped => "writer_stopped",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ServerClose { code, reason } => match code {
+                Some(c) => write!(
+                    f,
+                    "the server closed the connection (close code {c} {reason:?})"
+                ),
+                None => write!(f, "the server closed the connection"),
+            },
+            Self::Stall { silent_for } => {
+                write!(f, "no frame (data or heartbeat) for {silent_for:?}")
+            }
+            Self::LoginDenied { message } => write!(f, "LOGIN denied (code 3: {message})"),
+            Self::LoginFailed { code, message } => {
+                write!(f, "LOGIN failed (code {code}: {message})")
+            }
+            Self::Kicked { message } => write!(
+                f,
+                "code 12: another login took the single streamer connection of this Schwab user ({message})"
+            ),
+            Self::StopStreaming { message } => {
+                write!(f, "code 30: the server stopped streaming ({message})")
+            }
+            Self::NetworkError { detail } => write!(f, "network error: {detail}"),
+            Self::ResponseTimeout { what } => write!(f, "no answer to {what} in time"),
+            Self::WriterStopped => write!(f, "the database writer stopped"),
+            Self::Shutdown => write!(f, "the service is stopping"),
+        }
+    }
+}
+
+/// What a connection did.
+#[derive(Debug, Clone)]
+pub struct ConnectionReport {
+    pub end: CloseReason,
+    /// The LOGIN was acknowledged.
+    pub logged_in: bool,
+    /// When every subscription had been answered (the session was streaming).
+    pub streaming_at: Option<DateTime<Utc>>,
+    /// How long it streamed (from `streaming_at` to the end).
+    pub streamed_for: Duration,
+    /// The last Schwab frame received.
+    pub last_frame_at: Option<DateTime<Utc>>,
+}
+
+/// Where frames go: the pipeline, the writer, and the optional recorder.
+pub struct FrameSink<'a> {
+    pub processor: &'a mut FrameProcessor,
+    pub tx: &'a mpsc::Sender<Vec<Row>>,
+    pub recorder: Option<&'a mut FrameRecorder>,
+}
+
+/// Everything one connection needs.
+pub struct ConnectionPlan<'a> {
+    pub info: &'a StreamerInfo,
+    pub access_token: &'a Secret,
+    pub subscriptions: &'a [Subscription],
+    pub settings: &'a ConnectionSettings,
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Resolves when `stop` is set (or its sender is gone).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Runs one connection until it ends. `on_streaming` is called once, when every
+/// subscription has been answered.
+pub async fn run_connection(
+    plan: ConnectionPlan<'_>,
+    sink: &mut FrameSink<'_>,
+    stop: &mut watch::Receiver<bool>,
+    on_streaming: &mut (dyn FnMut(DateTime<Utc>) + Send),
+) -> ConnectionReport {
+    let mut report = ConnectionReport {
+        end: CloseReason::Shutdown,
+        logged_in: false,
+        streaming_at: None,
+        streamed_for: Duration::ZERO,
+        last_frame_at: None,
+    };
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let connect = tokio_tungstenite::connect_async_with_config(
+        plan.info.socket_url.as_str(),
+        Some(config),
+        true,
+    );
+    let mut ws = tokio::select! {
+        r = tokio::time::timeout(plan.settings.connect_timeout, connect) => match r {
+            Ok(Ok((ws, _response))) => ws,
+            Ok(Err(e)) => {
+                report.end = CloseReason::NetworkError { detail: format!("cannot connect to {}: {e}", plan.info.socket_url) };
+                return report;
+            }
+            Err(_) => {
+                report.end = CloseReason::NetworkError {
+                    detail: format!("connecting to {} took over {:?}", plan.info.socket_url, plan.settings.connect_timeout),
+                };
+                return report;
+            }
+        },
+        _ = stopped(stop) => return report,
+    };
+    tracing::debug!(url = %plan.info.socket_url, "streamer socket connected");
+
+    let mut session = Session::new(&plan);
+    let end = session.drive(&mut ws, sink, stop, on_streaming).await;
+    report.logged_in = session.logged_in;
+    report.streaming_at = session.streaming_at;
+    report.streamed_for = session
+        .streaming_since
+        .map(|s| s.elapsed())
+        .unwrap_or_default();
+    report.last_frame_at = session.last_frame_wall;
+    goodbye(&mut ws, &end, &mut session.builder).await;
+    report.end = end;
+    report
+}
+
+/// A polite end where the socket is still usable: LOGOUT when stopping, then a close frame.
+async fn goodbye(ws: &mut Socket, end: &CloseReason, builder: &mut RequestBuilder<'_>) {
+    let usable = matches!(
+        end,
+        CloseReason::Shutdown
+            | CloseReason::Stall { .. }
+            | CloseReason::ResponseTimeout { .. }
+            | CloseReason::WriterStopped
+    );
+    if !usable {
+        return;
+    }
+    let _ = tokio::time::timeout(GOODBYE, async {
+        if matches!(end, CloseReason::Shutdown) {
+            ws.send(Message::text(builder.logout().text().to_owned()))
+                .await?;
+        }
+        ws.close(None).await
+    })
+    .await;
+}
+
+struct Session<'p> {
+    builder: RequestBuilder<'p>,
+    queue: VecDeque<Request>,
+    pending: Option<(Request, Instant)>,
+    logged_in: bool,
+    streaming_at: Option<DateTime<Utc>>,
+    streaming_since: Option<Instant>,
+    last_frame: Instant,
+    last_frame_wall: Option<DateTime<Utc>>,
+    response_timeout: Duration,
+    stall_timeout: Duration,
+}
+
+enum Step {
+    Continue,
+    End(CloseReason),
+}
+
+impl<'p> Session<'p> {
+    fn new(plan: &ConnectionPlan<'p>) -> Self {
+        let mut builder = RequestBuilder::new(plan.info);
+        let mut queue = VecDeque::with_capacity(plan.subscriptions.len() + 1);
+        queue.push_back(builder.login(plan.access_token));
+        for sub in plan.subscriptions {
+            queue.push_back(builder.subscribe(sub));
+        }
+        Self {
+            builder,
+            queue,
+            pending: None,
+            logged_in: false,
+            streaming_at: None,
+            streaming_since: None,
+            last_frame: Instant::now(),
+            last_frame_wall: None,
+            response_timeout: plan.settings.response_timeout,
+            stall_timeout: plan.settings.stall_timeout,
+        }
+    }
+
+    async fn drive(
+        &mut self,
+        ws: &mut Socket,
+        sink: &mut FrameSink<'_>,
+        stop: &mut watch::Receiver<bool>,
+        on_streaming: &mut (dyn FnMut(DateTime<Utc>) + Send),
+    ) -> CloseReason {
+        if let Step::End(e) = self.send_next(ws, on_streaming).await {
+            return e;
+        }
+        loop {
+            let stall_at = self.last_frame + self.stall_timeout;
+            let response_at = self.pending.as_ref().map(|(_, at)| *at);
+            let step = tokio::select! {
+                biased;
+                _ = stopped(stop) => Step::End(CloseReason::Shutdown),
+                msg = ws.next() => self.on_message(msg, ws, sink, on_streaming).await,
+                _ = tokio::time::sleep_until(stall_at) => Step::End(CloseReason::Stall {
+                    silent_for: self.last_frame.elapsed(),
+                }),
+                _ = sleep_until_some(response_at) => {
+                    let what = self.pending.as_ref().map(|(r, _)| format!("{} {} (requestid {})", r.service, r.command, r.request_id)).unwrap_or_default();
+                    Step::End(CloseReason::ResponseTimeout { what })
+                }
+            };
+            if let Step::End(reason) = step {
+                return reason;
+            }
+        }
+    }
+
+    /// Sends the next queued request, or marks the session streaming when none is left.
+    async fn send_next(
+        &mut self,
+        ws: &mut Socket,
+        on_streaming: &mut (dyn FnMut(DateTime<Utc>) + Send),
+    ) -> Step {
+        let Some(request) = self.queue.pop_front() else {
+            if self.streaming_at.is_none() {
+                let now = Utc::now();
+                self.streaming_at = Some(now);
+                self.streaming_since = Some(Instant::now());
+                on_streaming(now);
+            }
+            return Step::Continue;
+        };
+        tracing::debug!(service = request.service, command = request.command, requestid = %request.request_id, "sending");
+        if let Err(e) = ws.send(Message::text(request.text().to_owned())).await {
+            return Step::End(network_error(e));
+        }
+        self.pending = Some((request, Instant::now() + self.response_timeout));
+        Step::Continue
+    }
+
+    async fn on_message(
+        &mut self,
+        msg: Option<Result<Message, tungstenite::Error>>,
+        ws: &mut Socket,
+        sink: &mut FrameSink<'_>,
+        on_streaming: &mut (dyn FnMut(DateTime<Utc>) + Send),
+    ) -> Step {
+        let text = match msg {
+            None => {
+                return Step::End(CloseReason::ServerClose {
+                    code: None,
+                    reason: String::new(),
+                });
+            }
+            Some(Err(e)) => return Step::End(network_error(e)),
+            Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
+            Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
+                Ok(t) => t,
+                Err(_) => return Step::Continue,
+            },
+            Some(Ok(Message::Close(frame))) => {
+                return Step::End(CloseReason::ServerClose {
+                    code: frame.as_ref().map(|f| u16::from(f.code)),
+                    reason: frame
+                        .map(|f| f.reason.as_str().to_owned())
+                        .unwrap_or_default(),
+                });
+            }
+            // Pings are answered by the library; they are not Schwab frames.
+            Some(Ok(_)) => return Step::Continue,
+        };
+        let now = Utc::now();
+        self.last_frame = Instant::now();
+        self.last_frame_wall = Some(now);
+        if let Some(recorder) = sink.recorder.as_deref_mut() {
+            recorder.record(&text).await;
+        }
+        let Ok(events) =
+            forward_frame(sink.processor, &text, now.timestamp_millis(), sink.tx).await
+        else {
+            return Step::End(CloseReason::WriterStopped);
+        };
+        for notice in &events.notices {
+            if let Notice::Code {
+                service,
+                code,
+                message,
+            } = notice
+                && let Some(end) = closing_code(*code, message)
+            {
+                tracing::debug!(service = %service, code, "server notice");
+                return Step::End(end);
+            }
+        }
+        for response in &events.responses {
+            let matches = self.pending.as_ref().is_some_and(|(p, _)| {
+                response.request_id.as_deref() == Some(p.request_id.as_str())
+                    && response.service == p.service
+                    && response.command == p.command
+            });
+            if !matches {
+                if let Some(end) = closing_code(response.code, &response.message) {
+                    return Step::End(end);
+                }
+                if !is_success(response.code) {
+                    tracing::warn!(service = %response.service, command = %response.command, code = response.code, message = %response.message, "Schwab reported an error");
+                }
+                continue;
+            }
+            let Some((request, _)) = self.pending.take() else {
+                continue;
+            };
+            if request.command == "LOGIN" {
+                if !is_success(response.code) {
+                    return Step::End(if response.code == codes::LOGIN_DENIED {
+                        CloseReason::LoginDenied {
+                            message: response.message.clone(),
+                        }
+                    } else {
+                        CloseReason::LoginFailed {
+                            code: response.code,
+                            message: response.message.clone(),
+                        }
+                    });
+                }
+                self.logged_in = true;
+                tracing::info!(response = %response.message, "logged in to the Schwab streamer");
+            } else if !is_success(response.code) {
+                if let Some(end) = closing_code(response.code, &response.message) {
+                    return Step::End(end);
+                }
+                tracing::error!(
+                    service = request.service,
+                    command = request.command,
+                    code = response.code,
+                    message = %response.message,
+                    "Schwab refused a subscription; check the symbols and field numbers of this service"
+                );
+            } else {
+                tracing::info!(service = request.service, "subscribed");
+            }
+            if let Step::End(e) = self.send_next(ws, on_streaming).await {
+                return Step::End(e);
+            }
+        }
+        Step::Continue
+    }
+}
+
+/// Codes that end the connection (spec §3.5).
+fn closing_code(code: i64, message: &str) -> Option<CloseReason> {
+    let message = message.to_string();
+    match code {
+        codes::LOGIN_DENIED => Some(CloseReason::LoginDenied { message }),
+        codes::CLOSE_CONNECTION => Some(CloseReason::Kicked { message }),
+        codes::STOP_STREAMING => Some(CloseReason::StopStreaming { message }),
+        _ => None,
+    }
+}
+
+fn network_error(e: tungstenite::Error) -> CloseReason {
+    match e {
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            CloseReason::ServerClose {
+                code: None,
+                reason: String::new(),
+            }
+        }
+        tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => CloseReason::NetworkError {
+            detail: "the connection was reset without a close frame".into(),
+        },
+        other => CloseReason::NetworkError {
+            detail: other.to_string(),
+        },
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

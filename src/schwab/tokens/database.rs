@@ -1,0 +1,261 @@
+//! `TOKEN_STORE=database`: the tokens in table `schwab_tokens` of `DATABASE_URL`, one row per
+//! app (`client_id`). The store has its own small connection pool, separate from the writer's.
+//!
+//! Refresh lock: on PostgreSQL a transaction-scoped advisory lock
+//! (`pg_advisory_xact_lock`) keyed by the app, held while the row is re-read, the refresh
+//! runs and the new row is written; a crashed holder's lock ends with its connection. On
+//! SQLite (one machine) an exclusive lock file next to the database file does the same.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::file::lock_file;
+use super::{LockInner, TokenSet, TokenStoreError};
+use crate::config::DatabaseTarget;
+use crate::schwab::secret::Secret;
+use crate::sink::sqlite::sqlite_time;
+use crate::sink::{Database, SinkError};
+
+/// How long opening the store waits for an unreachable database.
+const CONNECT_GIVE_UP: Duration = Duration::from_secs(60);
+
+/// The `schwab_tokens` table.
+pub struct DatabaseStore {
+    db: Database,
+    target: DatabaseTarget,
+}
+
+impl std::fmt::Debug for DatabaseStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DatabaseStore {
+    /// Connects to `cfg.database` and applies the migrations (which create `schwab_tokens`).
+    pub async fn open(cfg: &crate::config::Config) -> Result<Self, TokenStoreError> {
+        let db = Database::connect_with_retry(cfg, CONNECT_GIVE_UP).await?;
+        db.migrate().await?;
+        Ok(Self {
+            db,
+            target: cfg.database.clone(),
+        })
+    }
+
+    /// "table schwab_tokens in <redacted url>".
+    pub fn describe(&self) -> String {
+        format!("table schwab_tokens in {}", self.target.redacted())
+    }
+
+    /// Reads the row of `client_id`.
+    pub async fn load(&self, client_id: &str) -> Result<Option<TokenSet>, TokenStoreError> {
+        match &self.db {
+            Database::Postgres(pg) => {
+                let mut conn = pg.pool().acquire().await.map_err(|e| {
+                    TokenStoreError::Database(SinkError::new("connect for schwab_tokens", e))
+                })?;
+                load_postgres(&mut conn, client_id).await
+            }
+            Database::Sqlite(s) => load_sqlite(s.pool(), client_id).await,
+        }
+    }
+
+    /// Takes the refresh lock of `client_id`.
+    pub(super) async fn lock(&self, client_id: &str) -> Result<LockInner<'_>, TokenStoreError> {
+        match &self.db {
+            Database::Postgres(pg) => {
+                let db_err = |action: &str| {
+                    let action = action.to_string();
+                    move |e| TokenStoreError::Database(SinkError::new(action, e))
+                };
+                let mut tx = pg
+                    .pool()
+                    .begin()
+                    .await
+                    .map_err(db_err("begin the token transaction"))?;
+                sqlx::query("SET LOCAL lock_timeout = '30s'")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err("set lock_timeout"))?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(advisory_key(client_id))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| match &e {
+                        sqlx::Error::Database(d) if d.code().as_deref() == Some("55P03") => {
+                            TokenStoreError::LockTimeout {
+                                what: "(PostgreSQL advisory lock of schwab_tokens)".into(),
+                                secs: 30,
+                            }
+                        }
+                        _ => TokenStoreError::Database(SinkError::new(
+                            "take the schwab_tokens advisory lock",
+                            e,
+                        )),
+                    })?;
+                Ok(LockInner::Postgres(tx))
+            }
+            Database::Sqlite(s) => {
+                let lock = lock_file(&self.sqlite_lock_path()).await?;
+                Ok(LockInner::Sqlite {
+                    pool: s.pool(),
+                    _lock: lock,
+                })
+            }
+        }
+    }
+
+    fn sqlite_lock_path(&self) -> PathBuf {
+        match &self.target {
+            DatabaseTarget::Sqlite(path) => super::file::lock_path(&path.with_extension("tokens")),
+            DatabaseTarget::Postgres(_) => PathBuf::from("schwab-tokens.lock"),
+        }
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+/// The advisory lock key of an app: a stable 64-bit FNV-1a hash of a fixed prefix and the id.
+pub fn advisory_key(client_id: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in "market-streamer/schwab-refresh/"
+        .bytes()
+        .chain(client_id.bytes())
+    {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash as i64
+}
+
+const SELECT_SQL_PG: &str = "SELECT access_token, refresh_token, access_expires_at, refresh_issued_at, updated_at FROM schwab_tokens WHERE client_id = $1";
+const UPSERT_SQL_PG: &str = "INSERT INTO schwab_tokens (client_id, access_token, refresh_token, access_expires_at, refresh_issued_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (client_id) DO UPDATE SET access_token = EXCLUDED.access_token,
+       refresh_token = EXCLUDED.refresh_token, access_expires_at = EXCLUDED.access_expires_at,
+       refresh_issued_at = EXCLUDED.refresh_issued_at, updated_at = EXCLUDED.updated_at";
+
+/// Reads the row of `client_id` on a PostgreSQL connection (or transaction).
+pub(super) async fn load_postgres(
+    conn: &mut sqlx::PgConnection,
+    client_id: &str,
+) -> Result<Option<TokenSet>, TokenStoreError> {
+    let row = sqlx::query(SELECT_SQL_PG)
+        .bind(client_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| TokenStoreError::Database(SinkError::new("read schwab_tokens", e)))?;
+    row.map(|r| -> Result<TokenSet, sqlx::Error> {
+        Ok(TokenSet {
+            client_id: client_id.to_string(),
+            access_token: Secret::new(r.try_get::<String, _>("access_token")?),
+            refresh_token: Secret::new(r.try_get::<String, _>("refresh_token")?),
+            access_expires_at: r.try_get("access_expires_at")?,
+            refresh_issued_at: r.try_get("refresh_issued_at")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    })
+    .transpose()
+    .map_err(|e| TokenStoreError::CorruptRow {
+        client_id: client_id.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+/// Writes the row of `tokens.client_id` on a PostgreSQL connection (or transaction).
+pub(super) async fn save_postgres(
+    conn: &mut sqlx::PgConnection,
+    tokens: &TokenSet,
+) -> Result<(), TokenStoreError> {
+    sqlx::query(UPSERT_SQL_PG)
+        .bind(&tokens.client_id)
+        .bind(tokens.access_token.expose())
+        .bind(tokens.refresh_token.expose())
+        .bind(tokens.access_expires_at)
+        .bind(tokens.refresh_issued_at)
+        .bind(tokens.updated_at)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| TokenStoreError::Database(SinkError::new("write schwab_tokens", e)))
+}
+
+/// Reads the row of `client_id` from SQLite.
+pub(super) async fn load_sqlite(
+    pool: &sqlx::SqlitePool,
+    client_id: &str,
+) -> Result<Option<TokenSet>, TokenStoreError> {
+    let row = sqlx::query(
+        "SELECT access_token, refresh_token, access_expires_at, refresh_issued_at, updated_at FROM schwab_tokens WHERE client_id = ?1",
+    )
+    .bind(client_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(|e| TokenStoreError::Database(SinkError::new("read schwab_tokens", e)))?;
+    let corrupt = |detail: String| TokenStoreError::CorruptRow {
+        client_id: client_id.to_string(),
+        detail,
+    };
+    let Some(r) = row else { return Ok(None) };
+    let text = |col: &str| {
+        r.try_get::<String, _>(col)
+            .map_err(|e| corrupt(e.to_string()))
+    };
+    let time = |col: &str| -> Result<DateTime<Utc>, TokenStoreError> {
+        let v = text(col)?;
+        DateTime::parse_from_rfc3339(&v)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| corrupt(format!("{col}: {e}")))
+    };
+    Ok(Some(TokenSet {
+        client_id: client_id.to_string(),
+        access_token: Secret::new(text("access_token")?),
+        refresh_token: Secret::new(text("refresh_token")?),
+        access_expires_at: time("access_expires_at")?,
+        refresh_issued_at: time("refresh_issued_at")?,
+        updated_at: time("updated_at")?,
+    }))
+}
+
+/// Writes the row of `tokens.client_id` into SQLite.
+pub(super) async fn save_sqlite(
+    pool: &sqlx::SqlitePool,
+    tokens: &TokenSet,
+) -> Result<(), TokenStoreError> {
+    sqlx::query(
+        "INSERT INTO schwab_tokens (client_id, access_token, refresh_token, access_expires_at, refresh_issued_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (client_id) DO UPDATE SET access_token = excluded.access_token,
+           refresh_token = excluded.refresh_token, access_expires_at = excluded.access_expires_at,
+           refresh_issued_at = excluded.refresh_issued_at, updated_at = excluded.updated_at",
+    )
+    .bind(&tokens.client_id)
+    .bind(tokens.access_token.expose())
+    .bind(tokens.refresh_token.expose())
+    .bind(sqlite_time(tokens.access_expires_at))
+    .bind(sqlite_time(tokens.refresh_issued_at))
+    .bind(sqlite_time(tokens.updated_at))
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(|e| TokenStoreError::Database(SinkError::new("write schwab_tokens", e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advisory_keys_are_stable_and_differ_per_app() {
+        assert_eq!(advisory_key("app-a"), advisory_key("app-a"));
+        assert_ne!(advisory_key("app-a"), advisory_key("app-b"));
+    }
+}
