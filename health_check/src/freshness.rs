@@ -130,8 +130,12 @@ mod tests {
             out.iter().map(|s| s.status).collect::<Vec<_>>(),
             [Level::Ok, Level::Warning, Level::Critical]
         );
-        assert_eq!(out[0].message, "newest 2025-01-08T14:59:00Z, 1 min 0 s ago");
-        assert!(out[1].message.contains("5 min 0 s of open market since"));
+        assert_eq!(out[0].message, "newest 2025-01-08T14:59:00Z, 1 min ago");
+        assert!(
+            out[1].message.contains(
+                "5 min of open market since (warning after 2 min, critical after 10 min)"
+            )
+        );
         assert_eq!(
             summarize(&out),
             (

@@ -194,14 +194,21 @@ fn pad(painted: String, level: Level) -> String {
     format!("{painted}{}", " ".repeat(fill))
 }
 
-/// A short human duration: `42 s`, `3 min 5 s`, `2 h 10 min`, `3 d 4 h`.
+/// A short human duration: `42.0 s`, `3 min 5 s`, `2 min`, `2 h 10 min`, `3 d 4 h`.
 pub fn human(d: Duration) -> String {
     let s = d.as_secs();
+    let pair = |big: u64, big_unit: &str, small: u64, small_unit: &str| {
+        if small == 0 {
+            format!("{big} {big_unit}")
+        } else {
+            format!("{big} {big_unit} {small} {small_unit}")
+        }
+    };
     match s {
         0..60 => format!("{:.1} s", d.as_secs_f64()),
-        60..3600 => format!("{} min {} s", s / 60, s % 60),
-        3600..86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
-        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+        60..3600 => pair(s / 60, "min", s % 60, "s"),
+        3600..86_400 => pair(s / 3600, "h", s % 3600 / 60, "min"),
+        _ => pair(s / 86_400, "d", s % 86_400 / 3600, "h"),
     }
 }
 
@@ -218,6 +225,8 @@ mod tests {
     fn durations_read_naturally() {
         assert_eq!(human(Duration::from_millis(400)), "0.4 s");
         assert_eq!(human(Duration::from_secs(185)), "3 min 5 s");
+        assert_eq!(human(Duration::from_secs(120)), "2 min");
+        assert_eq!(human(Duration::from_secs(86_400)), "1 d");
         assert_eq!(human(Duration::from_secs(7800)), "2 h 10 min");
         assert_eq!(human(Duration::from_secs(3 * 86_400 + 4 * 3600)), "3 d 4 h");
     }
