@@ -76,9 +76,9 @@ pub fn stale_before(now: DateTime<Utc>, threshold: Duration) -> Option<DateTime<
 }
 
 /// How old the newest data may be at `now` for a feed that must deliver at least every
-/// `threshold` while the market is open: `threshold` during the regular session (right
-/// after the open, also whatever came before it), and outside it the time since the last
-/// close plus what remained of `threshold`. `None`: no age is too old (see [`stale_before`]).
+/// `threshold` while the market is open: `threshold` during the regular session (more in
+/// its first `threshold`, which reaches back before the open), and outside it the time
+/// since the last close plus `threshold`. `None`: no age is too old (see [`stale_before`]).
 pub fn expected_max_age(now: DateTime<Utc>, threshold: Duration) -> Option<Duration> {
     stale_before(now, threshold).map(|t| (now - t).to_std().unwrap_or_default())
 }
