@@ -172,6 +172,10 @@ pub struct Config {
     pub status_interval: Duration,
     /// `SHUTDOWN_GRACE` (seconds): how long the writer may keep retrying after a stop signal.
     pub shutdown_grace: Duration,
+    /// `SPOOL_DIR`: the disk spool's folder (`off` disables it).
+    pub spool_dir: Option<PathBuf>,
+    /// `SPOOL_MAX_BYTES`: the spool's size cap (bytes; `K`, `M`, `G` suffixes allowed).
+    pub spool_max_bytes: u64,
     /// `SIM_UPDATES_PER_SEC`: mean LEVELONE updates per symbol per second of the simulated market.
     pub sim_updates_per_symbol_per_sec: f64,
     /// `SIM_SEED`: seed of the simulated market (same seed, same quotes).
@@ -218,6 +222,8 @@ impl Default for Config {
             ],
             status_interval: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(8),
+            spool_dir: Some(PathBuf::from("data/spool")),
+            spool_max_bytes: 512 * 1024 * 1024,
             sim_updates_per_symbol_per_sec: 1.0,
             sim_seed: 42,
             rust_log: "info".to_string(),
@@ -247,6 +253,8 @@ impl fmt::Debug for Config {
             .field("chart_symbols", &self.chart_symbols)
             .field("status_interval", &self.status_interval)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("spool_dir", &self.spool_dir)
+            .field("spool_max_bytes", &self.spool_max_bytes)
             .field(
                 "sim_updates_per_symbol_per_sec",
                 &self.sim_updates_per_symbol_per_sec,
@@ -288,6 +296,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "CHART_SYMBOLS",
     "STATUS_INTERVAL",
     "SHUTDOWN_GRACE",
+    "SPOOL_DIR",
+    "SPOOL_MAX_BYTES",
     "SIM_UPDATES_PER_SEC",
     "SIM_SEED",
     "RUST_LOG",
@@ -435,6 +445,22 @@ impl Config {
         }
         parse_indicator_settings(&get, &mut cfg.indicators, &mut problems);
 
+        if let Some(v) = get("SPOOL_DIR") {
+            let v = v.trim();
+            cfg.spool_dir = if v.eq_ignore_ascii_case("off") {
+                None
+            } else {
+                Some(PathBuf::from(v))
+            };
+        }
+        if let Some(v) = get("SPOOL_MAX_BYTES") {
+            match parse_bytes(&v) {
+                Some(b) if (1024 * 1024..=1024 * 1024 * 1024 * 1024).contains(&b) => cfg.spool_max_bytes = b,
+                _ => problems.push(format!(
+                    "SPOOL_MAX_BYTES ({v:?}) is not valid; allowed: a size from 1M to 1024G, in bytes or with a K, M or G suffix (e.g. 512M)"
+                )),
+            }
+        }
         if let Some(v) = get("REALTIME_MODE") {
             match RealtimeMode::parse(&v) {
                 Some(m) => cfg.realtime_mode = m,
@@ -624,6 +650,19 @@ fn parse_seconds(
             "{name} ({raw:?}) is not valid; allowed: seconds from {min} to {max}, fractions allowed (e.g. 0.25)"
         )),
     }
+}
+
+/// Parses `123`, `64K`, `512M`, `2G` (binary units) into bytes.
+fn parse_bytes(raw: &str) -> Option<u64> {
+    let t = raw.trim().to_ascii_uppercase();
+    let t = t.strip_suffix('B').unwrap_or(&t);
+    let (num, mult) = match t.chars().last()? {
+        'K' => (&t[..t.len() - 1], 1u64 << 10),
+        'M' => (&t[..t.len() - 1], 1 << 20),
+        'G' => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
 }
 
 /// Parses a comma-separated symbol list: upper-cased, de-duplicated, order kept.

@@ -18,6 +18,7 @@ pub mod shutdown;
 pub mod sim;
 pub mod sink;
 pub mod source;
+pub mod spool;
 pub mod stats;
 pub mod status;
 pub mod testkit;

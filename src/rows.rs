@@ -14,7 +14,7 @@ use crate::indicators::IndicatorValues;
 use crate::market::option_symbol::OptionContract;
 
 /// A full, merged LEVELONE_EQUITIES quote at one event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EquityRow {
     pub ticker: Arc<str>,
     /// Event time: the data item's `timestamp`.
@@ -28,7 +28,7 @@ pub struct EquityRow {
 }
 
 /// A full, merged LEVELONE_OPTIONS quote at one event, with the contract parsed from its symbol.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OptionRow {
     pub symbol: Arc<str>,
     pub contract: OptionContract,
@@ -38,7 +38,7 @@ pub struct OptionRow {
 }
 
 /// One completed CHART_EQUITY candle.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BarRow {
     pub ticker: Arc<str>,
     pub bar_start: DateTime<Utc>,
@@ -54,7 +54,7 @@ pub struct BarRow {
 }
 
 /// Any row the writer buffers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Row {
     Equity(EquityRow),
     Option(OptionRow),
@@ -92,7 +92,7 @@ impl Row {
 }
 
 /// Rows of one database write, split by table.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Batch {
     pub equities: Vec<EquityRow>,
     pub options: Vec<OptionRow>,

@@ -33,6 +33,12 @@ pub struct PipelineStats {
     /// Unix ms of the last commit (0 = none yet) and its size.
     pub last_flush_unix_ms: AtomicI64,
     pub last_flush_rows: AtomicU64,
+    /// Rows written to the disk spool (total), rows in it now, spool write errors, and
+    /// bytes of torn spool tails cut off at startup.
+    pub rows_spooled: AtomicU64,
+    pub spool_rows: AtomicU64,
+    pub spool_errors: AtomicU64,
+    pub spool_bytes_dropped: AtomicU64,
     /// Database size at the last retention pass, and whether it is near `DB_SIZE_LIMIT_MB`.
     pub database_bytes: AtomicU64,
     pub database_near_limit: AtomicBool,

@@ -207,3 +207,178 @@ async fn wait_until(mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+fn spool_settings(cfg: &market_streamer::config::Config) -> WriterSettings {
+    let mut settings = WriterSettings::from_config(cfg, OverflowPolicy::DropOldest);
+    settings.retry_max = Duration::from_millis(300);
+    settings
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_goes_through_the_disk_spool_and_a_crash_loses_nothing() {
+    let mut pg = start_postgres();
+    let url = pg.create_database("spool").expect("db");
+    let spool_dir = tempfile::tempdir().expect("tempdir");
+    let spool_path = spool_dir.path().display().to_string();
+    let cfg = config_for(
+        &url,
+        &[
+            ("BATCH_SIZE", "1"),
+            ("BATCH_INTERVAL", "0.05"),
+            ("SPOOL_DIR", &spool_path),
+        ],
+    );
+    let db = Arc::new(Database::connect(&cfg).await.expect("connect"));
+    db.migrate().await.expect("migrate");
+    let mut frames =
+        equity_rows(1_700_000_000_000, 400, &["AAPL", "MSFT", "SPY", "NVDA"]).into_iter();
+
+    // Steady load, then the database goes away.
+    let stats = Arc::new(PipelineStats::default());
+    let writer = spawn_writer(db.clone(), spool_settings(&cfg), stats.clone());
+    for rows in frames.by_ref().take(100) {
+        writer.tx.send(rows).await.expect("send");
+    }
+    wait_until(|| stats.rows_written() == 100).await;
+    pg.stop().expect("stop postgres");
+    for rows in frames.by_ref().take(150) {
+        writer.tx.send(rows).await.expect("send");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    wait_until(|| {
+        PipelineStats::get(&stats.spool_rows) + PipelineStats::get(&stats.rows_buffered) == 150
+    })
+    .await;
+    assert!(
+        PipelineStats::get(&stats.spool_rows) > 0,
+        "failed batches are parked on disk"
+    );
+
+    // kill -9: the writer dies without any shutdown step. Every spooled batch was fsynced.
+    writer.task.abort();
+    let _ = writer.task.await;
+    drop(writer.tx);
+    let in_memory_only = PipelineStats::get(&stats.rows_buffered);
+
+    // Restart with the database back: the spool is replayed, new rows flow too.
+    pg.start_again().expect("restart postgres");
+    let stats2 = Arc::new(PipelineStats::default());
+    let writer2 = spawn_writer(db.clone(), spool_settings(&cfg), stats2.clone());
+    for rows in frames.by_ref() {
+        writer2.tx.send(rows).await.expect("send");
+    }
+    drop(writer2.tx);
+    let report = writer2.task.await.expect("join").expect("writer");
+    assert_eq!(report.rows_left_in_spool, 0, "{report:?}");
+    let expected = 400 - in_memory_only as i64;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM equity_data").await,
+        expected,
+        "every spooled row arrived (rows only in memory at the kill: {in_memory_only})"
+    );
+    assert_eq!(
+        count(
+            &db,
+            r#"SELECT count(*) FROM (SELECT DISTINCT ticker, "timestamp", seq FROM equity_data) k"#
+        )
+        .await,
+        expected,
+        "zero duplicates"
+    );
+    assert!(
+        std::fs::read_dir(spool_dir.path())
+            .expect("dir")
+            .filter_map(Result::ok)
+            .all(|e| !e.path().to_string_lossy().ends_with(".spool")),
+        "replayed segments deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_while_the_database_is_down_spools_the_buffer_within_the_grace() {
+    let mut pg = start_postgres();
+    let url = pg.create_database("stopdown").expect("db");
+    let spool_dir = tempfile::tempdir().expect("tempdir");
+    let spool_path = spool_dir.path().display().to_string();
+    let cfg = config_for(
+        &url,
+        &[
+            ("BATCH_SIZE", "50"),
+            ("BATCH_INTERVAL", "0.05"),
+            ("SPOOL_DIR", &spool_path),
+            ("SHUTDOWN_GRACE", "8"),
+        ],
+    );
+    let db = Arc::new(Database::connect(&cfg).await.expect("connect"));
+    db.migrate().await.expect("migrate");
+    pg.stop().expect("stop postgres");
+
+    let stats = Arc::new(PipelineStats::default());
+    let writer = spawn_writer(db.clone(), spool_settings(&cfg), stats.clone());
+    for rows in equity_rows(1_700_000_000_000, 120, &["AAPL"]) {
+        writer.tx.send(rows).await.expect("send");
+    }
+    wait_until(|| PipelineStats::get(&stats.write_retries) >= 1).await;
+    let stopping = tokio::time::Instant::now();
+    drop(writer.tx);
+    let report = writer
+        .task
+        .await
+        .expect("join")
+        .expect("spooled, not failed");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "exits within SHUTDOWN_GRACE: {:?}",
+        stopping.elapsed()
+    );
+    assert_eq!(report.rows_left_in_spool, 120);
+
+    pg.start_again().expect("restart");
+    let writer2 = spawn_writer(
+        db.clone(),
+        spool_settings(&cfg),
+        Arc::new(PipelineStats::default()),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_until_async(|| async { count(&db, "SELECT count(*) FROM equity_data").await == 120 })
+        .await;
+    drop(writer2.tx);
+    writer2.task.await.expect("join").expect("writer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_spool_folder_keeps_streaming_in_memory() {
+    let pg = start_postgres();
+    let url = pg.create_database("nospool").expect("db");
+    let file = tempfile::NamedTempFile::new().expect("file");
+    let bad = file.path().join("spool").display().to_string();
+    let cfg = config_for(&url, &[("SPOOL_DIR", &bad)]);
+    let db = Arc::new(Database::connect(&cfg).await.expect("connect"));
+    db.migrate().await.expect("migrate");
+    let writer = spawn_writer(
+        db.clone(),
+        spool_settings(&cfg),
+        Arc::new(PipelineStats::default()),
+    );
+    for rows in equity_rows(1_700_000_000_000, 10, &["AAPL"]) {
+        writer.tx.send(rows).await.expect("send");
+    }
+    drop(writer.tx);
+    let report = writer
+        .task
+        .await
+        .expect("join")
+        .expect("writer runs without a spool");
+    assert_eq!(report.rows_written, 10);
+}
+
+async fn wait_until_async<F: std::future::Future<Output = bool>>(mut cond: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

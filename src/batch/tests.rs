@@ -118,6 +118,7 @@ fn settings(batch_size: usize, interval_ms: u64) -> WriterSettings {
         retry_min: Duration::from_millis(100),
         retry_max: Duration::from_secs(2),
         shutdown_grace: Duration::from_secs(8),
+        spool: None,
     }
 }
 

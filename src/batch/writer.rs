@@ -16,6 +16,7 @@ use super::Backoff;
 use crate::config::{Config, OverflowPolicy};
 use crate::rows::{Batch, Row};
 use crate::sink::{ErrorKind, Sink, SinkError, WriteReport};
+use crate::spool::{RecordId, Spool};
 use crate::stats::PipelineStats;
 
 /// Messages the writer's input channel holds (each one is the rows of one frame). When the
@@ -35,6 +36,16 @@ pub struct WriterSettings {
     pub retry_max: Duration,
     /// After the input closes, how long transient failures may keep being retried.
     pub shutdown_grace: Duration,
+    /// Where batches go while the database is down or the buffer is full; `None` keeps
+    /// everything in memory (replay, or `SPOOL_DIR=off`).
+    pub spool: Option<SpoolSettings>,
+}
+
+/// The disk spool's place and size cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolSettings {
+    pub dir: std::path::PathBuf,
+    pub max_bytes: u64,
 }
 
 impl WriterSettings {
@@ -49,6 +60,14 @@ impl WriterSettings {
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             shutdown_grace: cfg.shutdown_grace,
+            spool: match overflow {
+                // A finite source waits instead; it never needs the spool.
+                OverflowPolicy::Backpressure => None,
+                OverflowPolicy::DropOldest => cfg.spool_dir.clone().map(|dir| SpoolSettings {
+                    dir,
+                    max_bytes: cfg.spool_max_bytes,
+                }),
+            },
         }
     }
 }
@@ -57,7 +76,12 @@ impl WriterSettings {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WriterReport {
     pub rows_written: u64,
+    /// Rows lost: buffer overflow without a spool, or the spool's size cap.
     pub rows_dropped: u64,
+    /// Rows that went through the disk spool.
+    pub rows_spooled: u64,
+    /// Rows left in the spool at exit (written at the next start).
+    pub rows_left_in_spool: u64,
     pub writes: u64,
     pub retries: u64,
 }
@@ -101,8 +125,15 @@ pub fn spawn_writer<S: Sink>(
     WriterHandle { tx, task }
 }
 
+/// Where the batch in flight came from.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    Memory,
+    Spool(RecordId),
+}
+
 type WriteFuture =
-    Pin<Box<dyn Future<Output = (Batch, Instant, Result<WriteReport, SinkError>)> + Send>>;
+    Pin<Box<dyn Future<Output = (Batch, Origin, Instant, Result<WriteReport, SinkError>)> + Send>>;
 
 struct Buffered {
     at: Instant,
@@ -122,6 +153,11 @@ struct State {
     closed_at: Option<Instant>,
     report: WriterReport,
     last_drop_warning: Option<Instant>,
+    /// The disk spool, when configured and usable.
+    spool: Option<Spool>,
+    /// True from a transient failure until the next successful write.
+    db_down: bool,
+    last_spool_error: Option<Instant>,
 }
 
 async fn run<S: Sink>(
@@ -130,6 +166,7 @@ async fn run<S: Sink>(
     stats: Arc<PipelineStats>,
     mut rx: mpsc::Receiver<Vec<Row>>,
 ) -> Result<WriterReport, WriterError> {
+    let spool = settings.spool.as_ref().and_then(|s| open_spool(s, &stats));
     let mut st = State {
         backoff: Backoff::new(settings.retry_min, settings.retry_max),
         settings: Arc::new(settings),
@@ -141,26 +178,44 @@ async fn run<S: Sink>(
         closed_at: None,
         report: WriterReport::default(),
         last_drop_warning: None,
+        spool,
+        db_down: false,
+        last_spool_error: None,
     };
+    st.publish_depth();
     let mut inflight: Option<WriteFuture> = None;
 
     loop {
         let now = Instant::now();
-        if inflight.is_none()
-            && let Some(err) = st.grace_expired(now)
-        {
-            return Err(err);
+        if inflight.is_none() && st.closed_at.is_some() {
+            // Stopping while the database is down: park what is in memory on disk and go.
+            if st.db_down && st.spool_memory() {
+                return Ok(st.final_report());
+            }
+            if let Some(err) = st.grace_expired(now) {
+                return Err(err);
+            }
         }
-        if inflight.is_none() && st.should_flush(now) {
-            let (batch, oldest) = st.take_batch();
+        // While the database is down, due rows go straight to disk instead of waiting in
+        // memory for the next attempt: a crash then loses at most one BATCH_INTERVAL.
+        if inflight.is_none() && st.db_down && st.backing_off(now) && st.memory_due(now) {
+            st.park_memory();
+        }
+        if inflight.is_none()
+            && let Some((batch, origin, oldest)) = st.next_write(now)
+        {
             let sink = sink.clone();
             inflight = Some(Box::pin(async move {
                 let result = sink.write(&batch).await;
-                (batch, oldest, result)
+                (batch, origin, oldest, result)
             }));
         }
-        if inflight.is_none() && st.closed_at.is_some() && st.buffered() == 0 {
-            return Ok(st.report);
+        if inflight.is_none()
+            && st.closed_at.is_some()
+            && st.buffered() == 0
+            && (st.spool.as_ref().is_none_or(Spool::is_empty) || !st.may_replay_while_stopping(now))
+        {
+            return Ok(st.final_report());
         }
 
         let wake_at = if inflight.is_some() {
@@ -176,8 +231,8 @@ async fn run<S: Sink>(
         tokio::select! {
             done = OptionFuture::from(inflight.as_mut()), if inflight.is_some() => {
                 inflight = None;
-                if let Some((batch, oldest, result)) = done {
-                    st.finish_write(batch, oldest, result)?;
+                if let Some((batch, origin, oldest, result)) = done {
+                    st.finish_write(batch, origin, oldest, result)?;
                 }
             }
             msg = rx.recv(), if can_receive => match msg {
@@ -189,7 +244,31 @@ async fn run<S: Sink>(
     }
 }
 
+/// Opens the spool; if that fails the writer keeps rows in memory and says so.
+fn open_spool(settings: &SpoolSettings, stats: &PipelineStats) -> Option<Spool> {
+    match Spool::open(&settings.dir, settings.max_bytes) {
+        Ok((spool, recovery)) => {
+            if recovery.records > 0 || recovery.dropped_bytes > 0 {
+                tracing::info!(
+                    rows = recovery.rows,
+                    records = recovery.records,
+                    dropped_bytes = recovery.dropped_bytes,
+                    "spool holds rows from an earlier run; replaying them"
+                );
+            }
+            PipelineStats::add(&stats.spool_bytes_dropped, recovery.dropped_bytes);
+            stats.spool_rows.store(spool.counts().rows, Relaxed);
+            Some(spool)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "disk spool unavailable: rows are kept in memory only (bounded by BUFFER_MAX_ROWS)");
+            None
+        }
+    }
+}
+
 impl State {
+    /// Rows held in memory (buffer + a batch kept for retry). Spooled rows are on disk.
     fn buffered(&self) -> usize {
         self.buffer.len() + self.retry.as_ref().map_or(0, |(b, _)| b.len())
     }
@@ -198,6 +277,9 @@ impl State {
         self.stats
             .rows_buffered
             .store(self.buffered() as u64, Relaxed);
+        if let Some(spool) = &self.spool {
+            self.stats.spool_rows.store(spool.counts().rows, Relaxed);
+        }
     }
 
     fn push(&mut self, rows: Vec<Row>) {
@@ -205,11 +287,11 @@ impl State {
         let cap = self.settings.buffer_max_rows;
         let mut dropped = 0u64;
         for row in rows {
-            if self.buffered() >= cap {
-                // DropOldest (live sources): keep the newest data and count the loss.
-                // Backpressure never gets here with a full buffer except for the tail of
-                // one frame, which is kept: the cap is a soft limit of one frame.
-                if self.settings.overflow == OverflowPolicy::DropOldest {
+            if self.buffered() >= cap && self.settings.overflow == OverflowPolicy::DropOldest {
+                // Full: the oldest rows go to the disk spool; only without a usable spool
+                // are they dropped (counted). Backpressure mode never gets here with a full
+                // buffer except for the tail of one frame, which is kept (soft limit).
+                if !self.spool_oldest_rows() {
                     if self.buffer.pop_front().is_some() {
                         dropped += 1;
                     } else {
@@ -231,11 +313,103 @@ impl State {
                 tracing::warn!(
                     dropped_total = self.report.rows_dropped,
                     buffer_max_rows = cap,
-                    "write buffer full: dropping the oldest rows (the database is too slow or unreachable; raise BUFFER_MAX_ROWS or fix the database)"
+                    "write buffer full and no usable spool: dropping the oldest rows (fix the database or SPOOL_DIR, or raise BUFFER_MAX_ROWS)"
                 );
             }
         }
         self.publish_depth();
+    }
+
+    /// Moves up to one write's worth of the oldest buffered rows to the spool.
+    fn spool_oldest_rows(&mut self) -> bool {
+        if self.spool.is_none() || self.buffer.is_empty() {
+            return false;
+        }
+        let n = self.settings.max_rows_per_write.min(self.buffer.len());
+        let mut batch = Batch::default();
+        self.buffer
+            .iter()
+            .take(n)
+            .for_each(|b| batch.push(b.row.clone()));
+        if self.append_to_spool(&batch) {
+            self.buffer.drain(..n);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Appends to the spool (fsynced). False, with a rate-limited error, when that fails:
+    /// the caller then keeps the rows in memory.
+    fn append_to_spool(&mut self, batch: &Batch) -> bool {
+        let Some(spool) = self.spool.as_mut() else {
+            return false;
+        };
+        // A blocking append + fsync on the writer task: it owns the spool, and an fsync of
+        // one batch takes milliseconds; the producer is decoupled by the input channel.
+        match spool.append(batch) {
+            Ok(dropped) => {
+                let rows = batch.len() as u64;
+                self.report.rows_spooled += rows;
+                PipelineStats::add(&self.stats.rows_spooled, rows);
+                if dropped > 0 {
+                    self.report.rows_dropped += dropped;
+                    PipelineStats::add(&self.stats.rows_dropped, dropped);
+                }
+                self.publish_depth();
+                true
+            }
+            Err(e) => {
+                PipelineStats::add(&self.stats.spool_errors, 1);
+                let now = Instant::now();
+                if self
+                    .last_spool_error
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
+                {
+                    self.last_spool_error = Some(now);
+                    tracing::error!(error = %e, "cannot write to the disk spool; keeping rows in memory");
+                }
+                false
+            }
+        }
+    }
+
+    /// Shutdown with the database down: everything in memory goes to the spool.
+    fn spool_memory(&mut self) -> bool {
+        if !self.park_memory() {
+            return false;
+        }
+        tracing::info!(
+            rows_in_spool = self.spool.as_ref().map_or(0, |s| s.counts().rows),
+            "database unreachable at shutdown: buffered rows were spooled to disk and are written at the next start"
+        );
+        true
+    }
+
+    /// Moves everything in memory (retry batch and buffer) to the spool; false if there is
+    /// no usable spool or an append failed (the rest then stays in memory).
+    fn park_memory(&mut self) -> bool {
+        if self.spool.is_none() {
+            return false;
+        }
+        if let Some((batch, oldest)) = self.retry.take()
+            && !self.append_to_spool(&batch)
+        {
+            self.retry = Some((batch, oldest));
+            return false;
+        }
+        while !self.buffer.is_empty() {
+            if !self.spool_oldest_rows() {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn final_report(&mut self) -> WriterReport {
+        self.report.rows_left_in_spool = self.spool.as_ref().map_or(0, |s| s.counts().rows);
+        self.publish_depth();
+        self.report
     }
 
     fn oldest(&self) -> Option<Instant> {
@@ -247,29 +421,73 @@ impl State {
         }
     }
 
-    fn should_flush(&self, now: Instant) -> bool {
+    /// While stopping, the spool keeps being replayed as long as the database answers and
+    /// the grace period lasts.
+    fn may_replay_while_stopping(&self, now: Instant) -> bool {
+        !self.db_down
+            && self
+                .closed_at
+                .is_some_and(|t| now < t + self.settings.shutdown_grace)
+    }
+
+    fn backing_off(&self, now: Instant) -> bool {
+        self.retry_at.is_some_and(|t| now < t)
+    }
+
+    fn memory_due(&self, now: Instant) -> bool {
         if self.retry.is_some() {
-            return self.retry_at.is_none_or(|t| now >= t);
+            return true;
         }
-        if self.buffer.is_empty() {
-            return false;
+        !self.buffer.is_empty()
+            && (self.closed_at.is_some()
+                || self.buffer.len() >= self.settings.batch_size
+                || self
+                    .oldest()
+                    .is_some_and(|t| now >= t + self.settings.batch_interval))
+    }
+
+    /// What to write next, if anything: nothing while backing off; fresh rows when due
+    /// (a retried batch first); otherwise the oldest spooled batch.
+    fn next_write(&mut self, now: Instant) -> Option<(Batch, Origin, Instant)> {
+        if self.backing_off(now) {
+            return None;
         }
-        self.closed_at.is_some()
-            || self.buffer.len() >= self.settings.batch_size
-            || self
-                .oldest()
-                .is_some_and(|t| now >= t + self.settings.batch_interval)
+        if self.memory_due(now) {
+            let (batch, oldest) = self.take_batch();
+            return Some((batch, Origin::Memory, oldest));
+        }
+        if self.closed_at.is_some() && !self.may_replay_while_stopping(now) {
+            return None; // what is left in the spool is written at the next start
+        }
+        let spool = self.spool.as_mut()?;
+        match spool.oldest() {
+            Ok(Some((id, batch))) => Some((batch, Origin::Spool(id), now)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the disk spool; replay paused until the next start");
+                self.spool = None;
+                None
+            }
+        }
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        if self.retry.is_some() {
-            let grace_end = self.closed_at.map(|t| t + self.settings.shutdown_grace);
-            return match (self.retry_at, grace_end) {
-                (Some(r), Some(g)) => Some(r.min(g)),
-                (r, g) => r.or(g),
-            };
+        let grace_end = self.closed_at.map(|t| t + self.settings.shutdown_grace);
+        let rows_due = self.oldest().map(|t| t + self.settings.batch_interval);
+        match self.retry_at {
+            Some(r) => {
+                let mut wake = grace_end.map_or(r, |g| r.min(g));
+                // With a spool, due rows are parked on disk without waiting for the retry.
+                if self.spool.is_some()
+                    && self.retry.is_none()
+                    && let Some(due) = rows_due
+                {
+                    wake = wake.min(due);
+                }
+                Some(wake)
+            }
+            None => rows_due,
         }
-        self.oldest().map(|t| t + self.settings.batch_interval)
     }
 
     /// The retry batch first (if any), topped up with buffered rows, up to the write cap.
@@ -278,7 +496,6 @@ impl State {
             .retry
             .take()
             .unwrap_or_else(|| (Batch::default(), Instant::now()));
-        self.retry_at = None;
         let room = self.settings.max_rows_per_write.saturating_sub(batch.len());
         for b in self.buffer.drain(..room.min(self.buffer.len())) {
             oldest = oldest.min(b.at);
@@ -290,13 +507,24 @@ impl State {
     fn finish_write(
         &mut self,
         batch: Batch,
+        origin: Origin,
         oldest: Instant,
         result: Result<WriteReport, SinkError>,
     ) -> Result<(), WriterError> {
         match result {
             Ok(w) => {
+                if self.db_down {
+                    tracing::info!("database writes succeed again");
+                }
                 self.backoff.reset();
                 self.last_error = None;
+                self.retry_at = None;
+                self.db_down = false;
+                if let (Origin::Spool(id), Some(spool)) = (origin, self.spool.as_mut())
+                    && let Err(e) = spool.commit(id)
+                {
+                    tracing::warn!(error = %e, "cannot mark a spooled batch as written; it may be written again (harmless)");
+                }
                 self.report.rows_written += w.rows;
                 self.report.writes += 1;
                 let s = &self.stats;
@@ -313,9 +541,19 @@ impl State {
                 let delay = self.backoff.next_delay();
                 self.report.retries += 1;
                 PipelineStats::add(&self.stats.write_retries, 1);
-                tracing::warn!(error = %e, rows = batch.len(), retry_in = ?delay, "database write failed; rows kept for retry");
-                self.retry = Some((batch, oldest));
+                self.db_down = true;
                 self.retry_at = Some(Instant::now() + delay);
+                match origin {
+                    // Memory is freed by parking the batch on disk; without a spool it is
+                    // kept for the retry.
+                    Origin::Memory => {
+                        if !self.append_to_spool(&batch) {
+                            self.retry = Some((batch, oldest));
+                        }
+                    }
+                    Origin::Spool(_) => {} // still in the spool
+                }
+                tracing::warn!(error = %e, retry_in = ?delay, "database write failed; rows kept for retry");
                 self.last_error = Some(e);
             }
             Err(e) => {
@@ -334,7 +572,7 @@ impl State {
     /// After the input closed: give up once the grace period is over and the last write failed.
     fn grace_expired(&mut self, now: Instant) -> Option<WriterError> {
         let closed_at = self.closed_at?;
-        if now.duration_since(closed_at) < self.settings.shutdown_grace || self.retry.is_none() {
+        if now.duration_since(closed_at) < self.settings.shutdown_grace || !self.db_down {
             return None;
         }
         let source = self.last_error.take()?;

@@ -26,7 +26,8 @@ pub trait FieldTable: Default {
 macro_rules! field_table {
     ($(#[$meta:meta])* $name:ident { $( $num:literal => $field:ident : $ty:ty ),* $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Default, PartialEq)]
+        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(default)]
         pub struct $name {
             $( #[doc = concat!("Schwab field ", stringify!($num), ".")] pub $field: Option<$ty>, )*
         }

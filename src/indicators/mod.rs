@@ -28,7 +28,8 @@ pub use settings::{IndicatorSettings, WarmUpBars};
 
 /// The indicator columns of one `equity_data` row; `None` (NULL) until the indicator has
 /// enough bars. Prices are in the quote's currency (dollars), RSI in 0–100.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct IndicatorValues {
     /// Simple moving average of closes, `SMA_PERIOD` bars.
     pub sma: Option<f64>,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 /// Call or put.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ContractType {
     Call,
     Put,
@@ -34,7 +34,7 @@ impl ContractType {
 }
 
 /// What a 21-character option symbol says.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OptionContract {
     /// The root, trimmed (e.g. `SPXW`, `MSFT`).
     pub underlying: Arc<str>,

@@ -16,6 +16,10 @@ pub fn fixture(name: &str) -> PathBuf {
 pub fn config_for(database_url: &str, extra: &[(&str, &str)]) -> Config {
     let mut vars: Vec<(String, String)> = vec![("DATABASE_URL".into(), database_url.into())];
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    // Tests share a working directory: no spool unless a test asks for its own folder.
+    if !extra.iter().any(|(k, _)| *k == "SPOOL_DIR") {
+        vars.push(("SPOOL_DIR".into(), "off".into()));
+    }
     Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
         .expect("test config is valid")
 }
