@@ -10,6 +10,7 @@ pub mod config;
 pub mod frame;
 pub mod indicators;
 pub mod market;
+pub mod market_calendar;
 pub mod pipeline;
 pub mod retention;
 pub mod rows;
