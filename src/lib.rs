@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod batch;
+pub mod bench;
 pub mod config;
 pub mod frame;
 pub mod indicators;
