@@ -141,8 +141,9 @@ fn real_main() -> anyhow::Result<()> {
 
 /// `market-streamer bench`: runs every section, prints the report, writes BENCHMARKS.md.
 fn run_bench(quick: bool, output: Option<PathBuf>) -> anyhow::Result<()> {
-    // Quiet by default: the service's own info logs would drown the progress lines.
-    init_logging(&std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
+    // Quiet by default: the service's info logs and sqlx's slow-statement warnings (a bulk
+    // COPY is slow by design) would drown the progress lines.
+    init_logging(&std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,sqlx=error".into()));
     if cfg!(debug_assertions) && !quick {
         eprintln!(
             "warning: this is a debug build; its figures are not representative. Use `cargo run --release -- bench`."

@@ -34,32 +34,86 @@ impl Throughput {
     }
 }
 
-/// One run through the writer.
-#[derive(Debug, Clone, Copy)]
-pub struct WriterRun {
-    pub batch_size: usize,
-    pub throughput: Throughput,
-    /// Transactions the writer committed.
-    pub writes: u64,
+/// Repeated measurements of one method (rounds interleaved with the other methods, so a
+/// change of machine load hits all of them alike).
+#[derive(Debug, Clone, Default)]
+pub struct Runs(pub Vec<Throughput>);
+
+impl Runs {
+    /// The median rows/s (the figure ratios use).
+    pub fn median(&self) -> f64 {
+        let mut r: Vec<f64> = self.0.iter().map(Throughput::rows_per_sec).collect();
+        r.sort_by(f64::total_cmp);
+        match r.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => r[n / 2],
+            n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
+        }
+    }
+
+    /// Slowest and fastest rows/s.
+    pub fn range(&self) -> (f64, f64) {
+        let r = self.0.iter().map(Throughput::rows_per_sec);
+        let min = r.clone().fold(f64::INFINITY, f64::min);
+        let max = r.fold(0.0, f64::max);
+        (if min.is_finite() { min } else { 0.0 }, max)
+    }
 }
 
-/// The sink's equity insert against COPY into a staging table, at one batch size.
+/// The writer's runs at one batch size.
+#[derive(Debug, Clone)]
+pub struct WriterRuns {
+    pub batch_size: usize,
+    pub runs: Runs,
+    /// Transactions the writer committed per run.
+    pub writes: Vec<u64>,
+}
+
+/// How a batch's equity rows go in (the sink strategy comparison).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// CSV `COPY ... FROM STDIN` straight into `equity_data` (no conflict handling, no
+    /// `latest_quotes`): what a batch costs at the least.
+    CopyDirect,
+    /// The sink's `INSERT ... SELECT FROM UNNEST(...) ON CONFLICT DO NOTHING` alone.
+    UnnestOnly,
+    /// The sink's flush: that insert plus the `latest_quotes` upsert.
+    Unnest,
+    /// CSV `COPY` into a temporary table, `INSERT ... SELECT ... ON CONFLICT DO NOTHING`,
+    /// plus the `latest_quotes` upsert: the alternative to the current sink.
+    CopyStaging,
+}
+
+impl Strategy {
+    /// A short description for the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::CopyDirect => "`COPY FROM STDIN` into equity_data (no conflict check, no latest_quotes)",
+            Self::UnnestOnly => "sink's `UNNEST ... ON CONFLICT DO NOTHING` insert alone",
+            Self::Unnest => "**sink flush**: `UNNEST` insert + `latest_quotes` upsert (current)",
+            Self::CopyStaging => "CSV `COPY` → temp table → `INSERT ... ON CONFLICT DO NOTHING` + `latest_quotes` upsert",
+        }
+    }
+}
+
+/// One strategy at one batch size.
 #[derive(Debug, Clone, Copy)]
 pub struct StrategyRun {
+    pub strategy: Strategy,
     pub batch_size: usize,
-    pub unnest: Throughput,
-    pub copy_staging: Throughput,
+    pub throughput: Throughput,
 }
 
 /// Everything the ingest section measured.
 #[derive(Debug, Clone)]
 pub struct IngestResult {
     pub rows: u64,
-    /// `COPY ... FROM 'file'` runs (one at the start, one at the end of the section).
-    pub copy_file: Vec<Throughput>,
+    pub rounds: usize,
+    /// `COPY ... FROM 'file'`: the server reads the CSV itself, one statement (the ceiling).
+    pub copy_file: Runs,
     /// `COPY ... FROM STDIN` of the same CSV over the client connection, one statement.
-    pub copy_stdin: Throughput,
-    pub writer: Vec<WriterRun>,
+    pub copy_stdin: Runs,
+    pub writer: Vec<WriterRuns>,
     /// One autocommitted `INSERT` per row, on a sample of the rows.
     pub naive: Throughput,
     pub strategies: Vec<StrategyRun>,
@@ -68,28 +122,41 @@ pub struct IngestResult {
 }
 
 impl IngestResult {
-    /// The mean of the `COPY` ceiling runs.
+    /// The `COPY` ceiling (median rows/s).
     pub fn copy_ceiling(&self) -> f64 {
-        let n = self.copy_file.len().max(1) as f64;
-        self.copy_file.iter().map(Throughput::rows_per_sec).sum::<f64>() / n
+        self.copy_file.median()
     }
 
-    /// Rows/s of the writer run with `batch_size`.
+    /// Median rows/s of the writer at `batch_size`.
     pub fn writer_rate(&self, batch_size: usize) -> Option<f64> {
         self.writer
             .iter()
             .find(|w| w.batch_size == batch_size)
-            .map(|w| w.throughput.rows_per_sec())
+            .map(|w| w.runs.median())
     }
 }
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct IngestPlan {
+    /// Interleaved rounds of COPY, COPY FROM STDIN and the writer runs.
+    pub rounds: usize,
     pub batch_sizes: Vec<usize>,
     pub naive_rows: usize,
     pub strategy_rows: usize,
+    /// Batch sizes of the UNNEST-vs-COPY-staging comparison.
     pub strategy_batch_sizes: Vec<usize>,
+    /// The batch size at which every strategy runs (where the time goes): the writer's
+    /// batch under load, `MAX_ROWS_PER_WRITE`.
+    pub breakdown_batch_size: usize,
+}
+
+/// One measurement of the interleaved rounds.
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    CopyFile,
+    CopyStdin,
+    Writer(usize),
 }
 
 /// Runs the section on `pg` with `frames` (one `Vec` of equity rows per frame).
@@ -109,26 +176,60 @@ pub async fn run(
     std::fs::write(&csv_path, equity_csv(&rows))
         .map_err(|e| BenchError::io(format!("cannot write {}", csv_path.display()), e))?;
 
-    let mut copy_file = vec![copy_from_file(pg, &rows, &csv_path, "copy_file_1").await?];
-    let copy_stdin = copy_from_stdin(pg, &rows, &csv_path).await?;
-    let mut writer = Vec::new();
-    for &batch_size in &plan.batch_sizes {
-        writer.push(through_writer(pg, frames, &rows, batch_size).await?);
-    }
-    let naive = naive_inserts(pg, &rows[..plan.naive_rows.min(rows.len())]).await?;
-    let mut strategies = Vec::new();
-    let sample = &rows[..plan.strategy_rows.min(rows.len())];
-    for &batch_size in &plan.strategy_batch_sizes {
-        strategies.push(StrategyRun {
+    let mut methods = vec![Method::CopyFile, Method::CopyStdin];
+    methods.extend(plan.batch_sizes.iter().map(|&b| Method::Writer(b)));
+    let mut copy_file = Runs::default();
+    let mut copy_stdin = Runs::default();
+    let mut writer: Vec<WriterRuns> = plan
+        .batch_sizes
+        .iter()
+        .map(|&batch_size| WriterRuns {
             batch_size,
-            unnest: strategy(pg, sample, batch_size, Strategy::Unnest).await?,
-            copy_staging: strategy(pg, sample, batch_size, Strategy::CopyStaging).await?,
+            runs: Runs::default(),
+            writes: Vec::new(),
+        })
+        .collect();
+    for round in 0..plan.rounds.max(1) {
+        // Rotated each round, so no method always runs first or last.
+        for k in 0..methods.len() {
+            match methods[(k + round) % methods.len()] {
+                Method::CopyFile => copy_file.0.push(copy_from_file(pg, &rows, &csv_path).await?),
+                Method::CopyStdin => copy_stdin.0.push(copy_from_stdin(pg, &rows, &csv_path).await?),
+                Method::Writer(batch_size) => {
+                    let (t, writes) = through_writer(pg, frames, &rows, batch_size).await?;
+                    if let Some(w) = writer.iter_mut().find(|w| w.batch_size == batch_size) {
+                        w.runs.0.push(t);
+                        w.writes.push(writes);
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&csv_path);
+    let naive = naive_inserts(pg, &rows[..plan.naive_rows.min(rows.len())]).await?;
+
+    let sample = &rows[..plan.strategy_rows.min(rows.len())];
+    let mut strategies = Vec::new();
+    let mut runs: Vec<(Strategy, usize)> = Vec::new();
+    for &batch_size in &plan.strategy_batch_sizes {
+        runs.push((Strategy::Unnest, batch_size));
+        runs.push((Strategy::CopyStaging, batch_size));
+    }
+    for s in [Strategy::CopyDirect, Strategy::UnnestOnly, Strategy::Unnest, Strategy::CopyStaging] {
+        if !runs.contains(&(s, plan.breakdown_batch_size)) {
+            runs.push((s, plan.breakdown_batch_size));
+        }
+    }
+    for (s, batch_size) in runs {
+        strategies.push(StrategyRun {
+            strategy: s,
+            batch_size,
+            throughput: strategy(pg, sample, batch_size, s).await?,
         });
     }
-    copy_file.push(copy_from_file(pg, &rows, &csv_path, "copy_file_2").await?);
-    let _ = std::fs::remove_file(&csv_path);
     Ok(IngestResult {
         rows: rows.len() as u64,
+        rounds: plan.rounds.max(1),
         copy_file,
         copy_stdin,
         writer,
@@ -190,8 +291,8 @@ async fn copy_from_file(
     pg: &TestPostgres,
     rows: &[EquityRow],
     csv_path: &Path,
-    name: &str,
 ) -> Result<Throughput, BenchError> {
+    let name = "copy_file";
     let (_, mut conn) = fresh_database(pg, name, rows).await?;
     let path = csv_path.display().to_string().replace('\'', "''");
     let sql = format!("COPY equity_data ({EQUITY_COLUMNS}) FROM '{path}' WITH (FORMAT csv)");
@@ -250,7 +351,7 @@ async fn through_writer(
     frames: &[Vec<Row>],
     rows: &[EquityRow],
     batch_size: usize,
-) -> Result<WriterRun, BenchError> {
+) -> Result<(Throughput, u64), BenchError> {
     let name = format!("writer_batch_{batch_size}");
     let (url, mut conn) = fresh_database(pg, &name, rows).await?;
     let cfg = bench_config(
@@ -281,14 +382,13 @@ async fn through_writer(
     verify_rows(&mut conn, rows.len(), &format!("writer BATCH_SIZE={batch_size}")).await?;
     let _ = conn.close().await;
     drop_database(pg, &name)?;
-    Ok(WriterRun {
-        batch_size,
-        throughput: Throughput {
+    Ok((
+        Throughput {
             rows: report.rows_written,
             elapsed,
         },
-        writes: report.writes,
-    })
+        report.writes,
+    ))
 }
 
 /// The naive client: one `INSERT` per row, each its own transaction (autocommit), with a
@@ -352,17 +452,7 @@ fn bind_row<'q>(q: PgQuery<'q>, r: &'q EquityRow) -> PgQuery<'q> {
     q
 }
 
-/// How a batch's equity rows go in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Strategy {
-    /// The sink's `INSERT ... SELECT FROM UNNEST($1::text[], ...) ON CONFLICT DO NOTHING`.
-    Unnest,
-    /// CSV `COPY` into a temporary table, then `INSERT ... SELECT ... ON CONFLICT DO NOTHING`.
-    CopyStaging,
-}
-
-/// One transaction per batch of `batch_size` rows: the equity insert by `strategy`, then
-/// the sink's `latest_quotes` upsert (as every flush does), then commit.
+/// One transaction per batch of `batch_size` rows, its rows loaded by `strategy`.
 async fn strategy(
     pg: &TestPostgres,
     rows: &[EquityRow],
@@ -372,6 +462,7 @@ async fn strategy(
     let name = format!("strategy_{strategy:?}_{batch_size}").to_lowercase();
     let (_, mut conn) = fresh_database(pg, &name, rows).await?;
     if strategy == Strategy::CopyStaging {
+        // Created once per connection; emptied by every commit.
         sqlx::query(
             "CREATE TEMP TABLE equity_staging (LIKE equity_data INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
         )
@@ -393,12 +484,27 @@ async fn strategy(
             .await
             .map_err(|e| BenchError::sql("begin", e))?;
         match strategy {
-            Strategy::Unnest => {
+            Strategy::CopyDirect => copy_into(&mut tx, batch, "equity_data").await?,
+            Strategy::UnnestOnly | Strategy::Unnest => {
                 insert::insert_equities(&mut tx, batch).await?;
             }
-            Strategy::CopyStaging => copy_staging(&mut tx, batch).await?,
+            Strategy::CopyStaging => {
+                copy_into(&mut tx, batch, "equity_staging").await?;
+                sqlx::query(concat!(
+                    "INSERT INTO equity_data (",
+                    equity_columns!(),
+                    ") SELECT ",
+                    equity_columns!(),
+                    " FROM equity_staging ON CONFLICT DO NOTHING"
+                ))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| BenchError::sql("insert from staging", e))?;
+            }
         }
-        insert::upsert_latest_quotes(&mut tx, &batch.latest_equities()).await?;
+        if matches!(strategy, Strategy::Unnest | Strategy::CopyStaging) {
+            insert::upsert_latest_quotes(&mut tx, &batch.latest_equities()).await?;
+        }
         tx.commit()
             .await
             .map_err(|e| BenchError::sql("commit", e))?;
@@ -413,8 +519,12 @@ async fn strategy(
     })
 }
 
-/// The COPY-into-staging insert of one batch (CSV encoding included in the cost).
-async fn copy_staging(tx: &mut Transaction<'_, Postgres>, batch: &Batch) -> Result<(), SinkError> {
+/// CSV `COPY ... FROM STDIN` of one batch into `table` (encoding included in the cost).
+async fn copy_into(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+    table: &str,
+) -> Result<(), SinkError> {
     let mut csv = String::with_capacity(batch.equities.len() * 320);
     batch
         .equities
@@ -422,25 +532,15 @@ async fn copy_staging(tx: &mut Transaction<'_, Postgres>, batch: &Batch) -> Resu
         .for_each(|r| push_equity_line(&mut csv, r));
     let mut copy = (**tx)
         .copy_in_raw(&format!(
-            "COPY equity_staging ({EQUITY_COLUMNS}) FROM STDIN WITH (FORMAT csv)"
+            "COPY {table} ({EQUITY_COLUMNS}) FROM STDIN WITH (FORMAT csv)"
         ))
         .await
-        .map_err(|e| SinkError::new("start COPY into staging", e))?;
+        .map_err(|e| SinkError::new(format!("start COPY into {table}"), e))?;
     copy.send(csv.as_bytes())
         .await
         .map_err(|e| SinkError::new("send COPY data", e))?;
     copy.finish()
         .await
-        .map_err(|e| SinkError::new("finish COPY into staging", e))?;
-    sqlx::query(concat!(
-        "INSERT INTO equity_data (",
-        equity_columns!(),
-        ") SELECT ",
-        equity_columns!(),
-        " FROM equity_staging ON CONFLICT DO NOTHING"
-    ))
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| SinkError::new("insert from staging", e))?;
+        .map_err(|e| SinkError::new(format!("finish COPY into {table}"), e))?;
     Ok(())
 }

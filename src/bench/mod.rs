@@ -17,7 +17,7 @@
 //! working.
 
 pub mod alloc;
-mod csv;
+pub mod csv;
 mod error;
 pub mod footprint;
 pub mod hot_path;
@@ -70,7 +70,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The sizes: 500 symbols, 200k rows, 1k and 10k updates/s for 20 s.
+    /// The sizes: 500 symbols, 200k rows (3 interleaved rounds), 1k and 10k
+    /// updates/s for 20 s.
     pub fn full() -> Self {
         Self {
             quick: false,
@@ -80,10 +81,12 @@ impl Plan {
             hot_passes: 5,
             ingest_rows: 200_000,
             ingest: ingest::IngestPlan {
+                rounds: 3,
                 batch_sizes: vec![1000, 100, 1],
-                naive_rows: 20_000,
+                naive_rows: 5_000,
                 strategy_rows: 100_000,
-                strategy_batch_sizes: vec![100, 1000, 5000],
+                strategy_batch_sizes: vec![100, 1000],
+                breakdown_batch_size: 5000,
             },
             latency_loads: vec![1_000, 10_000],
             latency_duration: Duration::from_secs(20),
@@ -103,10 +106,12 @@ impl Plan {
             hot_passes: 1,
             ingest_rows: 2_000,
             ingest: ingest::IngestPlan {
+                rounds: 1,
                 batch_sizes: vec![1000, 100, 1],
                 naive_rows: 200,
                 strategy_rows: 1_000,
-                strategy_batch_sizes: vec![100, 1000],
+                strategy_batch_sizes: vec![100],
+                breakdown_batch_size: 500,
             },
             latency_loads: vec![200, 1_000],
             latency_duration: Duration::from_secs(2),

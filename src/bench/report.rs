@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::footprint::FootprintResult;
 use super::hot_path::HotPathResult;
-use super::ingest::{IngestResult, Throughput};
+use super::ingest::{IngestResult, Strategy};
 use super::latency::LatencyRun;
 use super::{BenchError, Machine, Plan};
 
@@ -223,53 +223,58 @@ impl Report {
             w,
             "{} equity_data rows (31 columns, indicators filled) into a fresh migrated database per \
              measurement (daily partitions, primary key and timestamp index, as in production). \
-             Load average {:.2} → {:.2}.\n",
+             {} interleaved round{} (order rotated each round); the median is reported and used in \
+             every ratio. Load average {:.2} → {:.2}.\n",
             thousands(i.rows as f64),
+            i.rounds,
+            if i.rounds == 1 { "" } else { "s" },
             i.load.0,
             i.load.1
         );
-        let _ = writeln!(w, "| Method | rows/s | vs COPY ceiling | vs naive | transactions |");
-        let _ = writeln!(w, "|---|---|---|---|---|");
-        let row = |w: &mut String, name: &str, t: &Throughput, tx: String| {
-            let r = t.rows_per_sec();
-            let _ = writeln!(
-                w,
-                "| {name} | {} | {:.0} % | {:.1}× | {tx} |",
-                thousands(r),
-                ratio(r, ceiling) * 100.0,
-                ratio(r, naive)
-            );
-        };
-        let runs: Vec<String> = i
-            .copy_file
-            .iter()
-            .map(|t| thousands(t.rows_per_sec()))
-            .collect();
         let _ = writeln!(
             w,
-            "| **ceiling**: `COPY ... FROM 'file'` (server reads the CSV; mean of runs {}) | {} | 100 % | {:.1}× | 1 |",
-            runs.join(" and "),
-            thousands(ceiling),
-            ratio(ceiling, naive)
+            "| Method | rows/s (median) | range | vs COPY ceiling | vs naive | transactions |"
+        );
+        let _ = writeln!(w, "|---|---|---|---|---|---|");
+        let row = |w: &mut String, name: &str, median: f64, range: (f64, f64), tx: String| {
+            let _ = writeln!(
+                w,
+                "| {name} | {} | {} – {} | {:.0} % | {:.1}× | {tx} |",
+                thousands(median),
+                thousands(range.0),
+                thousands(range.1),
+                ratio(median, ceiling) * 100.0,
+                ratio(median, naive)
+            );
+        };
+        row(
+            w,
+            "**ceiling**: `COPY ... FROM 'file'` (the server reads the CSV), one statement",
+            ceiling,
+            i.copy_file.range(),
+            "1".into(),
         );
         row(
             w,
-            "`COPY ... FROM STDIN`, pre-encoded CSV, one statement",
-            &i.copy_stdin,
+            "`COPY ... FROM STDIN`, pre-encoded CSV over the connection, one statement",
+            i.copy_stdin.median(),
+            i.copy_stdin.range(),
             "1".into(),
         );
         for run in &i.writer {
+            let writes = run.writes.iter().sum::<u64>() as f64 / run.writes.len().max(1) as f64;
             row(
                 w,
                 &format!(
                     "market-streamer writer + sink, `BATCH_SIZE={}`, `BATCH_INTERVAL=1`",
                     run.batch_size
                 ),
-                &run.throughput,
+                run.runs.median(),
+                run.runs.range(),
                 format!(
                     "{} (mean {:.0} rows)",
-                    thousands(run.writes as f64),
-                    run.throughput.rows as f64 / run.writes.max(1) as f64
+                    thousands(writes),
+                    i.rows as f64 / writes.max(1.0)
                 ),
             );
         }
@@ -279,39 +284,69 @@ impl Report {
                 "**naive**: one `INSERT` per row, autocommit ({} rows timed)",
                 thousands(i.naive.rows as f64)
             ),
-            &i.naive,
+            naive,
+            (naive, naive),
             thousands(i.naive.rows as f64),
         );
         let _ = writeln!(
             w,
             "\nThe writer runs are end to end: a producer offers each frame's rows to the writer's \
-             channel as fast as it takes them; timed until the writer has drained. Each writer \
-             transaction also upserts `latest_quotes`, which the COPY and naive rows do not."
+             channel as fast as it takes them; timed until the writer has drained. Under such a \
+             backlog the writer commits everything buffered (up to `MAX_ROWS_PER_WRITE`=5000) in \
+             each transaction whatever `BATCH_SIZE` is (group commit), so the three runs differ \
+             only by noise. Each writer transaction also upserts `latest_quotes`, which the COPY and \
+             naive rows do not."
         );
-        if !i.strategies.is_empty() {
-            let _ = writeln!(
-                w,
-                "\nSink strategy for the equity rows (one transaction per batch: equity insert + \
-                 `latest_quotes` upsert + commit; {} rows):\n",
-                thousands(i.strategies[0].unnest.rows as f64)
-            );
-            let _ = writeln!(
-                w,
-                "| Batch | `INSERT ... SELECT FROM UNNEST` (current) rows/s | CSV `COPY` → temp table → `INSERT ... SELECT` rows/s | COPY-staging / UNNEST |"
-            );
-            let _ = writeln!(w, "|---|---|---|---|");
-            for s in &i.strategies {
-                let (u, c) = (s.unnest.rows_per_sec(), s.copy_staging.rows_per_sec());
-                let _ = writeln!(
-                    w,
-                    "| {} | {} | {} | {:.2}× |",
-                    s.batch_size,
-                    thousands(u),
-                    thousands(c),
-                    ratio(c, u)
-                );
+        if i.strategies.is_empty() {
+            return;
+        }
+        let mut sizes: Vec<usize> = i.strategies.iter().map(|s| s.batch_size).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let mut kinds: Vec<Strategy> = Vec::new();
+        for s in &i.strategies {
+            if !kinds.contains(&s.strategy) {
+                kinds.push(s.strategy);
             }
         }
+        kinds.sort_by_key(|k| *k as u8);
+        let _ = writeln!(
+            w,
+            "\nSink strategies, one transaction per batch ({} rows, rows/s):\n",
+            thousands(i.strategies[0].throughput.rows as f64)
+        );
+        let _ = write!(w, "| Strategy |");
+        sizes.iter().for_each(|b| {
+            let _ = write!(w, " batches of {b} |");
+        });
+        let _ = writeln!(w, "\n|---|{}", "---|".repeat(sizes.len()));
+        for k in &kinds {
+            let _ = write!(w, "| {} |", k.label());
+            for b in &sizes {
+                let cell = i
+                    .strategies
+                    .iter()
+                    .find(|s| s.strategy == *k && s.batch_size == *b)
+                    .map_or_else(|| "–".to_string(), |s| thousands(s.throughput.rows_per_sec()));
+                let _ = write!(w, " {cell} |");
+            }
+            let _ = writeln!(w);
+        }
+        let rate = |k: Strategy, b: usize| {
+            i.strategies
+                .iter()
+                .find(|s| s.strategy == k && s.batch_size == b)
+                .map(|s| s.throughput.rows_per_sec())
+        };
+        let _ = write!(w, "| COPY-staging / UNNEST flush |");
+        for b in &sizes {
+            let cell = match (rate(Strategy::CopyStaging, *b), rate(Strategy::Unnest, *b)) {
+                (Some(c), Some(u)) => format!("{:.2}×", ratio(c, u)),
+                _ => "–".into(),
+            };
+            let _ = write!(w, " {cell} |");
+        }
+        let _ = writeln!(w);
     }
 
     fn latency_section(&self, w: &mut String) {
@@ -391,24 +426,28 @@ impl Report {
     /// Writes the generated part into `path`: between the markers if the file has them
     /// (everything else, e.g. hand-written analysis, is kept), otherwise a new document.
     pub fn write_markdown(&self, path: &Path) -> Result<(), BenchError> {
-        let generated = self.markdown();
         let existing = std::fs::read_to_string(path).ok();
-        let text = match existing.as_deref().and_then(|t| {
-            let begin = t.find(BEGIN_MARKER)?;
-            let end = t.find(END_MARKER)?;
-            (end > begin).then(|| (&t[..begin], &t[end + END_MARKER.len()..]))
-        }) {
-            Some((before, after)) => {
-                format!("{before}{BEGIN_MARKER}\n{generated}{END_MARKER}{after}")
-            }
-            None => format!(
-                "# Benchmarks\n\nReproduce with `{COMMAND}` (needs only what the tests need: the \
-                 PostgreSQL server binaries). It prints the tables below and rewrites the part of \
-                 this file between the markers.\n\n{BEGIN_MARKER}\n{generated}{END_MARKER}\n"
-            ),
-        };
+        let text = merge_generated(existing.as_deref(), &self.markdown());
         std::fs::write(path, text)
             .map_err(|e| BenchError::io(format!("cannot write {}", path.display()), e))
+    }
+}
+
+/// `existing` with the part between the markers replaced by `generated`; a new document
+/// when there is no file or it lacks the markers.
+pub fn merge_generated(existing: Option<&str>, generated: &str) -> String {
+    let parts = existing.and_then(|t| {
+        let begin = t.find(BEGIN_MARKER)?;
+        let end = t.find(END_MARKER)?;
+        (end > begin).then(|| (&t[..begin], &t[end + END_MARKER.len()..]))
+    });
+    match parts {
+        Some((before, after)) => format!("{before}{BEGIN_MARKER}\n{generated}{END_MARKER}{after}"),
+        None => format!(
+            "# Benchmarks\n\nReproduce with `{COMMAND}` (needs only what the tests need: the \
+             PostgreSQL server binaries). It prints the tables below and rewrites the part of \
+             this file between the markers.\n\n{BEGIN_MARKER}\n{generated}{END_MARKER}\n"
+        ),
     }
 }
 
@@ -446,6 +485,21 @@ fn mib(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rerun_replaces_only_the_generated_part() {
+        let first = merge_generated(None, "figures 1\n");
+        assert!(first.starts_with("# Benchmarks"));
+        assert!(first.contains("figures 1"));
+        let edited = format!("{first}\n## Analysis\n\nwhy it is slow\n");
+        let second = merge_generated(Some(&edited), "figures 2\n");
+        assert!(second.contains("figures 2"));
+        assert!(!second.contains("figures 1"));
+        assert!(second.ends_with("## Analysis\n\nwhy it is slow\n"));
+        assert_eq!(second.matches(BEGIN_MARKER).count(), 1);
+        // A file without markers is replaced by a fresh document.
+        assert!(merge_generated(Some("old text"), "figures 3\n").starts_with("# Benchmarks"));
+    }
 
     #[test]
     fn thousands_groups_digits() {
