@@ -67,6 +67,8 @@ impl FrameProcessor {
             }
         };
         let mut skipped = u64::from(frame.skipped_items);
+        // Counted locally and published once per frame: one atomic add per counter, not per update.
+        let mut by_service = [0u64; 3];
         for update in &frame.updates {
             match self.state.apply(update) {
                 Ok(mut row) => {
@@ -74,20 +76,27 @@ impl FrameProcessor {
                         equity.indicators = self.indicators.on_equity(equity);
                     }
                     rows.push(row);
-                    PipelineStats::add(&s.updates, 1);
-                    PipelineStats::add(
-                        match update.body {
-                            UpdateBody::Equity(_) => &s.equity_updates,
-                            UpdateBody::Option(_) => &s.option_updates,
-                            UpdateBody::Chart(_) => &s.chart_updates,
-                        },
-                        1,
-                    );
+                    by_service[match update.body {
+                        UpdateBody::Equity(_) => 0,
+                        UpdateBody::Option(_) => 1,
+                        UpdateBody::Chart(_) => 2,
+                    }] += 1;
                 }
                 Err(e) => {
                     skipped += 1;
                     tracing::debug!(error = %e, "skipped unusable update");
                 }
+            }
+        }
+        let [equities, options, charts] = by_service;
+        for (counter, n) in [
+            (&s.updates, equities + options + charts),
+            (&s.equity_updates, equities),
+            (&s.option_updates, options),
+            (&s.chart_updates, charts),
+        ] {
+            if n > 0 {
+                PipelineStats::add(counter, n);
             }
         }
         if skipped > 0 {

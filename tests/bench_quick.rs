@@ -40,10 +40,16 @@ fn quick_bench_runs_every_section_and_writes_the_report() {
         "Peak RSS",
         "Start to first committed row",
     ] {
-        assert!(stdout.contains(section), "missing {section:?} in:\n{stdout}");
+        assert!(
+            stdout.contains(section),
+            "missing {section:?} in:\n{stdout}"
+        );
     }
     for progress in ["[1/4]", "[2/4]", "[3/4]", "[4/4]"] {
-        assert!(stderr.contains(progress), "missing progress {progress}:\n{stderr}");
+        assert!(
+            stderr.contains(progress),
+            "missing progress {progress}:\n{stderr}"
+        );
     }
     let written = std::fs::read_to_string(&report).expect("report written");
     assert!(written.starts_with("# Benchmarks\n\nintro kept"));

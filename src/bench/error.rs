@@ -12,7 +12,9 @@ use crate::testkit::TestkitError;
 pub enum BenchError {
     #[error("cannot start the throwaway PostgreSQL server for the benchmark: {0}")]
     Postgres(#[from] TestkitError),
-    #[error("benchmark database step failed ({context}): {source}; see the server log of the throwaway cluster")]
+    #[error(
+        "benchmark database step failed ({context}): {source}; see the server log of the throwaway cluster"
+    )]
     Sql {
         context: String,
         #[source]
@@ -38,7 +40,9 @@ pub enum BenchError {
     Task(#[from] tokio::task::JoinError),
     #[error("footprint run: {0}")]
     Footprint(String),
-    #[error("benchmark self-check failed: {0}; the figures of this run would be wrong, so none are reported")]
+    #[error(
+        "benchmark self-check failed: {0}; the figures of this run would be wrong, so none are reported"
+    )]
     Check(String),
 }
 

@@ -75,7 +75,11 @@ pub async fn run(
         // Its own folder: no `.env` of the caller is read, the spool lands here.
         .current_dir(&dir)
         .env_clear()
-        .envs(["PATH", "HOME", "TMPDIR"].iter().filter_map(|k| Some((*k, std::env::var_os(k)?))))
+        .envs(
+            ["PATH", "HOME", "TMPDIR"]
+                .iter()
+                .filter_map(|k| Some((*k, std::env::var_os(k)?))),
+        )
         .env("DATABASE_URL", &url)
         .env("SCHWAB_MODE", "simulated")
         .env("SYMBOLS", symbols.join(","))
@@ -97,7 +101,10 @@ pub async fn run(
         let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
         let tail: Vec<&str> = tail.lines().rev().take(20).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        BenchError::Footprint(format!("{what}; last lines of its log:\n{}", tail.join("\n")))
+        BenchError::Footprint(format!(
+            "{what}; last lines of its log:\n{}",
+            tail.join("\n")
+        ))
     };
 
     // Time to the first committed row: poll the database.
@@ -209,7 +216,12 @@ fn cpu_ticks(pid: u32) -> u64 {
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the line: indexes 11 and 12 after ")".
-    let get = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let get = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     get(11) + get(12)
 }
 

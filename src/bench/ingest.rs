@@ -46,7 +46,7 @@ impl Runs {
         r.sort_by(f64::total_cmp);
         match r.len() {
             0 => 0.0,
-            n if n % 2 == 1 => r[n / 2],
+            n if !n.is_multiple_of(2) => r[n / 2],
             n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
         }
     }
@@ -88,10 +88,14 @@ impl Strategy {
     /// A short description for the report.
     pub fn label(self) -> &'static str {
         match self {
-            Self::CopyDirect => "`COPY FROM STDIN` into equity_data (no conflict check, no latest_quotes)",
+            Self::CopyDirect => {
+                "`COPY FROM STDIN` into equity_data (no conflict check, no latest_quotes)"
+            }
             Self::UnnestOnly => "sink's `UNNEST ... ON CONFLICT DO NOTHING` insert alone",
             Self::Unnest => "**sink flush**: `UNNEST` insert + `latest_quotes` upsert (current)",
-            Self::CopyStaging => "CSV `COPY` → temp table → `INSERT ... ON CONFLICT DO NOTHING` + `latest_quotes` upsert",
+            Self::CopyStaging => {
+                "CSV `COPY` → temp table → `INSERT ... ON CONFLICT DO NOTHING` + `latest_quotes` upsert"
+            }
         }
     }
 }
@@ -193,8 +197,12 @@ pub async fn run(
         // Rotated each round, so no method always runs first or last.
         for k in 0..methods.len() {
             match methods[(k + round) % methods.len()] {
-                Method::CopyFile => copy_file.0.push(copy_from_file(pg, &rows, &csv_path).await?),
-                Method::CopyStdin => copy_stdin.0.push(copy_from_stdin(pg, &rows, &csv_path).await?),
+                Method::CopyFile => copy_file
+                    .0
+                    .push(copy_from_file(pg, &rows, &csv_path).await?),
+                Method::CopyStdin => copy_stdin
+                    .0
+                    .push(copy_from_stdin(pg, &rows, &csv_path).await?),
                 Method::Writer(batch_size) => {
                     let (t, writes) = through_writer(pg, frames, &rows, batch_size).await?;
                     if let Some(w) = writer.iter_mut().find(|w| w.batch_size == batch_size) {
@@ -215,7 +223,12 @@ pub async fn run(
         runs.push((Strategy::Unnest, batch_size));
         runs.push((Strategy::CopyStaging, batch_size));
     }
-    for s in [Strategy::CopyDirect, Strategy::UnnestOnly, Strategy::Unnest, Strategy::CopyStaging] {
+    for s in [
+        Strategy::CopyDirect,
+        Strategy::UnnestOnly,
+        Strategy::Unnest,
+        Strategy::CopyStaging,
+    ] {
         if !runs.contains(&(s, plan.breakdown_batch_size)) {
             runs.push((s, plan.breakdown_batch_size));
         }
@@ -267,13 +280,20 @@ async fn fresh_database(
 
 /// Drops a benchmark database (frees its disk at once).
 fn drop_database(pg: &TestPostgres, name: &str) -> Result<(), BenchError> {
-    pg.psql("postgres", &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))?;
+    pg.psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    )?;
     Ok(())
 }
 
 /// Checks that `equity_data` holds exactly `expected` rows: a benchmark that loses rows
 /// would measure nothing.
-async fn verify_rows(conn: &mut PgConnection, expected: usize, what: &str) -> Result<(), BenchError> {
+async fn verify_rows(
+    conn: &mut PgConnection,
+    expected: usize,
+    what: &str,
+) -> Result<(), BenchError> {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM equity_data")
         .fetch_one(&mut *conn)
         .await
@@ -379,7 +399,12 @@ async fn through_writer(
     let report = writer.task.await??;
     let elapsed = started.elapsed();
     db.close().await;
-    verify_rows(&mut conn, rows.len(), &format!("writer BATCH_SIZE={batch_size}")).await?;
+    verify_rows(
+        &mut conn,
+        rows.len(),
+        &format!("writer BATCH_SIZE={batch_size}"),
+    )
+    .await?;
     let _ = conn.close().await;
     drop_database(pg, &name)?;
     Ok((
@@ -510,7 +535,12 @@ async fn strategy(
             .map_err(|e| BenchError::sql("commit", e))?;
     }
     let elapsed = started.elapsed();
-    verify_rows(&mut conn, rows.len(), &format!("{strategy:?} batches of {batch_size}")).await?;
+    verify_rows(
+        &mut conn,
+        rows.len(),
+        &format!("{strategy:?} batches of {batch_size}"),
+    )
+    .await?;
     let _ = conn.close().await;
     drop_database(pg, &name)?;
     Ok(Throughput {

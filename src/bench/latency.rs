@@ -133,9 +133,13 @@ pub async fn run(
     drop(writer.tx);
     let report = writer.task.await??;
     sink.db.close().await;
-    pg.psql("postgres", &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))?;
+    pg.psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    )?;
 
-    let mut samples = std::mem::take(&mut *sink.samples.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut samples =
+        std::mem::take(&mut *sink.samples.lock().unwrap_or_else(PoisonError::into_inner));
     samples.sort();
     Ok(LatencyRun {
         offered_per_sec,

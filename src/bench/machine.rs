@@ -35,7 +35,10 @@ impl Machine {
         let os = read("/etc/os-release")
             .lines()
             .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-            .map_or_else(|| "unknown".to_string(), |v| v.trim_matches('"').to_string());
+            .map_or_else(
+                || "unknown".to_string(),
+                |v| v.trim_matches('"').to_string(),
+            );
         let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
         Self {
             cpu,

@@ -239,7 +239,10 @@ fn equity_frames(frames: &[Vec<Row>], limit: usize) -> Vec<Vec<Row>> {
 
 /// A validated config for `database_url` with the service's defaults, no spool unless
 /// `extra` sets one, and `extra`.
-pub(crate) fn bench_config(database_url: &str, extra: &[(&str, &str)]) -> Result<Config, BenchError> {
+pub(crate) fn bench_config(
+    database_url: &str,
+    extra: &[(&str, &str)],
+) -> Result<Config, BenchError> {
     let mut vars: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), database_url.into()),
         ("SPOOL_DIR".into(), "off".into()),

@@ -13,7 +13,7 @@ mod wire;
 use std::borrow::Cow;
 
 pub use fields::{ChartFields, EquityFields, FieldTable, OptionFields};
-use wire::{RawSections, WireData, WireNotify, WireResponse};
+use wire::{DataSection, RawSections, WireNotify, WireResponse};
 
 /// The data services whose items we type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -144,27 +144,35 @@ pub fn parse_frame(text: &str, received_ms: i64) -> Result<Frame<'_>, FrameError
         });
     }
 
-    if let Some(raw) = sections.data {
-        let mut bad_items = 0;
-        for_each_item(raw, &mut frame.skipped_items, |item| {
-            let d: WireData<'_> = serde_json::from_str(item.get())?;
-            let event_ms = d.timestamp.map_or(received_ms, |t| t.0);
-            let Some(service) = Service::from_wire(&d.service.0) else {
-                frame.ignored_items += d.content.len() as u32;
-                return Ok(());
-            };
-            for raw_item in d.content {
-                match parse_update(service, raw_item, event_ms) {
-                    Ok(u) => frame.updates.push(u),
-                    Err(e) => {
-                        tracing::debug!(service = service.wire_name(), error = %e, "skipped malformed item");
-                        bad_items += 1;
+    match sections.data {
+        None => {}
+        Some(DataSection::NotArray) => frame.skipped_items += 1,
+        Some(DataSection::Elements(elements)) => {
+            let mut bad_items = 0;
+            for element in elements {
+                let Some(d) = element else {
+                    tracing::debug!("skipped malformed frame item");
+                    frame.skipped_items += 1;
+                    continue;
+                };
+                let event_ms = d.timestamp.map_or(received_ms, |t| t.0);
+                let Some(service) = Service::from_wire(&d.service.0) else {
+                    frame.ignored_items += d.content.len() as u32;
+                    continue;
+                };
+                frame.updates.reserve(d.content.len());
+                for raw_item in d.content {
+                    match parse_update(service, raw_item, event_ms) {
+                        Ok(u) => frame.updates.push(u),
+                        Err(e) => {
+                            tracing::debug!(service = service.wire_name(), error = %e, "skipped malformed item");
+                            bad_items += 1;
+                        }
                     }
                 }
             }
-            Ok(())
-        });
-        frame.skipped_items += bad_items;
+            frame.skipped_items += bad_items;
+        }
     }
     Ok(frame)
 }
