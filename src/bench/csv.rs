@@ -8,17 +8,8 @@ use chrono::SecondsFormat;
 
 use crate::rows::{EquityRow, finite, time_from_ms};
 
-/// The `equity_data` columns the sink inserts, in its order, as a literal (statements built
-/// from it with `concat!` stay static SQL).
-macro_rules! equity_columns {
-    () => {
-        r#"ticker, "timestamp", seq, price, volume, bid, ask, bid_size, ask_size, mark, last_size, high, low, open, close, net_change, net_percent_change, quote_time, trade_time, security_status, sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist, bb_upper, bb_middle, bb_lower, vwap"#
-    };
-}
-pub(crate) use equity_columns;
-
 /// The `equity_data` columns the sink inserts, in its order.
-pub const EQUITY_COLUMNS: &str = equity_columns!();
+pub use crate::sink::postgres::copy::EQUITY_COPY_COLUMNS as EQUITY_COLUMNS;
 
 /// Appends one row as a CSV line (NULL is an empty unquoted field).
 pub fn push_equity_line(out: &mut String, r: &EquityRow) {

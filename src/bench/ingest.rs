@@ -17,8 +17,9 @@ use crate::sink::{Database, SinkError};
 use crate::stats::PipelineStats;
 use crate::testkit::TestPostgres;
 
-use super::csv::{EQUITY_COLUMNS, equity_columns, equity_csv, push_equity_line};
+use super::csv::{EQUITY_COLUMNS, equity_csv, push_equity_line};
 use super::{BenchError, bench_config, load_average};
+use crate::sink::postgres::copy::equity_copy_data;
 
 /// Rows committed in some time.
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,18 +70,19 @@ pub struct WriterRuns {
     pub writes: Vec<u64>,
 }
 
-/// How a batch's equity rows go in (the sink strategy comparison).
+/// How a batch's equity rows go in (the sink strategy comparison). Each is one transaction
+/// per batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// CSV `COPY ... FROM STDIN` straight into `equity_data` (no conflict handling, no
-    /// `latest_quotes`): what a batch costs at the least.
-    CopyDirect,
-    /// The sink's `INSERT ... SELECT FROM UNNEST(...) ON CONFLICT DO NOTHING` alone.
-    UnnestOnly,
-    /// The sink's flush: that insert plus the `latest_quotes` upsert.
+    /// The sink's flush of a large batch: binary `COPY` + the `latest_quotes` upsert.
+    CopyBinary,
+    /// The sink's flush of a small batch (and its fallback): `INSERT ... SELECT FROM
+    /// UNNEST(...) ON CONFLICT DO NOTHING` + the `latest_quotes` upsert.
     Unnest,
+    /// That `UNNEST` insert alone (what the `latest_quotes` upsert costs).
+    UnnestOnly,
     /// CSV `COPY` into a temporary table, `INSERT ... SELECT ... ON CONFLICT DO NOTHING`,
-    /// plus the `latest_quotes` upsert: the alternative to the current sink.
+    /// plus the `latest_quotes` upsert: the other candidate of the foundation issue.
     CopyStaging,
 }
 
@@ -88,11 +90,13 @@ impl Strategy {
     /// A short description for the report.
     pub fn label(self) -> &'static str {
         match self {
-            Self::CopyDirect => {
-                "`COPY FROM STDIN` into equity_data (no conflict check, no latest_quotes)"
+            Self::CopyBinary => {
+                "**sink flush, ≥ 1000 quotes**: binary `COPY` + `latest_quotes` upsert"
             }
-            Self::UnnestOnly => "sink's `UNNEST ... ON CONFLICT DO NOTHING` insert alone",
-            Self::Unnest => "**sink flush**: `UNNEST` insert + `latest_quotes` upsert (current)",
+            Self::Unnest => {
+                "**sink flush, < 1000 quotes** (and fallback): `INSERT ... UNNEST ... ON CONFLICT DO NOTHING` + `latest_quotes` upsert"
+            }
+            Self::UnnestOnly => "that `UNNEST` insert alone",
             Self::CopyStaging => {
                 "CSV `COPY` → temp table → `INSERT ... ON CONFLICT DO NOTHING` + `latest_quotes` upsert"
             }
@@ -113,8 +117,10 @@ pub struct StrategyRun {
 pub struct IngestResult {
     pub rows: u64,
     pub rounds: usize,
-    /// `COPY ... FROM 'file'`: the server reads the CSV itself, one statement (the ceiling).
+    /// `COPY ... FROM 'file'`: the server reads the CSV itself, one statement.
     pub copy_file: Runs,
+    /// The same with the binary format (no text parsing on the server).
+    pub copy_file_binary: Runs,
     /// `COPY ... FROM STDIN` of the same CSV over the client connection, one statement.
     pub copy_stdin: Runs,
     pub writer: Vec<WriterRuns>,
@@ -126,9 +132,9 @@ pub struct IngestResult {
 }
 
 impl IngestResult {
-    /// The `COPY` ceiling (median rows/s).
+    /// The `COPY` ceiling: the faster (median rows/s) of CSV and binary `COPY` from a file.
     pub fn copy_ceiling(&self) -> f64 {
-        self.copy_file.median()
+        self.copy_file.median().max(self.copy_file_binary.median())
     }
 
     /// Median rows/s of the writer at `batch_size`.
@@ -148,17 +154,15 @@ pub struct IngestPlan {
     pub batch_sizes: Vec<usize>,
     pub naive_rows: usize,
     pub strategy_rows: usize,
-    /// Batch sizes of the UNNEST-vs-COPY-staging comparison.
-    pub strategy_batch_sizes: Vec<usize>,
-    /// The batch size at which every strategy runs (where the time goes): the writer's
-    /// batch under load, `MAX_ROWS_PER_WRITE`.
-    pub breakdown_batch_size: usize,
+    /// Each strategy with the batch sizes it runs at.
+    pub strategies: Vec<(Strategy, Vec<usize>)>,
 }
 
 /// One measurement of the interleaved rounds.
 #[derive(Debug, Clone, Copy)]
 enum Method {
     CopyFile,
+    CopyFileBinary,
     CopyStdin,
     Writer(usize),
 }
@@ -171,18 +175,19 @@ pub async fn run(
 ) -> Result<IngestResult, BenchError> {
     let load_before = load_average();
     let rows: Vec<EquityRow> = super::session::equity_rows(frames);
-    let csv_path = pg
-        .data_dir()
-        .parent()
-        .unwrap_or(pg.data_dir())
-        .join("bench-equity.csv");
-    // The server reads this file as its own OS user: it lives in the cluster's folder.
+    // The server reads these files as its own OS user: they live in the cluster's folder.
+    let folder = pg.data_dir().parent().unwrap_or(pg.data_dir());
+    let csv_path = folder.join("bench-equity.csv");
     std::fs::write(&csv_path, equity_csv(&rows))
         .map_err(|e| BenchError::io(format!("cannot write {}", csv_path.display()), e))?;
+    let binary_path = folder.join("bench-equity.bin");
+    std::fs::write(&binary_path, equity_copy_data(&rows))
+        .map_err(|e| BenchError::io(format!("cannot write {}", binary_path.display()), e))?;
 
-    let mut methods = vec![Method::CopyFile, Method::CopyStdin];
+    let mut methods = vec![Method::CopyFile, Method::CopyFileBinary, Method::CopyStdin];
     methods.extend(plan.batch_sizes.iter().map(|&b| Method::Writer(b)));
     let mut copy_file = Runs::default();
+    let mut copy_file_binary = Runs::default();
     let mut copy_stdin = Runs::default();
     let mut writer: Vec<WriterRuns> = plan
         .batch_sizes
@@ -197,9 +202,15 @@ pub async fn run(
         // Rotated each round, so no method always runs first or last.
         for k in 0..methods.len() {
             match methods[(k + round) % methods.len()] {
-                Method::CopyFile => copy_file
-                    .0
-                    .push(copy_from_file(pg, &rows, &csv_path).await?),
+                Method::CopyFile => {
+                    copy_file
+                        .0
+                        .push(copy_from_file(pg, &rows, &csv_path, "csv").await?);
+                }
+                Method::CopyFileBinary => {
+                    let t = copy_from_file(pg, &rows, &binary_path, "binary").await?;
+                    copy_file_binary.0.push(t);
+                }
                 Method::CopyStdin => copy_stdin
                     .0
                     .push(copy_from_stdin(pg, &rows, &csv_path).await?),
@@ -214,36 +225,25 @@ pub async fn run(
         }
     }
     let _ = std::fs::remove_file(&csv_path);
+    let _ = std::fs::remove_file(&binary_path);
     let naive = naive_inserts(pg, &rows[..plan.naive_rows.min(rows.len())]).await?;
 
     let sample = &rows[..plan.strategy_rows.min(rows.len())];
     let mut strategies = Vec::new();
-    let mut runs: Vec<(Strategy, usize)> = Vec::new();
-    for &batch_size in &plan.strategy_batch_sizes {
-        runs.push((Strategy::Unnest, batch_size));
-        runs.push((Strategy::CopyStaging, batch_size));
-    }
-    for s in [
-        Strategy::CopyDirect,
-        Strategy::UnnestOnly,
-        Strategy::Unnest,
-        Strategy::CopyStaging,
-    ] {
-        if !runs.contains(&(s, plan.breakdown_batch_size)) {
-            runs.push((s, plan.breakdown_batch_size));
+    for (s, batch_sizes) in &plan.strategies {
+        for &batch_size in batch_sizes {
+            strategies.push(StrategyRun {
+                strategy: *s,
+                batch_size,
+                throughput: strategy(pg, sample, batch_size, *s).await?,
+            });
         }
-    }
-    for (s, batch_size) in runs {
-        strategies.push(StrategyRun {
-            strategy: s,
-            batch_size,
-            throughput: strategy(pg, sample, batch_size, s).await?,
-        });
     }
     Ok(IngestResult {
         rows: rows.len() as u64,
         rounds: plan.rounds.max(1),
         copy_file,
+        copy_file_binary,
         copy_stdin,
         writer,
         naive,
@@ -306,24 +306,27 @@ async fn verify_rows(
     Ok(())
 }
 
-/// The ceiling: the server reads the CSV file itself (`COPY ... FROM 'file'`), one statement.
+/// The ceiling: the server reads the file itself (`COPY ... FROM 'file'`), one statement.
+/// `format` is `csv` or `binary`.
 async fn copy_from_file(
     pg: &TestPostgres,
     rows: &[EquityRow],
-    csv_path: &Path,
+    path: &Path,
+    format: &str,
 ) -> Result<Throughput, BenchError> {
-    let name = "copy_file";
+    let name = format!("copy_file_{format}");
+    let name = name.as_str();
     let (_, mut conn) = fresh_database(pg, name, rows).await?;
-    let path = csv_path.display().to_string().replace('\'', "''");
-    let sql = format!("COPY equity_data ({EQUITY_COLUMNS}) FROM '{path}' WITH (FORMAT csv)");
+    let path = path.display().to_string().replace('\'', "''");
+    let sql = format!("COPY equity_data ({EQUITY_COLUMNS}) FROM '{path}' WITH (FORMAT {format})");
     let started = Instant::now();
     // Audited: the column list is a constant and the path is our own, quotes doubled.
     let done = sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(&mut conn)
         .await
-        .map_err(|e| BenchError::sql("COPY from the CSV file", e))?;
+        .map_err(|e| BenchError::sql("COPY from the file", e))?;
     let elapsed = started.elapsed();
-    verify_rows(&mut conn, rows.len(), "COPY FROM file").await?;
+    verify_rows(&mut conn, rows.len(), &format!("COPY FROM {format} file")).await?;
     let _ = conn.close().await;
     drop_database(pg, name)?;
     Ok(Throughput {
@@ -421,15 +424,15 @@ async fn through_writer(
 async fn naive_inserts(pg: &TestPostgres, rows: &[EquityRow]) -> Result<Throughput, BenchError> {
     let name = "naive";
     let (_, mut conn) = fresh_database(pg, name, rows).await?;
-    const SQL: &str = concat!(
-        "INSERT INTO equity_data (",
-        equity_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-         $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+    let placeholders: Vec<String> = (1..=31).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "INSERT INTO equity_data ({EQUITY_COLUMNS}) VALUES ({})",
+        placeholders.join(", ")
     );
     let started = Instant::now();
     for r in rows {
-        bind_row(sqlx::query(SQL), r)
+        // Audited: a constant column list and numbered placeholders.
+        bind_row(sqlx::query(sqlx::AssertSqlSafe(sql.as_str())), r)
             .execute(&mut conn)
             .await
             .map_err(|e| BenchError::sql("naive INSERT", e))?;
@@ -509,25 +512,25 @@ async fn strategy(
             .await
             .map_err(|e| BenchError::sql("begin", e))?;
         match strategy {
-            Strategy::CopyDirect => copy_into(&mut tx, batch, "equity_data").await?,
+            Strategy::CopyBinary => {
+                insert::copy_equities(&mut tx, batch).await?;
+            }
             Strategy::UnnestOnly | Strategy::Unnest => {
                 insert::insert_equities(&mut tx, batch).await?;
             }
             Strategy::CopyStaging => {
                 copy_into(&mut tx, batch, "equity_staging").await?;
-                sqlx::query(concat!(
-                    "INSERT INTO equity_data (",
-                    equity_columns!(),
-                    ") SELECT ",
-                    equity_columns!(),
-                    " FROM equity_staging ON CONFLICT DO NOTHING"
-                ))
+                // Audited: a constant column list.
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO equity_data ({EQUITY_COLUMNS}) SELECT {EQUITY_COLUMNS} \
+                     FROM equity_staging ON CONFLICT DO NOTHING"
+                )))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| BenchError::sql("insert from staging", e))?;
             }
         }
-        if matches!(strategy, Strategy::Unnest | Strategy::CopyStaging) {
+        if strategy != Strategy::UnnestOnly {
             insert::upsert_latest_quotes(&mut tx, &batch.latest_equities()).await?;
         }
         tx.commit()

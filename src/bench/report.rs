@@ -75,8 +75,16 @@ impl Report {
             },
             Target {
                 name: "Ingest BATCH_SIZE=1000 vs COPY ceiling",
-                goal: format!("≥ {:.0} %", COPY_SHARE_TARGET * 100.0),
-                measured: format!("{:.0} %", ratio(bs1000, ceiling) * 100.0),
+                goal: format!(
+                    "≥ {:.0} % of the faster `COPY ... FROM 'file'`",
+                    COPY_SHARE_TARGET * 100.0
+                ),
+                measured: format!(
+                    "{:.0} % ({:.0} % of CSV COPY, {:.0} % of binary COPY)",
+                    ratio(bs1000, ceiling) * 100.0,
+                    ratio(bs1000, ing.copy_file.median()) * 100.0,
+                    ratio(bs1000, ing.copy_file_binary.median()) * 100.0
+                ),
                 met: judge(ratio(bs1000, ceiling) >= COPY_SHARE_TARGET),
             },
             Target {
@@ -243,10 +251,12 @@ impl Report {
             "{} equity_data rows (31 columns, indicators filled) into a fresh migrated database per \
              measurement (daily partitions, primary key and timestamp index, as in production). \
              {} interleaved round{} (order rotated each round); the median is reported and used in \
-             every ratio. Load average {:.2} → {:.2}.\n",
+             every ratio. **The ceiling is the faster of the two `COPY ... FROM 'file'` runs: {} \
+             rows/s.** Load average {:.2} → {:.2}.\n",
             thousands(i.rows as f64),
             i.rounds,
             if i.rounds == 1 { "" } else { "s" },
+            thousands(ceiling),
             i.load.0,
             i.load.1
         );
@@ -268,9 +278,16 @@ impl Report {
         };
         row(
             w,
-            "**ceiling**: `COPY ... FROM 'file'` (the server reads the CSV), one statement",
-            ceiling,
+            "`COPY ... FROM 'file'`, CSV (the server reads the file), one statement",
+            i.copy_file.median(),
             i.copy_file.range(),
+            "1".into(),
+        );
+        row(
+            w,
+            "`COPY ... FROM 'file'`, binary format, one statement",
+            i.copy_file_binary.median(),
+            i.copy_file_binary.range(),
             "1".into(),
         );
         row(
@@ -313,8 +330,8 @@ impl Report {
              channel as fast as it takes them; timed until the writer has drained. Under such a \
              backlog the writer commits everything buffered (up to `MAX_ROWS_PER_WRITE`=5000) in \
              each transaction whatever `BATCH_SIZE` is (group commit), so the three runs differ \
-             only by noise. Each writer transaction also upserts `latest_quotes`, which the COPY and \
-             naive rows do not."
+             only by noise; those batches go in by binary `COPY` (see below). Each writer \
+             transaction also upserts `latest_quotes`, which the COPY and naive rows do not."
         );
         if i.strategies.is_empty() {
             return;
@@ -360,9 +377,9 @@ impl Report {
                 .find(|s| s.strategy == k && s.batch_size == b)
                 .map(|s| s.throughput.rows_per_sec())
         };
-        let _ = write!(w, "| COPY-staging / UNNEST flush |");
+        let _ = write!(w, "| binary COPY flush / UNNEST flush |");
         for b in &sizes {
-            let cell = match (rate(Strategy::CopyStaging, *b), rate(Strategy::Unnest, *b)) {
+            let cell = match (rate(Strategy::CopyBinary, *b), rate(Strategy::Unnest, *b)) {
                 (Some(c), Some(u)) => format!("{:.2}×", ratio(c, u)),
                 _ => "–".into(),
             };
