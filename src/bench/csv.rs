@@ -9,7 +9,7 @@ use chrono::SecondsFormat;
 use crate::rows::{EquityRow, finite, time_from_ms};
 
 /// The `equity_data` columns the sink inserts, in its order.
-pub use crate::sink::postgres::copy::EQUITY_COPY_COLUMNS as EQUITY_COLUMNS;
+pub use super::copy_binary::EQUITY_COPY_COLUMNS as EQUITY_COLUMNS;
 
 /// Appends one row as a CSV line (NULL is an empty unquoted field).
 pub fn push_equity_line(out: &mut String, r: &EquityRow) {

@@ -17,9 +17,9 @@ use crate::sink::{Database, SinkError};
 use crate::stats::PipelineStats;
 use crate::testkit::TestPostgres;
 
+use super::copy_binary::{copy_equities, equity_copy_data};
 use super::csv::{EQUITY_COLUMNS, equity_csv, push_equity_line};
 use super::{BenchError, bench_config, load_average};
-use crate::sink::postgres::copy::equity_copy_data;
 
 /// Rows committed in some time.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,11 +74,12 @@ pub struct WriterRuns {
 /// per batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// The sink's flush of a large batch: binary `COPY` + the `latest_quotes` upsert.
-    CopyBinary,
-    /// The sink's flush of a small batch (and its fallback): `INSERT ... SELECT FROM
-    /// UNNEST(...) ON CONFLICT DO NOTHING` + the `latest_quotes` upsert.
+    /// The sink's flush: `INSERT ... SELECT FROM UNNEST(...) ON CONFLICT DO NOTHING` + the
+    /// `latest_quotes` upsert.
     Unnest,
+    /// A candidate flush: binary `COPY` (no conflict handling: a sink would need a fallback)
+    /// + the `latest_quotes` upsert (see [`super::copy_binary`]).
+    CopyBinary,
     /// That `UNNEST` insert alone (what the `latest_quotes` upsert costs).
     UnnestOnly,
     /// CSV `COPY` into a temporary table, `INSERT ... SELECT ... ON CONFLICT DO NOTHING`,
@@ -513,7 +514,7 @@ async fn strategy(
             .map_err(|e| BenchError::sql("begin", e))?;
         match strategy {
             Strategy::CopyBinary => {
-                insert::copy_equities(&mut tx, batch).await?;
+                copy_equities(&mut tx, batch).await?;
             }
             Strategy::UnnestOnly | Strategy::Unnest => {
                 insert::insert_equities(&mut tx, batch).await?;

@@ -17,6 +17,7 @@
 //! working.
 
 pub mod alloc;
+pub mod copy_binary;
 pub mod csv;
 mod error;
 pub mod footprint;
@@ -86,8 +87,8 @@ impl Plan {
                 naive_rows: 5_000,
                 strategy_rows: 100_000,
                 strategies: vec![
-                    (ingest::Strategy::CopyBinary, vec![100, 1000, 5000]),
                     (ingest::Strategy::Unnest, vec![100, 1000, 5000]),
+                    (ingest::Strategy::CopyBinary, vec![100, 1000, 5000]),
                     (ingest::Strategy::UnnestOnly, vec![5000]),
                     (ingest::Strategy::CopyStaging, vec![1000, 5000]),
                 ],
@@ -115,8 +116,8 @@ impl Plan {
                 naive_rows: 200,
                 strategy_rows: 1_000,
                 strategies: vec![
-                    (ingest::Strategy::CopyBinary, vec![500]),
                     (ingest::Strategy::Unnest, vec![500]),
+                    (ingest::Strategy::CopyBinary, vec![500]),
                     (ingest::Strategy::UnnestOnly, vec![500]),
                     (ingest::Strategy::CopyStaging, vec![500]),
                 ],

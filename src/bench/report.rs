@@ -330,8 +330,8 @@ impl Report {
              channel as fast as it takes them; timed until the writer has drained. Under such a \
              backlog the writer commits everything buffered (up to `MAX_ROWS_PER_WRITE`=5000) in \
              each transaction whatever `BATCH_SIZE` is (group commit), so the three runs differ \
-             only by noise; those batches go in by binary `COPY` (see below). Each writer \
-             transaction also upserts `latest_quotes`, which the COPY and naive rows do not."
+             only by noise. Each writer transaction also upserts `latest_quotes`, which the COPY \
+             and naive rows do not."
         );
         if i.strategies.is_empty() {
             return;

@@ -1,40 +1,11 @@
 //! The batch statements: one `INSERT ... SELECT FROM UNNEST(arrays)` per table, whatever the
 //! batch size. Quotes use `ON CONFLICT DO NOTHING`; candles are upserted; `latest_quotes`
-//! keeps the newest merged quote per ticker. Large quote batches may instead go in by binary
-//! `COPY` ([`copy_equities`]), which has no conflict clause: the sink falls back to
-//! [`insert_equities`] when it meets rows already stored.
+//! keeps the newest merged quote per ticker.
 
 use sqlx::{Postgres, Transaction};
 
-use super::copy::EQUITY_COPY_COLUMNS;
 use crate::rows::{Batch, EquityRow, finite, time_from_ms};
 use crate::sink::SinkError;
-
-/// Binary `COPY` of the batch's quotes into `equity_data`: about 1.7× the rows/s of
-/// [`insert_equities`] on large batches (no per-row executor work, no text parsing), but no
-/// `ON CONFLICT`: if any row is already stored the statement fails with `unique_violation`
-/// (SQLSTATE 23505) and the transaction is aborted. Returns the rows copied.
-pub async fn copy_equities(
-    tx: &mut Transaction<'_, Postgres>,
-    batch: &Batch,
-) -> Result<u64, SinkError> {
-    if batch.equities.is_empty() {
-        return Ok(0);
-    }
-    let data = super::copy::equity_copy_data(&batch.equities);
-    let mut copy = (**tx)
-        .copy_in_raw(&format!(
-            "COPY equity_data ({EQUITY_COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
-        ))
-        .await
-        .map_err(|e| SinkError::new("start COPY into equity_data", e))?;
-    copy.send(data.as_slice())
-        .await
-        .map_err(|e| SinkError::new("send COPY data for equity_data", e))?;
-    copy.finish()
-        .await
-        .map_err(|e| SinkError::new("COPY into equity_data", e))
-}
 
 pub async fn insert_equities(
     tx: &mut Transaction<'_, Postgres>,

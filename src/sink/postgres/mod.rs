@@ -3,24 +3,14 @@
 //! One transaction per batch: quote inserts (`UNNEST` of column arrays, one statement per
 //! table whatever the batch size), candle upserts, the `latest_quotes` upsert and, in
 //! Broadcast mode, one `realtime.send`. Daily partitions the batch needs are created first.
-//!
-//! Batches of at least [`COPY_MIN_EQUITIES`] quotes (a backlog being worked off) load
-//! `equity_data` by binary `COPY` instead, about 1.7× faster. `COPY` cannot skip rows that are
-//! already stored, so a batch that meets one (a retry whose first attempt did commit, rows
-//! written again after a restart) is rolled back and written again by the `UNNEST` path,
-//! which skips them. `COPY` is only used when every column has the type its binary data is
-//! written as (checked once), and not any more after it fails where the `UNNEST` path works.
 
-pub mod copy;
 pub mod insert;
 pub mod partitions;
 pub mod realtime;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-
-use super::ErrorKind;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{Days, NaiveDate};
@@ -32,28 +22,6 @@ use crate::rows::Batch;
 use partitions::{PartitionCache, TICK_TABLES};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// Quote batches at least this big go into `equity_data` by binary `COPY`. `COPY` costs one
-/// more round trip than the `INSERT` but about 4 µs less per row on the server: a clear win
-/// for the big batches of a backlog, not worth it for the few rows of a live flush over a
-/// slow network.
-pub const COPY_MIN_EQUITIES: usize = 1000;
-
-const COPY_UNCHECKED: u8 = 0;
-const COPY_ON: u8 = 1;
-const COPY_OFF: u8 = 2;
-
-/// SQLSTATE `unique_violation`.
-const UNIQUE_VIOLATION: &str = "23505";
-
-/// How the batch's quotes go into `equity_data`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum QuoteInsert {
-    /// Binary `COPY` (fails on rows already stored).
-    Copy,
-    /// `INSERT ... SELECT FROM UNNEST(...) ON CONFLICT DO NOTHING`.
-    Unnest,
-}
 
 /// Writes batches into PostgreSQL.
 #[derive(Clone, Debug)]
@@ -68,9 +36,6 @@ struct Shared {
     realtime_topic: String,
     /// Set by [`PostgresSink::prepare_realtime`] when `realtime.send` exists.
     broadcast: AtomicBool,
-    /// Whether large quote batches go in by binary `COPY`: [`COPY_UNCHECKED`] until the
-    /// column types have been checked, then [`COPY_ON`] or [`COPY_OFF`].
-    copy_quotes: AtomicU8,
     partitions: PartitionCache,
 }
 
@@ -102,7 +67,6 @@ impl PostgresSink {
                 realtime_mode: cfg.realtime_mode,
                 realtime_topic: cfg.realtime_topic.clone(),
                 broadcast: AtomicBool::new(false),
-                copy_quotes: AtomicU8::new(COPY_UNCHECKED),
                 partitions: PartitionCache::default(),
             }),
         })
@@ -141,64 +105,12 @@ impl PostgresSink {
             .partitions
             .ensure_for_batch(&self.pool, batch)
             .await?;
-        if batch.equities.len() < COPY_MIN_EQUITIES || !self.copy_allowed().await? {
-            return self.write_with(batch, QuoteInsert::Unnest).await;
-        }
-        let copy_error = match self.write_with(batch, QuoteInsert::Copy).await {
-            Err(e) if e.kind == ErrorKind::Permanent => e,
-            done => return done, // committed, or a transient error the writer retries
-        };
-        if copy_error.code().as_deref() == Some(UNIQUE_VIOLATION) {
-            tracing::debug!(
-                rows = batch.len(),
-                "some quotes of the batch are stored already (a retry or a restart): writing it with ON CONFLICT DO NOTHING"
-            );
-            return self.write_with(batch, QuoteInsert::Unnest).await;
-        }
-        let done = self.write_with(batch, QuoteInsert::Unnest).await?;
-        // The INSERT path works where COPY does not: COPY is the problem, stop using it.
-        self.shared.copy_quotes.store(COPY_OFF, Ordering::Relaxed);
-        tracing::warn!(
-            error = %copy_error,
-            "binary COPY into equity_data failed but INSERT works: quotes are written with INSERT from now on (slower for large batches)"
-        );
-        Ok(done)
-    }
-
-    /// Whether binary `COPY` may load `equity_data` (column types checked on first use).
-    async fn copy_allowed(&self) -> Result<bool, SinkError> {
-        match self.shared.copy_quotes.load(Ordering::Relaxed) {
-            COPY_ON => Ok(true),
-            COPY_OFF => Ok(false),
-            _ => {
-                let ok = copy::schema_matches(&self.pool).await?;
-                if !ok {
-                    tracing::info!(
-                        "equity_data column types differ from the service's schema: large batches are written with INSERT, not binary COPY"
-                    );
-                }
-                self.shared
-                    .copy_quotes
-                    .store(if ok { COPY_ON } else { COPY_OFF }, Ordering::Relaxed);
-                Ok(ok)
-            }
-        }
-    }
-
-    async fn write_with(
-        &self,
-        batch: &Batch,
-        quotes: QuoteInsert,
-    ) -> Result<WriteReport, SinkError> {
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(|e| SinkError::new("begin transaction", e))?;
-        let equities = match quotes {
-            QuoteInsert::Copy => insert::copy_equities(&mut tx, batch).await?,
-            QuoteInsert::Unnest => insert::insert_equities(&mut tx, batch).await?,
-        };
+        let equities = insert::insert_equities(&mut tx, batch).await?;
         let options = insert::insert_options(&mut tx, batch).await?;
         insert::upsert_bars(&mut tx, batch).await?;
         let latest = batch.latest_equities();

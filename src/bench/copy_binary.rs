@@ -1,25 +1,31 @@
-//! `equity_data` rows in PostgreSQL's binary `COPY` format: the fast path of the quote
-//! insert (see [`super::insert::copy_equities`]).
+//! `equity_data` rows in PostgreSQL's binary `COPY` format: the ingest section's second
+//! ceiling (`COPY ... FROM 'file' WITH (FORMAT binary)`) and the binary-COPY sink candidate.
 //!
 //! Format (PostgreSQL docs, "COPY", binary format): an 11-byte signature, flags and header
 //! extension length (both 0); per row the field count (int16) and each field as its length
 //! (int32, -1 for NULL) and its binary value (big-endian integers and IEEE doubles,
 //! `timestamptz` as microseconds since 2000-01-01 UTC, `text` as UTF-8); a -1 trailer.
-//! Values go through the same conversions as the `UNNEST` insert (non-finite numbers and
-//! out-of-range times become NULL), so both paths store identical rows.
-
+//! Values go through the same conversions as the sink's `UNNEST` insert (non-finite numbers
+//! and out-of-range times become NULL), so both store identical rows
+//! (`tests/bench_copy_format.rs`).
 //!
-//! Binary input is not converted: a value sent for a column of another type may be refused or,
-//! worse, read as something else. So `COPY` is used only once [`schema_matches`] has found
-//! every column with exactly the type written here.
+//! Binary input is not converted by the server: data written for one column type and loaded
+//! into another may be refused or, worse, read as something else. A sink using this would
+//! first have to check the column types (see [`EQUITY_COPY_TYPES`]).
+//!
+//! Why the sink does not use it (yet): sqlx 0.9 does not set `TCP_NODELAY`, and its
+//! `COPY FROM STDIN` sends the `CopyDone` message as a separate small write after the data.
+//! Nagle's algorithm holds it until the server acknowledges the data, which the server's
+//! delayed ACK postpones by up to 40 ms: a 100-row `COPY` takes about 44 ms. Large batches
+//! mostly escape that on loopback, but not reliably, and not measurably here over a WAN.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{Postgres, Transaction};
 
-use crate::rows::{EquityRow, finite, time_from_ms};
+use crate::rows::{Batch, EquityRow, finite, time_from_ms};
 use crate::sink::SinkError;
 
-/// The columns the binary data holds, in order (31).
+/// The `equity_data` columns the sink inserts and the binary data holds, in order (31).
 pub const EQUITY_COPY_COLUMNS: &str = r#"ticker, "timestamp", seq, price, volume, bid, ask, bid_size, ask_size, mark, last_size, high, low, open, close, net_change, net_percent_change, quote_time, trade_time, security_status, sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist, bb_upper, bb_middle, bb_lower, vwap"#;
 
 const TEXT: &str = "text";
@@ -63,21 +69,28 @@ pub const EQUITY_COPY_TYPES: [(&str, &str); 31] = [
     ("vwap", FLOAT8),
 ];
 
-/// Whether every `equity_data` column the binary data fills has exactly the expected type.
-pub async fn schema_matches(pool: &PgPool) -> Result<bool, SinkError> {
-    let columns: Vec<(String, String)> = sqlx::query_as(
-        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
-         FROM pg_attribute a \
-         WHERE a.attrelid = 'equity_data'::regclass AND a.attnum > 0 AND NOT a.attisdropped",
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(|e| SinkError::new("read the column types of equity_data", e))?;
-    Ok(EQUITY_COPY_TYPES.iter().all(|(name, ty)| {
-        columns
-            .iter()
-            .any(|(n, t)| n.as_str() == *name && t.as_str() == *ty)
-    }))
+/// Binary `COPY` of the batch's quotes into `equity_data` (one statement). No `ON CONFLICT`:
+/// fails with `unique_violation` if any row is already stored. Returns the rows copied.
+pub async fn copy_equities(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+) -> Result<u64, SinkError> {
+    if batch.equities.is_empty() {
+        return Ok(0);
+    }
+    let data = equity_copy_data(&batch.equities);
+    let mut copy = (**tx)
+        .copy_in_raw(&format!(
+            "COPY equity_data ({EQUITY_COPY_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
+        ))
+        .await
+        .map_err(|e| SinkError::new("start COPY into equity_data", e))?;
+    copy.send(data.as_slice())
+        .await
+        .map_err(|e| SinkError::new("send COPY data for equity_data", e))?;
+    copy.finish()
+        .await
+        .map_err(|e| SinkError::new("COPY into equity_data", e))
 }
 
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";

@@ -1,28 +1,31 @@
-//! The sink's binary `COPY` path for large quote batches against a real PostgreSQL server:
-//! it stores exactly what the `INSERT ... UNNEST` path stores, falls back to that path for
-//! rows already stored, and is not used when a column type differs from the schema.
+//! The benchmark's binary `COPY` data (its second ceiling and the binary-COPY sink candidate)
+//! against a real PostgreSQL server: it fits the migrated schema's column types and stores
+//! exactly what the sink's `INSERT ... UNNEST` stores.
 
 mod common;
 
 use std::sync::Arc;
 
 use common::{config_for, start_postgres};
+use market_streamer::bench::copy_binary::{EQUITY_COPY_TYPES, copy_equities};
 use market_streamer::bench::session::{self, Until};
 use market_streamer::frame::EquityFields;
 use market_streamer::indicators::IndicatorValues;
 use market_streamer::rows::{Batch, EquityRow, Row, time_from_ms};
-use market_streamer::sink::postgres::{COPY_MIN_EQUITIES, insert};
-use market_streamer::sink::{Database, Sink};
+use market_streamer::sink::Database;
+use market_streamer::sink::postgres::insert;
 use market_streamer::testkit::TestPostgres;
 
-/// A large batch: simulated quotes with warm indicators plus hand-made awkward rows.
+const ROWS: u64 = 1200;
+
+/// A batch of simulated quotes with warm indicators plus hand-made awkward rows.
 fn big_batch() -> Batch {
     let symbols = session::tickers(60);
     let sim = session::generate(
         &symbols,
         5.0,
         session::SESSION_START_MS,
-        Until::Updates(COPY_MIN_EQUITIES as u64 + 200),
+        Until::Updates(ROWS),
     )
     .expect("simulated session");
     let mut batch = Batch::default();
@@ -70,7 +73,6 @@ fn big_batch() -> Batch {
         },
         IndicatorValues::default(),
     ));
-    assert!(batch.equities.len() >= COPY_MIN_EQUITIES);
     batch
 }
 
@@ -113,14 +115,30 @@ async fn count(db: &Database, table: &str) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copy_stores_exactly_what_insert_stores() {
+async fn binary_copy_stores_exactly_what_the_sink_stores() {
     let pg = start_postgres();
     let batch = big_batch();
     let n = batch.equities.len() as i64;
 
     let by_copy = database(&pg, "by_copy").await;
-    let report = by_copy.write(&batch).await.expect("write by COPY");
-    assert_eq!(report.inserted as i64, n);
+    // Binary data is not converted: every column must have the type it is written as.
+    let types: Vec<(String, String)> = sqlx::query_as(
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+         WHERE a.attrelid = 'equity_data'::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+    )
+    .fetch_all(pool(&by_copy))
+    .await
+    .expect("column types");
+    for (name, ty) in EQUITY_COPY_TYPES {
+        assert!(
+            types.iter().any(|(n, t)| n == name && t == ty),
+            "equity_data.{name} is not {ty}: {types:?}"
+        );
+    }
+    let mut tx = pool(&by_copy).begin().await.expect("begin");
+    let copied = copy_equities(&mut tx, &batch).await.expect("binary COPY");
+    tx.commit().await.expect("commit");
+    assert_eq!(copied as i64, n);
 
     let by_insert = database(&pg, "by_insert").await;
     let mut tx = pool(&by_insert).begin().await.expect("begin");
@@ -159,91 +177,5 @@ async fn copy_stores_exactly_what_insert_stores() {
         empty.as_deref(),
         Some(""),
         "an empty text stays empty, not NULL"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_batch_written_again_skips_the_rows_already_stored() {
-    let pg = start_postgres();
-    let db = database(&pg, "again").await;
-    let batch = big_batch();
-    let n = batch.equities.len() as u64;
-    let tickers = batch.latest_equities().len() as i64;
-
-    let first = db.write(&batch).await.expect("first write");
-    assert_eq!((first.rows, first.inserted), (n, n));
-    let second = db.write(&batch).await.expect("the same batch again");
-    assert_eq!(
-        (second.rows, second.inserted),
-        (n, 0),
-        "stored rows skipped"
-    );
-    assert_eq!(count(&db, "equity_data").await, n as i64);
-
-    // Stored rows mixed with new ones (a retry after a restart): only the new ones go in.
-    let mut mixed = batch.clone();
-    for row in mixed.equities.iter_mut().take(25) {
-        row.seq += 1000;
-    }
-    mixed.equities.append(&mut batch.equities.clone());
-    let third = db.write(&mixed).await.expect("mixed batch");
-    assert_eq!(third.inserted, 25);
-    assert_eq!(count(&db, "equity_data").await, n as i64 + 25);
-    assert_eq!(count(&db, "latest_quotes").await, tickers);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copy_is_not_used_when_a_column_type_differs() {
-    let pg = start_postgres();
-    let db = database(&pg, "altered").await;
-    // Binary bigint data would be misread as numeric: the sink must notice and use INSERT.
-    sqlx::query("ALTER TABLE equity_data ALTER COLUMN volume TYPE numeric")
-        .execute(pool(&db))
-        .await
-        .expect("alter column");
-    let mut batch = big_batch();
-    // Small volumes: their bigint bytes are also a valid (wrong) numeric, so a COPY would not
-    // even fail.
-    for (i, row) in batch.equities.iter_mut().enumerate() {
-        row.quote.total_volume = Some(i as i64 % 1000 + 1);
-    }
-    let report = db.write(&batch).await.expect("write");
-    assert_eq!(report.inserted as usize, batch.equities.len());
-    let right: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM equity_data d \
-         JOIN unnest($1::text[], $2::int4[], $3::int8[], $4::timestamptz[]) \
-              AS b(ticker, seq, volume, ts) \
-           ON d.ticker = b.ticker AND d.seq = b.seq AND d.\"timestamp\" = b.ts \
-         WHERE d.volume IS NOT DISTINCT FROM b.volume::numeric",
-    )
-    .bind(
-        batch
-            .equities
-            .iter()
-            .map(|r| r.ticker.to_string())
-            .collect::<Vec<_>>(),
-    )
-    .bind(batch.equities.iter().map(|r| r.seq).collect::<Vec<_>>())
-    .bind(
-        batch
-            .equities
-            .iter()
-            .map(|r| r.quote.total_volume)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        batch
-            .equities
-            .iter()
-            .map(|r| r.timestamp)
-            .collect::<Vec<_>>(),
-    )
-    .fetch_one(pool(&db))
-    .await
-    .expect("compare volumes");
-    assert_eq!(
-        right as usize,
-        batch.equities.len(),
-        "volumes stored wrongly"
     );
 }
