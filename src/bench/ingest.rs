@@ -91,11 +91,11 @@ impl Strategy {
     /// A short description for the report.
     pub fn label(self) -> &'static str {
         match self {
-            Self::CopyBinary => {
-                "**sink flush, ≥ 1000 quotes**: binary `COPY` + `latest_quotes` upsert"
-            }
             Self::Unnest => {
-                "**sink flush, < 1000 quotes** (and fallback): `INSERT ... UNNEST ... ON CONFLICT DO NOTHING` + `latest_quotes` upsert"
+                "**sink flush** (current): `INSERT ... UNNEST ... ON CONFLICT DO NOTHING` + `latest_quotes` upsert"
+            }
+            Self::CopyBinary => {
+                "candidate: binary `COPY` (no conflict handling) + `latest_quotes` upsert"
             }
             Self::UnnestOnly => "that `UNNEST` insert alone",
             Self::CopyStaging => {
