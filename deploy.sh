@@ -395,7 +395,7 @@ ship_image() {
 
 upload_config() {
   step "Upload docker-compose.yml and $(basename "$ENV_FILE") (as .env, mode 600) to $HOST:$REMOTE_DIR"
-  remote "mkdir -p $REMOTE_DIR"
+  remote "umask 077 && mkdir -p $REMOTE_DIR"
   upload "$COMPOSE_SRC" "$REMOTE_DIR/docker-compose.yml" 644
   upload "$ENV_FILE" "$REMOTE_DIR/.env" 600
 }
@@ -416,10 +416,15 @@ wait_healthy() {
     return 0
   fi
   printf '+ %s %s\n' "$SSH_SHOWN" "$(q "$HEALTH_CMD")"
-  local started now out rc
+  local started now out rc last=""
   started="$(date +%s)"
   while :; do
     if out="$(ssh "${SSH_ARGS[@]}" "$HOST" "$HEALTH_CMD" 2>&1)"; then rc=0; else rc=$?; fi
+    # Progress: each new first line of a not-yet-healthy answer is shown once.
+    if [ "$rc" -gt 1 ] && [ "$(printf '%s\n' "$out" | head -n1)" != "$last" ]; then
+      last="$(printf '%s\n' "$out" | head -n1)"
+      info "not yet (exit $rc): $last"
+    fi
     case "$rc" in
       0 | 1)
         printf '%s\n' "$out" | sed 's/^/    /'
