@@ -210,6 +210,32 @@ upload() {
   [ "$DRY_RUN" = 1 ] || ssh "${SSH_ARGS[@]}" "$HOST" "$cmd" <"$src"
 }
 
+# One SSH connection per run: a master connection is opened once and every later ssh call
+# (including the image upload) runs as a channel inside it. Closed when the script exits.
+CONTROL_DIR=""
+open_connection() {
+  [ "$DRY_RUN" = 0 ] || return 0
+  # Under /tmp, not $TMPDIR: a socket path must stay under 104 bytes on macOS.
+  CONTROL_DIR="$(mktemp -d /tmp/deploy-ssh.XXXXXX)"
+  trap close_connection EXIT
+  if ! ssh "${SSH_ARGS[@]}" -o ControlMaster=yes -o "ControlPath=$CONTROL_DIR/%C" \
+    -o ControlPersist=600 -f -N "$HOST" </dev/null >/dev/null 2>"$CONTROL_DIR/connect.log"; then
+    sed 's/^/    ssh: /' "$CONTROL_DIR/connect.log" >&2
+    die "cannot connect to $HOST over ssh. Check HOST, SSH_KEY (ssh -i), SSH_PORT, and that the
+  firewall lets your address reach port ${SSH_PORT:-22}"
+  fi
+  # If the master is gone, ControlMaster=no makes ssh connect on its own.
+  SSH_ARGS+=(-o ControlMaster=no -o "ControlPath=$CONTROL_DIR/%C")
+}
+
+close_connection() {
+  if [ -n "$CONTROL_DIR" ]; then
+    ssh "${SSH_ARGS[@]}" -O exit "$HOST" >/dev/null 2>&1 || true
+    rm -rf "$CONTROL_DIR"
+    CONTROL_DIR=""
+  fi
+}
+
 need_local() {
   local tool
   for tool in "$@"; do
@@ -343,6 +369,7 @@ image_version() {
 REMOTE_CURRENT=""
 check_box() {
   step "Check $HOST (ssh, Docker, compose)"
+  open_connection
   # One NAME=value line each: architecture, compose and daemon versions (empty when missing
   # or not allowed), version of the running image (empty when there is none).
   local cmd="echo \"arch=\$(uname -m)\"; echo \"compose=\$($D compose version --short 2>/dev/null)\"; echo \"daemon=\$($D info --format $DAEMON_FMT 2>/dev/null)\"; echo \"current=\$($D image inspect --format $LABEL_FMT $IMAGE_REPO:current 2>/dev/null)\""
@@ -351,8 +378,7 @@ check_box() {
     return 0
   fi
   local out arch compose daemon
-  out="$(remote_output "$cmd")" || die "cannot run commands on $HOST over ssh (see the ssh error above).
-  Check HOST, SSH_KEY (ssh -i) and that the firewall lets your address reach port ${SSH_PORT:-22}"
+  out="$(remote_output "$cmd")" || die "cannot run commands on $HOST over ssh (see the error above)"
   arch="$(printf '%s\n' "$out" | sed -n 's/^arch=//p')"
   compose="$(printf '%s\n' "$out" | sed -n 's/^compose=//p')"
   daemon="$(printf '%s\n' "$out" | sed -n 's/^daemon=//p')"
