@@ -442,23 +442,31 @@ wait_healthy() {
     return 0
   fi
   printf '+ %s %s\n' "$SSH_SHOWN" "$(q "$HEALTH_CMD")"
-  local started now out rc last=""
+  local started now out rc first last=""
   started="$(date +%s)"
   while :; do
     if out="$(ssh "${SSH_ARGS[@]}" "$HOST" "$HEALTH_CMD" 2>&1)"; then rc=0; else rc=$?; fi
-    # Progress: each new first line of a not-yet-healthy answer is shown once.
-    if [ "$rc" -gt 1 ] && [ "$(printf '%s\n' "$out" | head -n1)" != "$last" ]; then
-      last="$(printf '%s\n' "$out" | head -n1)"
-      info "not yet (exit $rc): $last"
-    fi
-    case "$rc" in
-      0 | 1)
+    first="$(printf '%s\n' "$out" | head -n1)"
+    # An answer is health_check's report saying OK (exit 0) or WARNING (exit 1). Exit 1 with
+    # anything else is docker compose failing, e.g. while the container is restarting.
+    case "$rc:$first" in
+      0:OK*)
         printf '%s\n' "$out" | sed 's/^/    /'
-        if [ "$rc" = 0 ]; then HEALTH_STATE=OK; else HEALTH_STATE=WARNING; fi
-        [ "$rc" = 0 ] || warn "the service runs but reports a warning (see above); if it says needs_login, run $PROG --login $HOST"
+        HEALTH_STATE=OK
+        return 0
+        ;;
+      1:WARNING*)
+        printf '%s\n' "$out" | sed 's/^/    /'
+        HEALTH_STATE=WARNING
+        warn "the service runs but reports a warning (see above); if it says needs_login, run $PROG --login $HOST"
         return 0
         ;;
     esac
+    # Progress: each new first line of a not-yet-healthy answer is shown once.
+    if [ "$first" != "$last" ]; then
+      last="$first"
+      info "not yet (exit $rc): $first"
+    fi
     now="$(date +%s)"
     if [ $((now - started)) -ge "$HEALTH_WAIT" ]; then
       printf '%s\n' "$out" | sed 's/^/    /'
@@ -592,11 +600,12 @@ mode_status() {
     printf '+ %s %s\n' "$SSH_SHOWN" "$(q "$HEALTH_CMD")"
     if out="$(ssh "${SSH_ARGS[@]}" "$HOST" "$HEALTH_CMD" 2>&1)"; then rc=0; else rc=$?; fi
     printf '%s\n' "$out" | sed 's/^/    /'
-    case "$rc" in
-      0) HEALTH_STATE=OK ;;
-      1) HEALTH_STATE=WARNING ;;
-      2) HEALTH_STATE=CRITICAL ;;
-      *) HEALTH_STATE="UNKNOWN (exit $rc)" ;;
+    case "$rc:$(printf '%s\n' "$out" | head -n1)" in
+      0:OK*) HEALTH_STATE=OK ;;
+      1:WARNING*) HEALTH_STATE=WARNING ;;
+      2:CRITICAL*) HEALTH_STATE=CRITICAL ;;
+      3:UNKNOWN*) HEALTH_STATE=UNKNOWN ;;
+      *) HEALTH_STATE="no answer (exit $rc; is the container running?)" ;;
     esac
   fi
   summary

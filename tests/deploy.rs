@@ -705,9 +705,17 @@ fn deploy_over_a_real_ssh_connection_uploads_ships_restarts_and_rolls_back() {
     write_mode(&env_file, &read(&env_file), 0o600);
 
     // A warning (e.g. needs_login) counts as an answer, and says so.
-    health_plan("1\n");
+    // Exit 1 from docker compose itself (container not running) is not a warning: it waits.
+    health_plan("norun\n1\n");
     let out = run(&["--config-only"], &[]);
     assert!(out.status.success(), "{}", context(&out));
+    assert_in_order(
+        &stdout(&out),
+        &[
+            "not yet (exit 1): service \"market-streamer\" is not running",
+            "WARNING: service degraded (needs_login)",
+        ],
+    );
     assert!(
         stdout(&out).contains("health       WARNING"),
         "{}",
