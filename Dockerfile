@@ -43,11 +43,10 @@ ENV CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER=x86_64-linux-gnu-gcc \
     CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
     CARGO_TERM_COLOR=never
 
-COPY Cargo.toml Cargo.lock ./
-COPY src ./src
-COPY migrations ./migrations
-COPY health_check/Cargo.toml ./health_check/Cargo.toml
-COPY health_check/src ./health_check/src
+# The whole build context: .dockerignore leaves out tests, docs, deployment files, target/,
+# .git and every .env, so only what the build reads (manifests, lock file, build script,
+# sources, migrations) arrives here.
+COPY . .
 
 # Dependencies come from the cache mounts after the first build; --locked builds exactly
 # Cargo.lock. target/ is a cache mount, so the binaries are copied out in the same step.

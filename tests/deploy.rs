@@ -1050,13 +1050,42 @@ fn dockerfile_builds_both_binaries_and_runs_them_as_a_non_root_user() {
     );
     assert_eq!(instruction(&runtime, "CMD"), ["[\"run\"]"]);
 
-    // Secrets and build output never reach the build context.
+    // The build gets the whole context; secrets and build output never reach it, and
+    // nothing the build reads is left out.
+    assert!(
+        lines.contains(&"COPY . .".to_string()),
+        "the builder copies the context"
+    );
     let ignore = read(repo().join(".dockerignore"));
+    let ignored: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
     for entry in [".env", "/target", ".git", "/data"] {
-        assert!(
-            ignore.lines().any(|l| l.trim() == entry),
-            ".dockerignore lacks {entry}"
-        );
+        assert!(ignored.contains(&entry), ".dockerignore lacks {entry}");
+    }
+    let mut needed = vec![
+        "Cargo.toml",
+        "Cargo.lock",
+        "src",
+        "migrations",
+        "health_check",
+        "health_check/Cargo.toml",
+        "health_check/src",
+    ];
+    if repo().join("build.rs").exists() {
+        needed.push("build.rs");
+    }
+    for path in needed {
+        assert!(repo().join(path).exists(), "{path}");
+        for pattern in &ignored {
+            let pattern = pattern.trim_start_matches('/').trim_end_matches('/');
+            assert!(
+                !["*", "**", path].contains(&pattern) && !path.starts_with(&format!("{pattern}/")),
+                ".dockerignore's {pattern:?} leaves {path} out of the build"
+            );
+        }
     }
 }
 
