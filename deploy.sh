@@ -417,6 +417,7 @@ ship_image() {
   # The running image becomes :previous (for --rollback), the new one :current; the version
   # tag is dropped and images no tag points to any more are removed.
   remote "if $D image inspect $IMAGE_REPO:current >/dev/null 2>&1; then $D tag $IMAGE_REPO:current $IMAGE_REPO:previous; fi && $D tag $IMAGE $IMAGE_REPO:current && $D rmi $IMAGE >/dev/null && $D image prune -f >/dev/null"
+  IMAGE_CHANGED=1
 }
 
 upload_config() {
@@ -426,9 +427,17 @@ upload_config() {
   upload "$ENV_FILE" "$REMOTE_DIR/.env" 600
 }
 
+# Set when this run put another image behind market-streamer:current.
+IMAGE_CHANGED=0
+
 start_service() {
-  step "Start the service (docker compose up -d; recreated only if its image or settings changed)"
-  remote "$IN_DIR $D compose up -d --remove-orphans"
+  if [ "$IMAGE_CHANGED" = 1 ]; then
+    step "Start the service on the new image (docker compose up -d --force-recreate)"
+    remote "$IN_DIR $D compose up -d --remove-orphans --force-recreate"
+  else
+    step "Start the service (docker compose up -d: recreated only if its settings changed)"
+    remote "$IN_DIR $D compose up -d --remove-orphans"
+  fi
 }
 
 HEALTH_STATE="not checked"
@@ -552,6 +561,7 @@ mode_rollback() {
   step "Switch market-streamer:current and market-streamer:previous"
   remote "$D image inspect $IMAGE_REPO:previous >/dev/null 2>&1 || { echo 'no previous image on the box: nothing to roll back to' >&2; exit 3; }; $D tag $IMAGE_REPO:current $IMAGE_REPO:rollback && $D tag $IMAGE_REPO:previous $IMAGE_REPO:current && $D tag $IMAGE_REPO:rollback $IMAGE_REPO:previous && $D rmi $IMAGE_REPO:rollback >/dev/null" ||
     die "rollback failed on $HOST (see above); nothing was changed"
+  IMAGE_CHANGED=1
   start_service
   wait_healthy
   summary

@@ -194,7 +194,7 @@ fn dry_run_prints_every_step_and_executes_nothing() {
             &format!(
                 "'umask 077 && cat > market-streamer/.env.upload && chmod 600 market-streamer/.env.upload && mv -f market-streamer/.env.upload market-streamer/.env' < {env_file}"
             ),
-            &format!("{ssh} 'cd market-streamer && docker compose up -d --remove-orphans'"),
+            &format!("{ssh} 'cd market-streamer && docker compose up -d --remove-orphans --force-recreate'"),
             &format!(
                 "{ssh} 'cd market-streamer && docker compose exec -T market-streamer health_check --url http://127.0.0.1:8080 --timeout 5 --color never'"
             ),
@@ -626,7 +626,7 @@ fn deploy_over_a_real_ssh_connection_uploads_ships_restarts_and_rolls_back() {
             "tag market-streamer:v1 market-streamer:current",
             "rmi market-streamer:v1",
             "image prune -f",
-            "compose up -d --remove-orphans",
+            "compose up -d --remove-orphans --force-recreate",
             "running market-streamer:current = v1",
             "compose exec -T market-streamer health_check --url http://127.0.0.1:8080 --timeout 5 --color never",
             "compose exec -T market-streamer health_check",
@@ -654,6 +654,15 @@ fn deploy_over_a_real_ssh_connection_uploads_ships_restarts_and_rolls_back() {
     );
     assert_eq!(count(&remote_calls(), "load"), 1);
     assert_eq!(count(&remote_calls(), "compose up"), 2);
+    assert_eq!(
+        remote_calls()
+            .iter()
+            .filter(|l| l.starts_with("compose up"))
+            .last()
+            .map(String::as_str),
+        Some("compose up -d --remove-orphans"),
+        "no forced restart when nothing changed"
+    );
 
     // A new version: the old one becomes :previous.
     let out = run(&[], &[("IMAGE_VERSION", "v2")]);
