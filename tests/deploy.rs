@@ -194,7 +194,9 @@ fn dry_run_prints_every_step_and_executes_nothing() {
             &format!(
                 "'umask 077 && cat > market-streamer/.env.upload && chmod 600 market-streamer/.env.upload && mv -f market-streamer/.env.upload market-streamer/.env' < {env_file}"
             ),
-            &format!("{ssh} 'cd market-streamer && docker compose up -d --remove-orphans --force-recreate'"),
+            &format!(
+                "{ssh} 'cd market-streamer && docker compose up -d --remove-orphans --force-recreate'"
+            ),
             &format!(
                 "{ssh} 'cd market-streamer && docker compose exec -T market-streamer health_check --url http://127.0.0.1:8080 --timeout 5 --color never'"
             ),
