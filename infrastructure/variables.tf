@@ -17,19 +17,19 @@ variable "name" {
 }
 
 variable "bundle_id" {
-  description = "Lightsail plan. nano_3_0 is the 512 MB / 2 vCPU / 20 GB plan with a public IPv4 address."
+  description = "Lightsail plan. nano_3_0 is the 512 MB / 2 vCPU / 20 GB plan with a public IPv4 address (all plans: aws lightsail get-bundles)."
   type        = string
   default     = "nano_3_0"
 }
 
 variable "blueprint_id" {
-  description = "Operating system image: amazon_linux_2023 (user ec2-user) or ubuntu_24_04 (user ubuntu)."
+  description = "Operating system image: amazon_linux_2023 (user ec2-user), ubuntu_24_04 (user ubuntu) or debian_12 (user admin)."
   type        = string
   default     = "amazon_linux_2023"
 
   validation {
-    condition     = contains(["amazon_linux_2023", "ubuntu_22_04", "ubuntu_24_04"], var.blueprint_id)
-    error_message = "The bootstrap script supports amazon_linux_2023, ubuntu_22_04 and ubuntu_24_04."
+    condition     = contains(["amazon_linux_2023", "ubuntu_22_04", "ubuntu_24_04", "debian_12"], var.blueprint_id)
+    error_message = "The bootstrap script supports amazon_linux_2023, ubuntu_22_04, ubuntu_24_04 and debian_12."
   }
 }
 
