@@ -49,10 +49,11 @@ ENV CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER=x86_64-linux-gnu-gcc \
 COPY . .
 
 # Dependencies come from the cache mounts after the first build; --locked builds exactly
-# Cargo.lock. target/ is a cache mount, so the binaries are copied out in the same step.
+# Cargo.lock. target/ is a cache mount (one per machine; each target triple has its own
+# folder in it), so the binaries are copied out in the same step.
 RUN --mount=type=cache,id=cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=cargo-git,target=/usr/local/cargo/git,sharing=locked \
-    --mount=type=cache,id=market-streamer-target-${TARGETARCH},target=/src/target,sharing=locked \
+    --mount=type=cache,id=market-streamer-target,target=/src/target,sharing=locked \
     set -eux; \
     triple="$(cat /rust-target)"; \
     cargo build --release --locked --target "$triple" -p market-streamer -p health_check --bins; \
