@@ -659,8 +659,7 @@ fn deploy_over_a_real_ssh_connection_uploads_ships_restarts_and_rolls_back() {
     assert_eq!(
         remote_calls()
             .iter()
-            .filter(|l| l.starts_with("compose up"))
-            .last()
+            .rfind(|l| l.starts_with("compose up"))
             .map(String::as_str),
         Some("compose up -d --remove-orphans"),
         "no forced restart when nothing changed"
