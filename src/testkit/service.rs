@@ -14,6 +14,7 @@ use crate::app::{self, AppError, RunOptions, RunSummary};
 use crate::config::{Config, ConfigError};
 use crate::health::MarketClock;
 use crate::schwab::login::{Login, LoginError};
+use crate::schwab::tokens::{TokenStore, TokenStoreError};
 use crate::sim::server::{SimServer, SimServerSettings};
 
 /// How long [`TestService::start`] waits for the health endpoint to listen.
@@ -36,6 +37,18 @@ pub enum TestServiceError {
     Run(String),
     #[error("the health endpoint did not listen within {0:?}")]
     NotListening(Duration),
+    #[error(transparent)]
+    TokenStore(#[from] TokenStoreError),
+}
+
+/// How the test service starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServiceOptions {
+    /// The instant the health endpoint judges market hours at.
+    pub market_clock: MarketClock,
+    /// The browser login happened this long ago (so the refresh token's 7 days end
+    /// sooner); `None`: just now.
+    pub login_age: Option<chrono::Duration>,
 }
 
 /// The service, its fake Schwab, and its health endpoint.
@@ -55,13 +68,12 @@ pub struct TestService {
 impl TestService {
     /// Starts a fake Schwab with `settings`, logs in (token file in a temporary folder) and
     /// starts the service writing to `database_url`, with fast reconnect timings, the spool
-    /// off, the health endpoint on `127.0.0.1:0` and `extra` variables (which win), judging
-    /// market hours with `clock`.
+    /// off, the health endpoint on `127.0.0.1:0` and `extra` variables (which win).
     pub async fn start(
         settings: SimServerSettings,
         database_url: &str,
         extra: &[(&str, &str)],
-        clock: MarketClock,
+        options: ServiceOptions,
     ) -> Result<Self, TestServiceError> {
         crate::schwab::install_crypto_provider();
         let sim = SimServer::start(settings, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
@@ -103,6 +115,9 @@ impl TestService {
             vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })?;
         login(&cfg, &sim).await?;
+        if let Some(age) = options.login_age {
+            age_login(&cfg, age).await?;
+        }
 
         let (addr_tx, mut addr_rx) = watch::channel(None);
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -112,7 +127,7 @@ impl TestService {
                 &run_cfg,
                 RunOptions {
                     health_addr: Some(addr_tx),
-                    market_clock: clock,
+                    market_clock: options.market_clock,
                     ..RunOptions::default()
                 },
                 async move {
@@ -199,5 +214,18 @@ async fn login(cfg: &Config, sim: &SimServer) -> Result<(), TestServiceError> {
     let result = login.complete(&redirect).await;
     login.close().await;
     result?;
+    Ok(())
+}
+
+/// Rewrites the stored tokens as if the browser login happened `age` ago.
+async fn age_login(cfg: &Config, age: chrono::Duration) -> Result<(), TestServiceError> {
+    let store = TokenStore::open(cfg).await?;
+    let id = cfg.schwab.client_id.clone().unwrap_or_default();
+    let stored = store.load(&id).await?;
+    if let Some(mut tokens) = stored {
+        tokens.refresh_issued_at = chrono::Utc::now() - age;
+        store.save(&tokens).await?;
+    }
+    store.close().await;
     Ok(())
 }
