@@ -304,6 +304,12 @@ pub async fn run(
         _ => None,
     };
 
+    health.send_modify(|h| {
+        h.detail = format!(
+            "connecting to the database ({}) and applying migrations",
+            cfg.database.redacted()
+        );
+    });
     let db = Arc::new(open_database(cfg).await?);
     let engine = indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols)).await?;
     let token_store = TokenStore::open(cfg).await?;

@@ -89,7 +89,7 @@ pub fn judge(snap: &Snapshot, market: &MarketStatus, rules: &HealthRules) -> Hea
     judge_writer(snap, rules, &mut v);
     judge_stream(snap, market, rules, &mut v);
     judge_tokens(snap, rules, &mut v);
-    judge_storage(snap, rules, &mut v);
+    judge_storage(snap, &mut v);
     let status = v.status();
     let mut reasons = v.down;
     reasons.extend(v.degraded);
@@ -248,7 +248,7 @@ fn judge_tokens(snap: &Snapshot, rules: &HealthRules, v: &mut Verdict) {
     }
 }
 
-fn judge_storage(snap: &Snapshot, _rules: &HealthRules, v: &mut Verdict) {
+fn judge_storage(snap: &Snapshot, v: &mut Verdict) {
     let d = &snap.database;
     if near_limit(snap) {
         v.degraded.push(format!(

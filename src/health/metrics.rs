@@ -222,6 +222,11 @@ impl Metrics {
             Status::Degraded => 1.0,
             Status::Down => 2.0,
         });
+        self.render_text()
+    }
+
+    /// Renders the registry as it is, without refreshing the mirrored values first.
+    pub fn render_text(&self) -> String {
         self.handle.render()
     }
 }
