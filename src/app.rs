@@ -164,6 +164,9 @@ pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSummary {
     pub updates: u64,
+    /// LEVELONE updates received, by service (each is one row).
+    pub equity_updates: u64,
+    pub option_updates: u64,
     pub writer: WriterReport,
     /// Connections opened to the streamer.
     pub connects: u64,
@@ -405,6 +408,8 @@ pub async fn run(
     );
     Ok(RunSummary {
         updates: PipelineStats::get(&stats.updates),
+        equity_updates: PipelineStats::get(&stats.equity_updates),
+        option_updates: PipelineStats::get(&stats.option_updates),
         writer: report,
         connects: health.borrow().connects,
         gaps_recorded,

@@ -363,7 +363,18 @@ async fn recorded_frames_replay_into_the_same_rows() {
         let live = dump(&live_db, sql).await;
         let replayed = dump(&replay_db, sql).await;
         assert!(!live.is_empty());
-        assert_eq!(live, replayed, "{sql}");
+        if live != replayed {
+            let first = live.iter().zip(&replayed).position(|(a, b)| a != b);
+            panic!(
+                "{sql}: live {} rows, replayed {} rows; first difference at {first:?}: live {:?} / replayed {:?}; live tail {:?}; replayed tail {:?}",
+                live.len(),
+                replayed.len(),
+                first.map(|i| &live[i]),
+                first.map(|i| &replayed[i]),
+                live.last(),
+                replayed.last()
+            );
+        }
     }
 }
 

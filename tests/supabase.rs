@@ -70,6 +70,8 @@ async fn anon_reads_market_tables_and_cannot_write_or_read_anything_else() {
                 "{role} sees rows of {table}"
             );
         }
+        as_role(&pg, db, role, "SELECT count(*) FROM stream_gaps")
+            .expect("stream_gaps is readable");
         for sql in [
             "INSERT INTO latest_quotes (ticker, \"timestamp\") VALUES ('X', now())",
             "UPDATE equity_data SET price = 0",
@@ -78,12 +80,22 @@ async fn anon_reads_market_tables_and_cannot_write_or_read_anything_else() {
             "SELECT count(*) FROM equity_data_default",
             "SELECT count(*) FROM _sqlx_migrations",
             "SELECT market_admin.ensure_day_partition('equity_data', current_date)",
+            "SELECT count(*) FROM schwab_tokens",
+            "INSERT INTO stream_gaps (gap_start, gap_end, reason) VALUES (now(), now(), 'x')",
         ] {
             let err =
                 as_role(&pg, db, role, sql).expect_err(&format!("{role} must not run: {sql}"));
             assert!(err.contains("permission denied"), "{role}: {sql}: {err}");
         }
     }
+    let err = as_role(
+        &pg,
+        db,
+        "service_role",
+        "SELECT count(*) FROM schwab_tokens",
+    )
+    .expect_err("tokens");
+    assert!(err.contains("permission denied"), "service_role: {err}");
     // RLS is on, with a read-only policy.
     let rls = pg
         .psql(db, "SELECT string_agg(relname || '=' || relrowsecurity, ',' ORDER BY relname) FROM pg_class WHERE relname IN ('equity_data','option_data','equity_bars','latest_quotes')")
@@ -93,7 +105,7 @@ async fn anon_reads_market_tables_and_cannot_write_or_read_anything_else() {
         "equity_bars=true,equity_data=true,latest_quotes=true,option_data=true"
     );
     let policies = pg.psql(db, "SELECT count(*) FROM pg_policies WHERE policyname = 'market_data_read' AND cmd = 'SELECT'").expect("policies");
-    assert_eq!(policies, "4");
+    assert_eq!(policies, "5", "the four market tables and stream_gaps");
     // The owner is not a superuser, as on Supabase.
     assert_eq!(
         pg.psql(
