@@ -467,8 +467,18 @@ wait_healthy() {
       1:WARNING*)
         printf '%s\n' "$out" | sed 's/^/    /'
         HEALTH_STATE=WARNING
-        warn "the service runs but reports a warning (see above); if it says needs_login, run $PROG --login $HOST"
+        warn "the service runs but reports a warning (see above); if it asks for a login, run $PROG --login $HOST"
         return 0
+        ;;
+      2:CRITICAL*)
+        # Up and answering, but no data without Schwab tokens (a first deploy during market
+        # hours): waiting would not help, the login does.
+        if printf '%s\n' "$out" | grep -q 'browser login'; then
+          printf '%s\n' "$out" | sed 's/^/    /'
+          HEALTH_STATE="CRITICAL until the Schwab login"
+          warn "the service is up and waits for a Schwab login: run $PROG --login $HOST now"
+          return 0
+        fi
         ;;
     esac
     # Progress: each new first line of a not-yet-healthy answer is shown once.

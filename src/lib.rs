@@ -8,6 +8,7 @@ pub mod app;
 pub mod batch;
 pub mod config;
 pub mod frame;
+pub mod health;
 pub mod indicators;
 pub mod market;
 pub mod market_calendar;

@@ -6,6 +6,7 @@
 //! equity row gets its symbol's indicator values (see [`crate::indicators`]).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use crate::frame::{Notice, Response, UpdateBody, parse_frame};
 use crate::indicators::IndicatorEngine;
@@ -58,6 +59,7 @@ impl FrameProcessor {
     pub fn process(&mut self, text: &str, received_ms: i64, rows: &mut Vec<Row>) -> FrameEvents {
         let s = &self.stats;
         PipelineStats::add(&s.frames, 1);
+        s.last_frame_unix_ms.store(received_ms, Relaxed);
         let frame = match parse_frame(text, received_ms) {
             Ok(f) => f,
             Err(e) => {
@@ -67,7 +69,13 @@ impl FrameProcessor {
             }
         };
         let mut skipped = u64::from(frame.skipped_items);
+        let mut services = [false; 3];
         for update in &frame.updates {
+            services[match update.body {
+                UpdateBody::Equity(_) => 0,
+                UpdateBody::Option(_) => 1,
+                UpdateBody::Chart(_) => 2,
+            }] = true;
             match self.state.apply(update) {
                 Ok(mut row) => {
                     if let Row::Equity(equity) = &mut row {
@@ -92,6 +100,17 @@ impl FrameProcessor {
         }
         if skipped > 0 {
             PipelineStats::add(&s.skipped_items, skipped);
+        }
+        let by_service = [&s.equity_frames, &s.option_frames, &s.chart_frames];
+        for (carried, counter) in services.into_iter().zip(by_service) {
+            if carried {
+                PipelineStats::add(counter, 1);
+            }
+        }
+        if services == [false; 3] {
+            PipelineStats::add(&s.other_frames, 1);
+        } else {
+            s.last_update_unix_ms.store(received_ms, Relaxed);
         }
         let heartbeats = frame
             .notices

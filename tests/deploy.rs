@@ -737,6 +737,22 @@ fn deploy_over_a_real_ssh_connection_uploads_ships_restarts_and_rolls_back() {
         context(&out)
     );
 
+    // Up but waiting for the Schwab login (first deploy in market hours): no point waiting.
+    health_plan("login\n");
+    let out = run(&["--config-only"], &[("DEPLOY_HEALTH_WAIT", "600")]);
+    assert!(out.status.success(), "{}", context(&out));
+    assert!(stdout(&out).contains("a browser login is needed"), "{}", context(&out));
+    assert!(
+        stdout(&out).contains("health       CRITICAL until the Schwab login"),
+        "{}",
+        context(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!("run ./deploy.sh --login {host} now")),
+        "{}",
+        context(&out)
+    );
+
     // No healthy answer in time: the last report, the log tail and the way back.
     health_plan(&"2\n".repeat(10_000));
     let out = run(&["--config-only"], &[("DEPLOY_HEALTH_WAIT", "1")]);
