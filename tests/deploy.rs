@@ -741,7 +741,11 @@ fn deploy_over_a_real_ssh_connection_uploads_ships_restarts_and_rolls_back() {
     health_plan("login\n");
     let out = run(&["--config-only"], &[("DEPLOY_HEALTH_WAIT", "600")]);
     assert!(out.status.success(), "{}", context(&out));
-    assert!(stdout(&out).contains("a browser login is needed"), "{}", context(&out));
+    assert!(
+        stdout(&out).contains("a browser login is needed"),
+        "{}",
+        context(&out)
+    );
     assert!(
         stdout(&out).contains("health       CRITICAL until the Schwab login"),
         "{}",
@@ -954,6 +958,13 @@ fn compose_file_runs_one_service_within_a_512_mb_box() {
         "the image and compose disagree on HEALTH_ADDR"
     );
     assert_eq!(svc["healthcheck_disabled"], false);
+    let pinned =
+        Config::from_lookup(|name| (name == "HEALTH_ADDR").then(|| health_addr.to_string()))
+            .expect("the service accepts the container's HEALTH_ADDR");
+    assert_eq!(
+        pinned.health_addr.map(|a| a.to_string()).as_deref(),
+        Some(health_addr)
+    );
 
     // The data volume: named, declared, and where the service's relative defaults land.
     let volumes = svc["volumes"].as_array().expect("volumes");

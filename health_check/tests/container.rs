@@ -1,11 +1,17 @@
 //! The Dockerfile's `HEALTHCHECK` command, run for real: the exact argument list from the
-//! Dockerfile (with the URL pointed at a local stand-in for the service's `/health`) must be
-//! flags this binary accepts, exit 0 for a healthy service and non-zero otherwise (Docker
-//! counts any non-zero exit as a failed check).
+//! Dockerfile (with the URL pointed at the running service, or at a stand-in for its
+//! `/health`) must be flags this binary accepts, exit 0 for a healthy service and non-zero
+//! otherwise (Docker counts any non-zero exit as a failed check).
 
 mod common;
 
-use common::{StubServer, run, unused_url};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use common::{MARKET_OPEN_NOW, StubServer, run, unused_url};
+use market_streamer::health::MarketClock;
+use market_streamer::sim::server::SimServerSettings;
+use market_streamer::testkit::service::{ServiceOptions, TestService};
 
 /// The JSON array after `HEALTHCHECK ... CMD` in the repository's Dockerfile.
 fn healthcheck_command() -> Vec<String> {
@@ -99,4 +105,44 @@ fn the_healthcheck_timeout_fits_dockers_timeout() {
         own < docker,
         "health_check --timeout {own} vs Docker's {docker}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_service_passes_the_container_healthcheck() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("market.db").display());
+    let open = DateTime::parse_from_rfc3339(MARKET_OPEN_NOW)
+        .expect("RFC 3339")
+        .with_timezone(&Utc);
+    let mut service = TestService::start(
+        SimServerSettings::default(),
+        &url,
+        &[],
+        ServiceOptions {
+            market_clock: MarketClock::Fixed(open),
+            login_age: None,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the service did not start: {e}"));
+
+    // Docker retries a failing check (--retries, --start-period); the service must turn
+    // healthy within a bounded wait.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let out = loop {
+        let target = service.url.clone();
+        let out = tokio::task::spawn_blocking(move || run_healthcheck(&target))
+            .await
+            .expect("health_check ran");
+        if out.code == 0 || Instant::now() > deadline {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("status ok"), "{out:?}");
+
+    service.stop().await.expect("ran").expect("run succeeded");
+    let gone = run_healthcheck(&service.url);
+    assert_eq!(gone.code, 2, "a stopped service fails the check: {gone:?}");
 }
