@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use crate::batch::{OverflowPolicy, WriterError, WriterReport, WriterSettings, spawn_writer};
 use crate::config::Config;
+use crate::health::metrics::Metrics;
+use crate::health::server::{HealthServer, HealthServerError};
+use crate::health::{FixedFacts, Health, HealthRules, HealthSources, MarketClock};
 use crate::indicators::warm_start::{self, WarmSymbols};
 use crate::indicators::{BadPeriods, IndicatorEngine};
 use crate::pipeline::FrameProcessor;
@@ -54,6 +57,8 @@ pub enum AppError {
     Simulator(String),
     #[error(transparent)]
     Login(#[from] LoginError),
+    #[error(transparent)]
+    HealthEndpoint(#[from] HealthServerError),
 }
 
 /// Connects to `DATABASE_URL` (waiting up to a minute for it to come up) and migrates it.
@@ -178,6 +183,11 @@ pub struct RunOptions {
     pub health: Option<tokio::sync::watch::Sender<SessionHealth>>,
     /// Receives the token status (for tests and the future /health endpoint).
     pub token_status: Option<tokio::sync::watch::Sender<TokenStatus>>,
+    /// Receives the address the health endpoint listens on (with `HEALTH_ADDR=…:0`, the
+    /// port picked), once it listens.
+    pub health_addr: Option<tokio::sync::watch::Sender<Option<std::net::SocketAddr>>>,
+    /// The instant the health endpoint judges market hours at (tests pin it).
+    pub market_clock: MarketClock,
 }
 
 /// The simulator settings for the configured simulated market.
@@ -237,6 +247,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunSummary, AppError> {
     crate::schwab::install_crypto_provider();
+    // A taken HEALTH_ADDR fails the start before anything else happens.
+    let health_listener = match cfg.health_addr {
+        Some(addr) => Some((addr, crate::health::server::bind(addr).await?)),
+        None => None,
+    };
     let mut recorder = match &options.record {
         Some(path) => Some(FrameRecorder::open(path).await?),
         None => None,
@@ -247,6 +262,57 @@ pub async fn run(
         SchwabMode::Live => None,
     };
     let cfg = &cfg;
+    // The stop signal, the published states and the counters come first: the health
+    // endpoint reads them from the start, also while the database is being reached.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopper = AbortOnDrop(tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    }));
+    let health = options
+        .health
+        .unwrap_or_else(|| tokio::sync::watch::channel(SessionHealth::starting()).0);
+    let token_status = options
+        .token_status
+        .unwrap_or_else(|| tokio::sync::watch::channel(TokenStatus::starting()).0);
+    let metrics = health_listener.as_ref().map(|_| Arc::new(Metrics::new()));
+    let stats = Arc::new(PipelineStats {
+        histograms: metrics
+            .as_ref()
+            .map(|m| m.write_histograms())
+            .unwrap_or_default(),
+        ..PipelineStats::default()
+    });
+    let health_server = match (health_listener, metrics) {
+        (Some((addr, listener)), Some(metrics)) => {
+            let sources = HealthSources {
+                session: health.subscribe(),
+                tokens: token_status.subscribe(),
+                stats: stats.clone(),
+                started_at: chrono::Utc::now(),
+                fixed: FixedFacts::from_config(cfg),
+            };
+            let endpoint = Health {
+                sources,
+                rules: HealthRules::from_config(cfg),
+                clock: options.market_clock,
+            };
+            let server = HealthServer::start(listener, endpoint, metrics, stop_rx.clone())
+                .map_err(|source| HealthServerError::Bind { addr, source })?;
+            if let Some(tx) = &options.health_addr {
+                let _ = tx.send(Some(server.addr()));
+            }
+            Some(server)
+        }
+        _ => None,
+    };
+
+    health.send_modify(|h| {
+        h.detail = format!(
+            "connecting to the database ({}) and applying migrations",
+            cfg.database.redacted()
+        );
+    });
     let db = Arc::new(open_database(cfg).await?);
     let engine = indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols)).await?;
     let token_store = TokenStore::open(cfg).await?;
@@ -257,12 +323,9 @@ pub async fn run(
         rest.clone(),
         app,
         TokenSettings::from_config(cfg),
-        options
-            .token_status
-            .unwrap_or_else(|| tokio::sync::watch::channel(TokenStatus::starting()).0),
+        token_status,
     );
 
-    let stats = Arc::new(PipelineStats::default());
     let writer = spawn_writer(
         db.clone(),
         WriterSettings::from_config(cfg, OverflowPolicy::DropOldest),
@@ -281,15 +344,6 @@ pub async fn run(
         cfg.clone(),
         stats.clone(),
     ));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopper = tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let health = options
-        .health
-        .unwrap_or_else(|| tokio::sync::watch::channel(SessionHealth::starting()).0);
-
     let subscriptions = subscriptions_from(cfg);
     match &simulator {
         Some(sim) => tracing::info!(
@@ -323,7 +377,11 @@ pub async fn run(
         stop_rx,
     )
     .await;
-    stopper.abort();
+    drop(stopper);
+    if let Some(server) = health_server {
+        // It stops with the stop signal; after a writer failure it has shown `down` until here.
+        server.finish().await;
+    }
     drop(writer.tx);
     drop(gaps.tx);
     let written = writer.task.await?;
@@ -356,6 +414,15 @@ pub async fn run(
         connects: health.borrow().connects,
         gaps_recorded,
     })
+}
+
+/// Aborts a task when dropped (an early return included).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// `market-streamer simulate --listen ADDR`: starts the fake Schwab (it serves until dropped).

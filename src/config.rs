@@ -6,6 +6,7 @@
 //! live in [`SchwabConfig`] (`crate::schwab::settings`), parsed from here.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -202,9 +203,18 @@ pub struct Config {
     pub db_size_limit_mb: u64,
     /// `DB_SIZE_WARN_PERCENT`: warn when the database reaches this share of `DB_SIZE_LIMIT_MB`.
     pub db_size_warn_percent: u8,
+    /// `HEALTH_ADDR`: where `GET /health` and `GET /metrics` listen (`off`: nowhere).
+    pub health_addr: Option<SocketAddr>,
+    /// `HEALTH_DB_DOWN_AFTER` (seconds): failing database writes turn `/health` from
+    /// `degraded` into `down` after this long while rows wait.
+    pub health_db_down_after: Duration,
     /// The Schwab session: credentials, token store, field sets, reconnect timings.
     pub schwab: SchwabConfig,
 }
+
+/// The default `HEALTH_ADDR`: loopback only, never public by default.
+pub const DEFAULT_HEALTH_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 
 impl Default for Config {
     fn default() -> Self {
@@ -240,6 +250,8 @@ impl Default for Config {
             maintenance_interval: Duration::from_secs(3600),
             db_size_limit_mb: 500,
             db_size_warn_percent: 80,
+            health_addr: Some(DEFAULT_HEALTH_ADDR),
+            health_db_down_after: Duration::from_secs(120),
             schwab: SchwabConfig::default(),
         }
     }
@@ -275,6 +287,8 @@ impl fmt::Debug for Config {
             .field("maintenance_interval", &self.maintenance_interval)
             .field("db_size_limit_mb", &self.db_size_limit_mb)
             .field("db_size_warn_percent", &self.db_size_warn_percent)
+            .field("health_addr", &self.health_addr)
+            .field("health_db_down_after", &self.health_db_down_after)
             .field("schwab", &self.schwab)
             .finish()
     }
@@ -345,6 +359,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "KICKED_BACKOFF",
     "NEEDS_LOGIN_RETRY",
     "TOKEN_STORE_POLL",
+    "HEALTH_ADDR",
+    "HEALTH_DB_DOWN_AFTER",
 ];
 
 impl Config {
@@ -556,6 +572,21 @@ impl Config {
             |v: u8| (1..=100).contains(&v),
         );
 
+        if let Some(v) = get("HEALTH_ADDR") {
+            match parse_health_addr(&v) {
+                Ok(addr) => cfg.health_addr = addr,
+                Err(e) => problems.push(format!("HEALTH_ADDR ({v:?}): {e}")),
+            }
+        }
+        parse_seconds(
+            &get,
+            "HEALTH_DB_DOWN_AFTER",
+            &mut cfg.health_db_down_after,
+            &mut problems,
+            0.0,
+            86_400.0,
+        );
+
         schwab_settings::parse(&get, &mut cfg.schwab, &mut problems);
 
         if problems.is_empty() {
@@ -574,6 +605,25 @@ pub fn load_dotenv() -> Result<Option<PathBuf>, String> {
         Err(e) if e.not_found() => Ok(None),
         Err(e) => Err(format!("could not read .env: {e}; fix or remove the file")),
     }
+}
+
+/// Parses `HEALTH_ADDR`: `IP:PORT` (port 0 picks a free port) or `off`.
+fn parse_health_addr(raw: &str) -> Result<Option<SocketAddr>, String> {
+    let v = raw.trim();
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    if let Some(port) = v.strip_prefix("localhost:") {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{port:?} is not a port; allowed: IP:PORT or off"))?;
+        return Ok(Some(SocketAddr::new(DEFAULT_HEALTH_ADDR.ip(), port)));
+    }
+    v.parse::<SocketAddr>().map(Some).map_err(|_| {
+        "not an address; allowed: IP:PORT such as 127.0.0.1:8080 (loopback, the default), \
+         0.0.0.0:8080 (every interface, e.g. inside a container), [::1]:8080, or off"
+            .to_string()
+    })
 }
 
 fn parse_into<T: std::str::FromStr + Copy>(
@@ -988,6 +1038,40 @@ mod tests {
         ])
         .expect_err("invalid");
         assert_eq!(err.problems.len(), 3, "{err}");
+    }
+
+    #[test]
+    fn health_addr_defaults_to_loopback_and_can_be_turned_off() {
+        let cfg = from(&[]).expect("defaults");
+        assert_eq!(
+            cfg.health_addr,
+            Some("127.0.0.1:8080".parse().expect("addr"))
+        );
+        assert_eq!(cfg.health_db_down_after, Duration::from_secs(120));
+        let cfg = from(&[("HEALTH_ADDR", "OFF")]).expect("off");
+        assert_eq!(cfg.health_addr, None);
+        let cfg = from(&[
+            ("HEALTH_ADDR", "0.0.0.0:9100"),
+            ("HEALTH_DB_DOWN_AFTER", "30"),
+        ])
+        .expect("valid");
+        assert_eq!(cfg.health_addr, Some("0.0.0.0:9100".parse().expect("addr")));
+        assert_eq!(cfg.health_db_down_after, Duration::from_secs(30));
+        let cfg = from(&[("HEALTH_ADDR", "localhost:0")]).expect("localhost");
+        assert_eq!(cfg.health_addr, Some("127.0.0.1:0".parse().expect("addr")));
+        assert_eq!(
+            from(&[("HEALTH_ADDR", "[::1]:8080")])
+                .expect("v6")
+                .health_addr,
+            Some("[::1]:8080".parse().expect("addr"))
+        );
+        let err =
+            from(&[("HEALTH_ADDR", "8080"), ("HEALTH_DB_DOWN_AFTER", "-1")]).expect_err("invalid");
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(
+            err.to_string().contains("IP:PORT such as 127.0.0.1:8080"),
+            "{err}"
+        );
     }
 
     #[test]

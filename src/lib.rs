@@ -9,6 +9,7 @@ pub mod batch;
 pub mod bench;
 pub mod config;
 pub mod frame;
+pub mod health;
 pub mod indicators;
 pub mod market;
 pub mod market_calendar;

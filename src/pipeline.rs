@@ -6,6 +6,7 @@
 //! equity row gets its symbol's indicator values (see [`crate::indicators`]).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use crate::frame::{Notice, Response, UpdateBody, parse_frame};
 use crate::indicators::IndicatorEngine;
@@ -58,6 +59,7 @@ impl FrameProcessor {
     pub fn process(&mut self, text: &str, received_ms: i64, rows: &mut Vec<Row>) -> FrameEvents {
         let s = &self.stats;
         PipelineStats::add(&s.frames, 1);
+        s.last_frame_unix_ms.store(received_ms, Relaxed);
         let frame = match parse_frame(text, received_ms) {
             Ok(f) => f,
             Err(e) => {
@@ -67,20 +69,24 @@ impl FrameProcessor {
             }
         };
         let mut skipped = u64::from(frame.skipped_items);
-        // Counted locally and published once per frame: one atomic add per counter, not per update.
-        let mut by_service = [0u64; 3];
+        // Counted locally and published once per frame: one atomic add per counter, not per
+        // update. `services`: the frame carried the service; `merged`: updates that made rows.
+        let mut services = [false; 3];
+        let mut merged = [0u64; 3];
         for update in &frame.updates {
+            let service = match update.body {
+                UpdateBody::Equity(_) => 0,
+                UpdateBody::Option(_) => 1,
+                UpdateBody::Chart(_) => 2,
+            };
+            services[service] = true;
             match self.state.apply(update) {
                 Ok(mut row) => {
                     if let Row::Equity(equity) = &mut row {
                         equity.indicators = self.indicators.on_equity(equity);
                     }
                     rows.push(row);
-                    by_service[match update.body {
-                        UpdateBody::Equity(_) => 0,
-                        UpdateBody::Option(_) => 1,
-                        UpdateBody::Chart(_) => 2,
-                    }] += 1;
+                    merged[service] += 1;
                 }
                 Err(e) => {
                     skipped += 1;
@@ -88,7 +94,7 @@ impl FrameProcessor {
                 }
             }
         }
-        let [equities, options, charts] = by_service;
+        let [equities, options, charts] = merged;
         for (counter, n) in [
             (&s.updates, equities + options + charts),
             (&s.equity_updates, equities),
@@ -101,6 +107,17 @@ impl FrameProcessor {
         }
         if skipped > 0 {
             PipelineStats::add(&s.skipped_items, skipped);
+        }
+        let by_service = [&s.equity_frames, &s.option_frames, &s.chart_frames];
+        for (carried, counter) in services.into_iter().zip(by_service) {
+            if carried {
+                PipelineStats::add(counter, 1);
+            }
+        }
+        if services == [false; 3] {
+            PipelineStats::add(&s.other_frames, 1);
+        } else {
+            s.last_update_unix_ms.store(received_ms, Relaxed);
         }
         let heartbeats = frame
             .notices

@@ -63,6 +63,7 @@ pub async fn run_once(
         }
     };
     stats.database_bytes.store(report.database_bytes, Relaxed);
+    PipelineStats::stamp_now(&stats.database_measured_unix_ms);
     let limit = cfg.db_size_limit_mb.saturating_mul(1024 * 1024);
     let warn_at = limit / 100 * u64::from(cfg.db_size_warn_percent);
     let near = report.database_bytes >= warn_at;

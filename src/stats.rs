@@ -1,8 +1,12 @@
-//! Shared counters of the pipeline: written by their owning task, read by the status line.
+//! Shared counters of the pipeline: written by their owning task, read by the status line,
+//! the `/health` endpoint and `/metrics` (which mirrors them at scrape time).
 //!
 //! Plain relaxed atomics: each counter has one writer, and readers only need a recent value.
+//! The write histograms are `metrics` handles (no-ops unless the health endpoint is on).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use metrics::Histogram;
 
 /// Counters of one running pipeline.
 #[derive(Debug, Default)]
@@ -19,29 +23,80 @@ pub struct PipelineStats {
     pub option_updates: AtomicU64,
     pub chart_updates: AtomicU64,
     pub heartbeats: AtomicU64,
+    /// Frames by the data service they carried (a frame with items of two services counts
+    /// once for each); `other_frames`: frames without stored data (responses, heartbeats,
+    /// notices, other services).
+    pub equity_frames: AtomicU64,
+    pub option_frames: AtomicU64,
+    pub chart_frames: AtomicU64,
+    pub other_frames: AtomicU64,
+    /// Unix ms when the last Schwab frame (of any kind) arrived, and the last typed update
+    /// (0 = none yet).
+    pub last_frame_unix_ms: AtomicI64,
+    pub last_update_unix_ms: AtomicI64,
     /// Rows waiting in the writer (buffer + a batch waiting for retry).
     pub rows_buffered: AtomicU64,
     /// Rows committed, by table.
     pub equity_rows_written: AtomicU64,
     pub option_rows_written: AtomicU64,
     pub bar_rows_written: AtomicU64,
-    /// Rows dropped because the buffer was full (`BUFFER_MAX_ROWS`).
+    /// Rows dropped because the buffer was full (`BUFFER_MAX_ROWS`) without a usable spool,
+    /// or by the spool's size cap; and Unix ms of the last drop (0 = never).
     pub rows_dropped: AtomicU64,
+    pub last_drop_unix_ms: AtomicI64,
     /// Committed writes and failed attempts.
     pub flushes: AtomicU64,
     pub write_retries: AtomicU64,
     /// Unix ms of the last commit (0 = none yet) and its size.
     pub last_flush_unix_ms: AtomicI64,
     pub last_flush_rows: AtomicU64,
+    /// Unix ms of the first failed write of the current database outage (0 = writes work).
+    pub write_failing_since_unix_ms: AtomicI64,
+    /// The writer stopped on a permanent database error (the service is going down).
+    pub writer_failed: AtomicBool,
     /// Rows written to the disk spool (total), rows in it now, spool write errors, and
     /// bytes of torn spool tails cut off at startup.
     pub rows_spooled: AtomicU64,
     pub spool_rows: AtomicU64,
     pub spool_errors: AtomicU64,
+    /// The disk spool is open and usable, and the bytes it holds now.
+    pub spool_usable: AtomicBool,
+    pub spool_bytes: AtomicU64,
     pub spool_bytes_dropped: AtomicU64,
     /// Database size at the last retention pass, and whether it is near `DB_SIZE_LIMIT_MB`.
     pub database_bytes: AtomicU64,
     pub database_near_limit: AtomicBool,
+    /// Unix ms of that measurement (0 = not measured yet).
+    pub database_measured_unix_ms: AtomicI64,
+    /// Latency and size histograms of the writer.
+    pub histograms: WriteHistograms,
+}
+
+/// The writer's histograms (`metrics` handles; no-ops by default).
+#[derive(Clone)]
+pub struct WriteHistograms {
+    /// Seconds one committed database write took.
+    pub flush_seconds: Histogram,
+    /// Rows per committed write.
+    pub flush_rows: Histogram,
+    /// Seconds from a row's arrival (its frame received) to its commit.
+    pub tick_to_commit_seconds: Histogram,
+}
+
+impl Default for WriteHistograms {
+    fn default() -> Self {
+        Self {
+            flush_seconds: Histogram::noop(),
+            flush_rows: Histogram::noop(),
+            tick_to_commit_seconds: Histogram::noop(),
+        }
+    }
+}
+
+impl std::fmt::Debug for WriteHistograms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteHistograms")
+    }
 }
 
 impl PipelineStats {
@@ -60,5 +115,18 @@ impl PipelineStats {
     /// Reads a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Relaxed)
+    }
+
+    /// Reads a Unix-ms time stamp (`None` for 0, "never").
+    pub fn time(stamp: &AtomicI64) -> Option<chrono::DateTime<chrono::Utc>> {
+        match stamp.load(Relaxed) {
+            0 => None,
+            ms => chrono::DateTime::from_timestamp_millis(ms),
+        }
+    }
+
+    /// Sets a Unix-ms time stamp to now.
+    pub fn stamp_now(stamp: &AtomicI64) {
+        stamp.store(chrono::Utc::now().timestamp_millis(), Relaxed);
     }
 }

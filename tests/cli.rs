@@ -20,6 +20,8 @@ fn bare_command(dir: &std::path::Path) -> Command {
 async fn zero_config_run_streams_into_the_default_sqlite_file_until_sigint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = bare_command(dir.path())
+        // Zero configuration except a free health port: tests run side by side.
+        .env("HEALTH_ADDR", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -107,6 +109,30 @@ fn every_bad_setting_is_reported_at_once_with_what_is_allowed() {
     assert!(
         !dir.path().join("data").exists(),
         "nothing is created with a bad config"
+    );
+}
+
+#[test]
+fn a_taken_health_port_fails_the_start_saying_how_to_change_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let out = bare_command(dir.path())
+        .env("HEALTH_ADDR", &addr)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        format!("cannot listen on HEALTH_ADDR {addr}: the port is already in use"),
+        "HEALTH_ADDR=127.0.0.1:8081".into(),
+        "HEALTH_ADDR=off".into(),
+    ] {
+        assert!(stderr.contains(&needle), "missing {needle:?} in:\n{stderr}");
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is started or created when the port is taken"
     );
 }
 

@@ -116,6 +116,7 @@ async fn kill_minus_nine_during_an_outage_then_restart_delivers_the_spooled_rows
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", dir.path())
             .env("DATABASE_URL", &url)
+            .env("HEALTH_ADDR", "127.0.0.1:0")
             .env("SIM_UPDATES_PER_SEC", "10")
             .env("BATCH_INTERVAL", "0.2")
             .env("RUST_LOG", "debug")

@@ -239,11 +239,68 @@ async fn transient_errors_keep_the_batch_and_retry_with_backoff() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_outage_its_end_and_the_latencies_are_published_for_health_and_metrics() {
+    use Outcome::*;
+    use std::sync::atomic::Ordering::Relaxed;
+    let metrics = crate::health::metrics::Metrics::new();
+    let stats = Arc::new(PipelineStats {
+        histograms: metrics.write_histograms(),
+        ..PipelineStats::default()
+    });
+    let sink = Arc::new(
+        MemorySink::with_latency(Duration::from_millis(20)).script(&[Transient, Transient, Ok]),
+    );
+    let w = spawn_writer(sink.clone(), settings(1, 1000), stats.clone());
+    w.tx.send(vec![row(1), row(2)]).await.expect("send");
+    w.tx.send(vec![row(3)]).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_ne!(
+        stats.write_failing_since_unix_ms.load(Relaxed),
+        0,
+        "the outage start is published"
+    );
+    let failing_since = stats.write_failing_since_unix_ms.load(Relaxed);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        stats.write_failing_since_unix_ms.load(Relaxed),
+        failing_since,
+        "the second failure keeps the outage's start"
+    );
+    drop(w.tx);
+    w.task.await.expect("join").expect("writer");
+    assert_eq!(sink.committed_ids(), vec![1, 2, 3]);
+    assert_eq!(
+        stats.write_failing_since_unix_ms.load(Relaxed),
+        0,
+        "writes work again"
+    );
+    assert_ne!(PipelineStats::get(&stats.flushes), 0);
+    let text = metrics.render_text();
+    for line in [
+        // One committed write of 3 rows (failed attempts are not flushes)...
+        "market_streamer_flush_rows_count 1",
+        "market_streamer_flush_rows_sum 3",
+        "market_streamer_flush_duration_seconds_count 1",
+        // ...whose rows each waited through the two failures and their backoff.
+        "market_streamer_tick_to_commit_seconds_count 3",
+        "market_streamer_tick_to_commit_seconds_bucket{le=\"0.05\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?}:\n{text}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn permanent_errors_stop_the_writer_without_looping() {
     let sink = Arc::new(MemorySink::default().script(&[Outcome::Permanent]));
-    let (w, _) = start(&sink, settings(1, 1000));
+    let (w, stats) = start(&sink, settings(1, 1000));
     w.tx.send(vec![row(1)]).await.expect("send");
     let err = w.task.await.expect("join").expect_err("permanent");
+    assert!(
+        stats
+            .writer_failed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        "published for /health"
+    );
     assert!(
         matches!(err, WriterError::Permanent { unwritten: 1, .. }),
         "{err}"
@@ -298,6 +355,10 @@ async fn drop_oldest_bounds_memory_and_counts_the_loss() {
         "every row is written or counted as dropped"
     );
     assert_eq!(PipelineStats::get(&stats.rows_dropped), report.rows_dropped);
+    assert!(
+        PipelineStats::time(&stats.last_drop_unix_ms).is_some(),
+        "the last drop is stamped for /health"
+    );
     assert!(report.rows_dropped >= 800, "{report:?}");
     assert_eq!(ids.last(), Some(&999), "the newest rows are kept");
 }

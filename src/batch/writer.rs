@@ -132,8 +132,44 @@ enum Origin {
     Spool(RecordId),
 }
 
-type WriteFuture =
-    Pin<Box<dyn Future<Output = (Batch, Origin, Instant, Result<WriteReport, SinkError>)> + Send>>;
+/// A finished write: the batch, where it came from, when its rows arrived, how long the
+/// write took, and its result.
+type WriteDone = (
+    Batch,
+    Origin,
+    Arrivals,
+    Duration,
+    Result<WriteReport, SinkError>,
+);
+type WriteFuture = Pin<Box<dyn Future<Output = WriteDone> + Send>>;
+
+/// When the rows of a batch arrived, as runs of rows that arrived together (one frame's
+/// rows share an instant), oldest first: for `oldest` and the tick-to-commit histogram
+/// without keeping one instant per row. Rows read back from the spool have none.
+#[derive(Debug, Default)]
+struct Arrivals {
+    runs: Vec<(Instant, u32)>,
+}
+
+impl Arrivals {
+    fn push(&mut self, at: Instant) {
+        match self.runs.last_mut() {
+            Some((t, n)) if *t == at && *n < u32::MAX => *n += 1,
+            _ => self.runs.push((at, 1)),
+        }
+    }
+
+    fn oldest(&self) -> Option<Instant> {
+        self.runs.first().map(|r| r.0)
+    }
+
+    /// Records each row's arrival-to-`now` time.
+    fn record(&self, histogram: &metrics::Histogram, now: Instant) {
+        for (at, n) in &self.runs {
+            histogram.record_many(now.duration_since(*at).as_secs_f64(), *n as usize);
+        }
+    }
+}
 
 struct Buffered {
     at: Instant,
@@ -145,8 +181,8 @@ struct State {
     settings: Arc<WriterSettings>,
     stats: Arc<PipelineStats>,
     buffer: VecDeque<Buffered>,
-    /// A batch that failed transiently, with its oldest row's arrival; retried at `retry_at`.
-    retry: Option<(Batch, Instant)>,
+    /// A batch that failed transiently, with its rows' arrivals; retried at `retry_at`.
+    retry: Option<(Batch, Arrivals)>,
     retry_at: Option<Instant>,
     last_error: Option<SinkError>,
     backoff: Backoff,
@@ -202,12 +238,13 @@ async fn run<S: Sink>(
             st.park_memory();
         }
         if inflight.is_none()
-            && let Some((batch, origin, oldest)) = st.next_write(now)
+            && let Some((batch, origin, arrivals)) = st.next_write(now)
         {
             let sink = sink.clone();
             inflight = Some(Box::pin(async move {
+                let started = Instant::now();
                 let result = sink.write(&batch).await;
-                (batch, origin, oldest, result)
+                (batch, origin, arrivals, started.elapsed(), result)
             }));
         }
         if inflight.is_none()
@@ -231,8 +268,8 @@ async fn run<S: Sink>(
         tokio::select! {
             done = OptionFuture::from(inflight.as_mut()), if inflight.is_some() => {
                 inflight = None;
-                if let Some((batch, origin, oldest, result)) = done {
-                    st.finish_write(batch, origin, oldest, result)?;
+                if let Some((batch, origin, arrivals, took, result)) = done {
+                    st.finish_write(batch, origin, arrivals, took, result)?;
                 }
             }
             msg = rx.recv(), if can_receive => match msg {
@@ -258,6 +295,8 @@ fn open_spool(settings: &SpoolSettings, stats: &PipelineStats) -> Option<Spool> 
             }
             PipelineStats::add(&stats.spool_bytes_dropped, recovery.dropped_bytes);
             stats.spool_rows.store(spool.counts().rows, Relaxed);
+            stats.spool_bytes.store(spool.counts().bytes, Relaxed);
+            stats.spool_usable.store(true, Relaxed);
             Some(spool)
         }
         Err(e) => {
@@ -277,9 +316,19 @@ impl State {
         self.stats
             .rows_buffered
             .store(self.buffered() as u64, Relaxed);
+        self.stats.spool_usable.store(self.spool.is_some(), Relaxed);
         if let Some(spool) = &self.spool {
-            self.stats.spool_rows.store(spool.counts().rows, Relaxed);
+            let counts = spool.counts();
+            self.stats.spool_rows.store(counts.rows, Relaxed);
+            self.stats.spool_bytes.store(counts.bytes, Relaxed);
         }
+    }
+
+    /// Counts rows lost (overflow without a spool, or the spool's cap).
+    fn count_dropped(&mut self, n: u64) {
+        self.report.rows_dropped += n;
+        PipelineStats::add(&self.stats.rows_dropped, n);
+        PipelineStats::stamp_now(&self.stats.last_drop_unix_ms);
     }
 
     fn push(&mut self, rows: Vec<Row>) {
@@ -303,8 +352,7 @@ impl State {
             self.buffer.push_back(Buffered { at: now, row });
         }
         if dropped > 0 {
-            self.report.rows_dropped += dropped;
-            PipelineStats::add(&self.stats.rows_dropped, dropped);
+            self.count_dropped(dropped);
             let quiet = self
                 .last_drop_warning
                 .is_some_and(|t| now.duration_since(t) < Duration::from_secs(10));
@@ -353,8 +401,7 @@ impl State {
                 self.report.rows_spooled += rows;
                 PipelineStats::add(&self.stats.rows_spooled, rows);
                 if dropped > 0 {
-                    self.report.rows_dropped += dropped;
-                    PipelineStats::add(&self.stats.rows_dropped, dropped);
+                    self.count_dropped(dropped);
                 }
                 self.publish_depth();
                 true
@@ -392,10 +439,10 @@ impl State {
         if self.spool.is_none() {
             return false;
         }
-        if let Some((batch, oldest)) = self.retry.take()
+        if let Some((batch, arrivals)) = self.retry.take()
             && !self.append_to_spool(&batch)
         {
-            self.retry = Some((batch, oldest));
+            self.retry = Some((batch, arrivals));
             return false;
         }
         while !self.buffer.is_empty() {
@@ -414,9 +461,9 @@ impl State {
 
     fn oldest(&self) -> Option<Instant> {
         let buffered = self.buffer.front().map(|b| b.at);
-        match (&self.retry, buffered) {
-            (Some((_, t)), Some(b)) => Some((*t).min(b)),
-            (Some((_, t)), None) => Some(*t),
+        match (self.retry.as_ref().and_then(|(_, a)| a.oldest()), buffered) {
+            (Some(t), Some(b)) => Some(t.min(b)),
+            (Some(t), None) => Some(t),
             (None, b) => b,
         }
     }
@@ -448,20 +495,20 @@ impl State {
 
     /// What to write next, if anything: nothing while backing off; fresh rows when due
     /// (a retried batch first); otherwise the oldest spooled batch.
-    fn next_write(&mut self, now: Instant) -> Option<(Batch, Origin, Instant)> {
+    fn next_write(&mut self, now: Instant) -> Option<(Batch, Origin, Arrivals)> {
         if self.backing_off(now) {
             return None;
         }
         if self.memory_due(now) {
-            let (batch, oldest) = self.take_batch();
-            return Some((batch, Origin::Memory, oldest));
+            let (batch, arrivals) = self.take_batch();
+            return Some((batch, Origin::Memory, arrivals));
         }
         if self.closed_at.is_some() && !self.may_replay_while_stopping(now) {
             return None; // what is left in the spool is written at the next start
         }
         let spool = self.spool.as_mut()?;
         match spool.oldest() {
-            Ok(Some((id, batch))) => Some((batch, Origin::Spool(id), now)),
+            Ok(Some((id, batch))) => Some((batch, Origin::Spool(id), Arrivals::default())),
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the disk spool; replay paused until the next start");
@@ -491,24 +538,22 @@ impl State {
     }
 
     /// The retry batch first (if any), topped up with buffered rows, up to the write cap.
-    fn take_batch(&mut self) -> (Batch, Instant) {
-        let (mut batch, mut oldest) = self
-            .retry
-            .take()
-            .unwrap_or_else(|| (Batch::default(), Instant::now()));
+    fn take_batch(&mut self) -> (Batch, Arrivals) {
+        let (mut batch, mut arrivals) = self.retry.take().unwrap_or_default();
         let room = self.settings.max_rows_per_write.saturating_sub(batch.len());
         for b in self.buffer.drain(..room.min(self.buffer.len())) {
-            oldest = oldest.min(b.at);
+            arrivals.push(b.at);
             batch.push(b.row);
         }
-        (batch, oldest)
+        (batch, arrivals)
     }
 
     fn finish_write(
         &mut self,
         batch: Batch,
         origin: Origin,
-        oldest: Instant,
+        arrivals: Arrivals,
+        took: Duration,
         result: Result<WriteReport, SinkError>,
     ) -> Result<(), WriterError> {
         match result {
@@ -516,6 +561,7 @@ impl State {
                 if self.db_down {
                     tracing::info!("database writes succeed again");
                 }
+                self.stats.write_failing_since_unix_ms.store(0, Relaxed);
                 self.backoff.reset();
                 self.last_error = None;
                 self.retry_at = None;
@@ -535,12 +581,19 @@ impl State {
                 s.last_flush_rows.store(w.rows, Relaxed);
                 s.last_flush_unix_ms
                     .store(chrono::Utc::now().timestamp_millis(), Relaxed);
-                tracing::trace!(rows = w.rows, inserted = w.inserted, waited = ?oldest.elapsed(), "batch committed");
+                let h = &s.histograms;
+                h.flush_seconds.record(took.as_secs_f64());
+                h.flush_rows.record(w.rows as f64);
+                arrivals.record(&h.tick_to_commit_seconds, Instant::now());
+                tracing::trace!(rows = w.rows, inserted = w.inserted, waited = ?arrivals.oldest().map(|t| t.elapsed()), "batch committed");
             }
             Err(e) if e.kind == ErrorKind::Transient => {
                 let delay = self.backoff.next_delay();
                 self.report.retries += 1;
                 PipelineStats::add(&self.stats.write_retries, 1);
+                if !self.db_down {
+                    PipelineStats::stamp_now(&self.stats.write_failing_since_unix_ms);
+                }
                 self.db_down = true;
                 self.retry_at = Some(Instant::now() + delay);
                 match origin {
@@ -548,7 +601,7 @@ impl State {
                     // kept for the retry.
                     Origin::Memory => {
                         if !self.append_to_spool(&batch) {
-                            self.retry = Some((batch, oldest));
+                            self.retry = Some((batch, arrivals));
                         }
                     }
                     Origin::Spool(_) => {} // still in the spool
@@ -558,6 +611,7 @@ impl State {
             }
             Err(e) => {
                 let unwritten = batch.len() + self.buffered();
+                self.stats.writer_failed.store(true, Relaxed);
                 tracing::error!(error = %e, unwritten, "database write failed permanently");
                 return Err(WriterError::Permanent {
                     source: e,

@@ -45,21 +45,11 @@ pub fn quote_object(r: &EquityRow) -> Value {
     m.insert("close".into(), num(q.close));
     m.insert("net_change".into(), num(q.net_change));
     m.insert("net_percent_change".into(), num(q.net_percent_change));
-    let v = &r.indicators;
-    for (name, value) in [
-        ("sma", v.sma),
-        ("ema_fast", v.ema_fast),
-        ("ema_slow", v.ema_slow),
-        ("rsi", v.rsi),
-        ("macd", v.macd),
-        ("macd_signal", v.macd_signal),
-        ("macd_hist", v.macd_hist),
-        ("bb_upper", v.bb_upper),
-        ("bb_middle", v.bb_middle),
-        ("bb_lower", v.bb_lower),
-        ("vwap", v.vwap),
-    ] {
-        m.insert(name.into(), num(value));
+    let indicators = crate::indicators::IndicatorValues::COLUMNS
+        .iter()
+        .zip(r.indicators.to_array());
+    for (name, value) in indicators {
+        m.insert((*name).into(), num(value));
     }
     Value::Object(m)
 }

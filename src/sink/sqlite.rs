@@ -170,7 +170,6 @@ async fn upsert_latest_quotes(
            sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist, bb_upper, bb_middle, bb_lower, vwap) "#,
     );
     qb.push_values(rows, |mut b, r| {
-        let v = &r.indicators;
         let f = &r.quote;
         b.push_bind(&*r.ticker)
             .push_bind(sqlite_time(r.timestamp))
@@ -187,18 +186,10 @@ async fn upsert_latest_quotes(
             .push_bind(finite(f.close))
             .push_bind(finite(f.net_change))
             .push_bind(finite(f.net_percent_change))
-            .push_bind(f.security_status.as_deref())
-            .push_bind(finite(v.sma))
-            .push_bind(finite(v.ema_fast))
-            .push_bind(finite(v.ema_slow))
-            .push_bind(finite(v.rsi))
-            .push_bind(finite(v.macd))
-            .push_bind(finite(v.macd_signal))
-            .push_bind(finite(v.macd_hist))
-            .push_bind(finite(v.bb_upper))
-            .push_bind(finite(v.bb_middle))
-            .push_bind(finite(v.bb_lower))
-            .push_bind(finite(v.vwap));
+            .push_bind(f.security_status.as_deref());
+        for v in r.indicators.to_array() {
+            b.push_bind(finite(v));
+        }
     });
     qb.push(
         r#" ON CONFLICT (ticker) DO UPDATE SET "timestamp" = excluded."timestamp", price = excluded.price,

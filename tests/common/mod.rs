@@ -22,6 +22,10 @@ pub fn config_for(database_url: &str, extra: &[(&str, &str)]) -> Config {
     if !extra.iter().any(|(k, _)| *k == "SPOOL_DIR") {
         vars.push(("SPOOL_DIR".into(), "off".into()));
     }
+    // Tests run side by side: the health endpoint on a free port unless a test says otherwise.
+    if !extra.iter().any(|(k, _)| *k == "HEALTH_ADDR") {
+        vars.push(("HEALTH_ADDR".into(), "127.0.0.1:0".into()));
+    }
     Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
         .expect("test config is valid")
 }

@@ -65,6 +65,8 @@ pub fn live_vars(
         ("TOKEN_STORE_POLL", "0.1".into()),
         ("STATUS_INTERVAL", "0".into()),
         ("SHUTDOWN_GRACE", "5".into()),
+        // A free port: tests run side by side.
+        ("HEALTH_ADDR", "127.0.0.1:0".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -134,6 +136,7 @@ impl Running {
                     record,
                     health: Some(health_tx),
                     token_status: Some(token_tx),
+                    ..RunOptions::default()
                 },
                 async move {
                     let _ = stop_rx.await;

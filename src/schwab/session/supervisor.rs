@@ -15,6 +15,7 @@
 //! streaming again), sent to the gap recorder. The state is published in a `watch` of
 //! [`SessionHealth`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,6 +120,10 @@ pub struct SessionHealth {
     pub gaps: u64,
     /// How the last connection ended.
     pub last_close: Option<String>,
+    /// Reconnects (waits before another connect) by reason: a `stream_gaps` reason of the
+    /// connection that ended (`stall`, `network_error`, `kicked`, …), or `needs_login`,
+    /// `token_unavailable`, `streamer_info` when no connection could be opened.
+    pub reconnects: BTreeMap<&'static str, u64>,
 }
 
 impl SessionHealth {
@@ -132,6 +137,7 @@ impl SessionHealth {
             sessions_streamed: 0,
             gaps: 0,
             last_close: None,
+            reconnects: BTreeMap::new(),
         }
     }
 }
@@ -179,6 +185,9 @@ pub async fn run_session(
         tx,
         mut recorder,
     } = out;
+    let count_reconnect = |reason: &'static str| {
+        health.send_modify(|h| *h.reconnects.entry(reason).or_insert(0) += 1);
+    };
     let set = |state: SessionState, detail: String| {
         health.send_modify(|h| {
             if h.state != state {
@@ -215,6 +224,7 @@ pub async fn run_session(
                     format!("{reason}; run `market-streamer login`")
                 };
                 tracing::error!(reason = %reason, "streaming paused until `market-streamer login` writes new tokens");
+                count_reconnect("needs_login");
                 set(SessionState::NeedsLogin, reason);
                 wait_for_new_tokens(&mut status, settings.needs_login_retry, &mut stop).await;
                 want = Want::Valid;
@@ -223,6 +233,7 @@ pub async fn run_session(
             Err(TokenError::Unavailable(reason)) => {
                 let wait = backoff.next_delay();
                 tracing::warn!(reason = %reason, retry_in = ?wait, "no access token for the streamer yet");
+                count_reconnect("token_unavailable");
                 set(SessionState::Reconnecting, reason);
                 if sleep_or_stop(wait, &mut stop).await {
                     break CloseReason::Shutdown;
@@ -243,6 +254,7 @@ pub async fn run_session(
                 }
                 let wait = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in = ?wait, "cannot get the streamer info");
+                count_reconnect("streamer_info");
                 set(SessionState::Reconnecting, e.to_string());
                 if sleep_or_stop(wait, &mut stop).await {
                     break CloseReason::Shutdown;
@@ -289,11 +301,16 @@ pub async fn run_session(
             run_connection(plan, &mut sink, &mut stop, &mut on_streaming).await
         };
         want = Want::Fresh;
-        health.send_modify(|h| h.last_close = Some(report.end.to_string()));
         let stopping = matches!(
             report.end,
             CloseReason::Shutdown | CloseReason::WriterStopped
         );
+        health.send_modify(|h| {
+            h.last_close = Some(report.end.to_string());
+            if !stopping {
+                *h.reconnects.entry(report.end.gap_reason()).or_insert(0) += 1;
+            }
+        });
         if report.streaming_at.is_some() && open_gap.is_none() && !stopping {
             open_gap = Some(OpenGap {
                 start: report.last_frame_at.unwrap_or_else(Utc::now),

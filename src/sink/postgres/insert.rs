@@ -7,6 +7,25 @@ use sqlx::{Postgres, Transaction};
 use crate::rows::{Batch, EquityRow, finite, time_from_ms};
 use crate::sink::SinkError;
 
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds the eleven indicator columns (in [`IndicatorValues::COLUMNS`] order) as arrays.
+///
+/// [`IndicatorValues::COLUMNS`]: crate::indicators::IndicatorValues::COLUMNS
+fn bind_indicators<'q, 'r>(
+    mut query: PgQuery<'q>,
+    rows: impl Iterator<Item = &'r EquityRow> + Clone,
+) -> PgQuery<'q> {
+    for column in 0..crate::indicators::IndicatorValues::COLUMNS.len() {
+        let values: Vec<Option<f64>> = rows
+            .clone()
+            .map(|r| finite(r.indicators.to_array()[column]))
+            .collect();
+        query = query.bind(values);
+    }
+    query
+}
+
 pub async fn insert_equities(
     tx: &mut Transaction<'_, Postgres>,
     batch: &Batch,
@@ -24,10 +43,7 @@ pub async fn insert_equities(
     let t = |f: fn(&crate::frame::EquityFields) -> Option<i64>| -> Vec<Option<chrono::DateTime<chrono::Utc>>> {
         rows.iter().map(|r| f(&r.quote).and_then(time_from_ms)).collect()
     };
-    let ind = |f: fn(&crate::indicators::IndicatorValues) -> Option<f64>| -> Vec<Option<f64>> {
-        rows.iter().map(|r| finite(f(&r.indicators))).collect()
-    };
-    let result = sqlx::query(
+    let query = sqlx::query(
         r#"INSERT INTO equity_data (ticker, "timestamp", seq, price, volume, bid, ask, bid_size, ask_size,
                mark, last_size, high, low, open, close, net_change, net_percent_change,
                quote_time, trade_time, security_status,
@@ -61,21 +77,11 @@ pub async fn insert_equities(
     .bind(q(|f| f.net_percent_change))
     .bind(t(|f| f.quote_time_ms))
     .bind(t(|f| f.trade_time_ms))
-    .bind(rows.iter().map(|r| r.quote.security_status.as_deref()).collect::<Vec<Option<&str>>>())
-    .bind(ind(|v| v.sma))
-    .bind(ind(|v| v.ema_fast))
-    .bind(ind(|v| v.ema_slow))
-    .bind(ind(|v| v.rsi))
-    .bind(ind(|v| v.macd))
-    .bind(ind(|v| v.macd_signal))
-    .bind(ind(|v| v.macd_hist))
-    .bind(ind(|v| v.bb_upper))
-    .bind(ind(|v| v.bb_middle))
-    .bind(ind(|v| v.bb_lower))
-    .bind(ind(|v| v.vwap))
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| SinkError::new("insert into equity_data", e))?;
+    .bind(rows.iter().map(|r| r.quote.security_status.as_deref()).collect::<Vec<Option<&str>>>());
+    let result = bind_indicators(query, rows.iter())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| SinkError::new("insert into equity_data", e))?;
     Ok(result.rows_affected())
 }
 
@@ -200,10 +206,7 @@ pub async fn upsert_latest_quotes(
     let i = |f: fn(&crate::frame::EquityFields) -> Option<i64>| -> Vec<Option<i64>> {
         latest.iter().map(|r| f(&r.quote)).collect()
     };
-    let ind = |f: fn(&crate::indicators::IndicatorValues) -> Option<f64>| -> Vec<Option<f64>> {
-        latest.iter().map(|r| finite(f(&r.indicators))).collect()
-    };
-    let result = sqlx::query(
+    let query = sqlx::query(
         r#"INSERT INTO latest_quotes AS l (ticker, "timestamp", price, volume, bid, ask, bid_size, ask_size,
                mark, high, low, open, close, net_change, net_percent_change, security_status,
                sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist, bb_upper, bb_middle,
@@ -242,20 +245,10 @@ pub async fn upsert_latest_quotes(
     .bind(q(|f| f.close))
     .bind(q(|f| f.net_change))
     .bind(q(|f| f.net_percent_change))
-    .bind(latest.iter().map(|r| r.quote.security_status.as_deref()).collect::<Vec<Option<&str>>>())
-    .bind(ind(|v| v.sma))
-    .bind(ind(|v| v.ema_fast))
-    .bind(ind(|v| v.ema_slow))
-    .bind(ind(|v| v.rsi))
-    .bind(ind(|v| v.macd))
-    .bind(ind(|v| v.macd_signal))
-    .bind(ind(|v| v.macd_hist))
-    .bind(ind(|v| v.bb_upper))
-    .bind(ind(|v| v.bb_middle))
-    .bind(ind(|v| v.bb_lower))
-    .bind(ind(|v| v.vwap))
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| SinkError::new("upsert into latest_quotes", e))?;
+    .bind(latest.iter().map(|r| r.quote.security_status.as_deref()).collect::<Vec<Option<&str>>>());
+    let result = bind_indicators(query, latest.iter().copied())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| SinkError::new("upsert into latest_quotes", e))?;
     Ok(result.rows_affected())
 }

@@ -1,0 +1,73 @@
+//! The service's own health: `GET /health` (JSON verdict) and `GET /metrics` (Prometheus
+//! text) on `HEALTH_ADDR`.
+//!
+//! - [`snapshot`]: what is read, copied out of the watches and counters their owners publish
+//!   (the supervisor's `SessionHealth`, the token task's `TokenStatus`, the pipeline's
+//!   `PipelineStats`). The endpoints only read; every piece of state keeps its one owner.
+//! - [`judge`]: the verdict (`ok`, `degraded`, `down`) with its reasons, a pure function of a
+//!   snapshot and the market calendar at the judged instant.
+//! - [`report`]: the JSON body.
+//! - [`metrics`]: the Prometheus recorder (`metrics` + `metrics-exporter-prometheus`, no
+//!   listener of its own) and what it mirrors at scrape time.
+//! - [`server`]: the axum router and listener, stopped by the service's stop signal.
+
+pub mod judge;
+pub mod metrics;
+pub mod report;
+pub mod server;
+pub mod snapshot;
+
+use chrono::{DateTime, Utc};
+
+pub use judge::{HealthRules, judge, stream_state};
+pub use report::{HealthReport, Status};
+pub use snapshot::{FixedFacts, HealthSources, Snapshot};
+
+use crate::market_calendar::MarketStatus;
+
+/// Which instant the market calendar is judged at. Ages are always measured on the wall
+/// clock; only the question "is the market open?" can be pinned (for tests that must not
+/// depend on when they run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MarketClock {
+    /// The real time (the service).
+    #[default]
+    Wall,
+    /// The calendar always sees this instant.
+    Fixed(DateTime<Utc>),
+}
+
+impl MarketClock {
+    /// The instant the calendar is asked about when the wall clock says `now`.
+    pub fn market_now(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Self::Wall => now,
+            Self::Fixed(at) => at,
+        }
+    }
+}
+
+/// What the endpoints answer from: the sources, the rules and the market clock.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub sources: HealthSources,
+    pub rules: HealthRules,
+    pub clock: MarketClock,
+}
+
+impl Health {
+    /// Reads and judges now.
+    pub fn report(&self) -> HealthReport {
+        let now = Utc::now();
+        self.report_at(&self.sources.snapshot(now))
+    }
+
+    /// Judges `snap` (read by the caller, e.g. once for both the verdict and the metrics).
+    pub fn report_at(&self, snap: &Snapshot) -> HealthReport {
+        let market = MarketStatus::at(self.clock.market_now(snap.now));
+        judge(snap, &market, &self.rules)
+    }
+}
+
+#[cfg(test)]
+mod tests;

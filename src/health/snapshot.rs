@@ -1,0 +1,177 @@
+//! What `/health` and `/metrics` read, copied out of the watches and counters at one instant:
+//! plain data, so the judgement is a pure function of it (see [`super::judge`]).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::config::{Config, DatabaseTarget};
+use crate::schwab::session::SessionHealth;
+use crate::schwab::token_manager::TokenStatus;
+use crate::stats::PipelineStats;
+
+/// Everything the health judgement looks at, read at `now`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// When it was read (wall clock).
+    pub now: DateTime<Utc>,
+    /// When the service started.
+    pub started_at: DateTime<Utc>,
+    /// The streamer session (owned by the supervisor).
+    pub session: SessionHealth,
+    /// The tokens (owned by the token task; never a token itself).
+    pub tokens: TokenStatus,
+    pub stream: StreamFacts,
+    pub writer: WriterFacts,
+    pub database: DatabaseFacts,
+    pub spool: SpoolFacts,
+}
+
+/// Frames and updates received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamFacts {
+    /// The last Schwab frame of any kind (data, response, heartbeat).
+    pub last_frame_at: Option<DateTime<Utc>>,
+    /// The last frame with a typed update (quote, option quote, candle).
+    pub last_update_at: Option<DateTime<Utc>>,
+    pub frames: u64,
+    pub updates: u64,
+    pub malformed_frames: u64,
+}
+
+/// The writer's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterFacts {
+    pub last_commit_at: Option<DateTime<Utc>>,
+    pub last_commit_rows: u64,
+    /// Rows in memory waiting for a write (buffer + a batch kept for retry).
+    pub buffered_rows: u64,
+    /// `BUFFER_MAX_ROWS`.
+    pub buffer_max_rows: u64,
+    pub rows_written: u64,
+    pub rows_dropped: u64,
+    pub last_drop_at: Option<DateTime<Utc>>,
+    pub write_retries: u64,
+    /// The first failed write of the current outage (`None`: writes work).
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The writer stopped on a permanent error.
+    pub failed: bool,
+}
+
+/// The database's size against its limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatabaseFacts {
+    /// `postgres` or `sqlite`.
+    pub kind: &'static str,
+    /// Size at the last retention pass (`None`: not measured yet).
+    pub size_bytes: Option<u64>,
+    pub measured_at: Option<DateTime<Utc>>,
+    /// `DB_SIZE_LIMIT_MB` in bytes.
+    pub limit_bytes: u64,
+    /// `DB_SIZE_WARN_PERCENT`.
+    pub warn_percent: u8,
+}
+
+/// The disk spool.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpoolFacts {
+    /// `SPOOL_DIR` is set (not `off`).
+    pub configured: bool,
+    /// The writer opened it and can use it.
+    pub usable: bool,
+    pub rows: u64,
+    pub bytes: u64,
+    /// `SPOOL_MAX_BYTES`.
+    pub max_bytes: u64,
+}
+
+/// Where a snapshot is read from: the watches and counters their owners publish. Reading
+/// never blocks an owner (a watch borrow is a short read lock, counters are atomics).
+#[derive(Debug, Clone)]
+pub struct HealthSources {
+    pub session: watch::Receiver<SessionHealth>,
+    pub tokens: watch::Receiver<TokenStatus>,
+    pub stats: Arc<PipelineStats>,
+    pub started_at: DateTime<Utc>,
+    /// Settings the snapshot reports (database kind, limits, spool).
+    pub fixed: FixedFacts,
+}
+
+/// The parts of a snapshot that come from the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FixedFacts {
+    pub database_kind: &'static str,
+    pub db_limit_bytes: u64,
+    pub db_warn_percent: u8,
+    pub buffer_max_rows: u64,
+    pub spool_configured: bool,
+    pub spool_max_bytes: u64,
+}
+
+impl FixedFacts {
+    /// From the service configuration.
+    pub fn from_config(cfg: &Config) -> Self {
+        Self {
+            database_kind: match cfg.database {
+                DatabaseTarget::Postgres(_) => "postgres",
+                DatabaseTarget::Sqlite(_) => "sqlite",
+            },
+            db_limit_bytes: cfg.db_size_limit_mb.saturating_mul(1024 * 1024),
+            db_warn_percent: cfg.db_size_warn_percent,
+            buffer_max_rows: cfg.buffer_max_rows as u64,
+            spool_configured: cfg.spool_dir.is_some(),
+            spool_max_bytes: cfg.spool_max_bytes,
+        }
+    }
+}
+
+impl HealthSources {
+    /// Reads everything at `now`.
+    pub fn snapshot(&self, now: DateTime<Utc>) -> Snapshot {
+        let s = &*self.stats;
+        let get = PipelineStats::get;
+        let time = PipelineStats::time;
+        let measured_at = time(&s.database_measured_unix_ms);
+        Snapshot {
+            now,
+            started_at: self.started_at,
+            session: self.session.borrow().clone(),
+            tokens: self.tokens.borrow().clone(),
+            stream: StreamFacts {
+                last_frame_at: time(&s.last_frame_unix_ms),
+                last_update_at: time(&s.last_update_unix_ms),
+                frames: get(&s.frames),
+                updates: get(&s.updates),
+                malformed_frames: get(&s.malformed_frames),
+            },
+            writer: WriterFacts {
+                last_commit_at: time(&s.last_flush_unix_ms),
+                last_commit_rows: get(&s.last_flush_rows),
+                buffered_rows: get(&s.rows_buffered),
+                buffer_max_rows: self.fixed.buffer_max_rows,
+                rows_written: s.rows_written(),
+                rows_dropped: get(&s.rows_dropped),
+                last_drop_at: time(&s.last_drop_unix_ms),
+                write_retries: get(&s.write_retries),
+                failing_since: time(&s.write_failing_since_unix_ms),
+                failed: s.writer_failed.load(Relaxed),
+            },
+            database: DatabaseFacts {
+                kind: self.fixed.database_kind,
+                size_bytes: measured_at.map(|_| get(&s.database_bytes)),
+                measured_at,
+                limit_bytes: self.fixed.db_limit_bytes,
+                warn_percent: self.fixed.db_warn_percent,
+            },
+            spool: SpoolFacts {
+                configured: self.fixed.spool_configured,
+                usable: s.spool_usable.load(Relaxed),
+                rows: get(&s.spool_rows),
+                bytes: get(&s.spool_bytes),
+                max_bytes: self.fixed.spool_max_bytes,
+            },
+        }
+    }
+}
