@@ -22,11 +22,17 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the footprint run measured.
 #[derive(Debug, Clone)]
 pub struct FootprintResult {
+    /// The executable measured.
     pub binary: PathBuf,
+    /// Its size on disk.
     pub binary_bytes: u64,
+    /// `SYMBOLS` streamed.
     pub symbols: usize,
+    /// `SIM_UPDATES_PER_SEC`.
     pub sim_updates_per_symbol_per_sec: f64,
+    /// The steady-state window after the first committed row.
     pub window: Duration,
+    /// From spawning the process to the first row visible in `equity_data`.
     pub time_to_first_row: Duration,
     /// Peak resident set (VmHWM) over the whole life of the process, in bytes.
     pub peak_rss_bytes: u64,
@@ -34,7 +40,9 @@ pub struct FootprintResult {
     pub committed_per_sec: f64,
     /// CPU time of the process during the window, as a share of one core.
     pub cpu_share: f64,
+    /// Whether it drained and exited with status 0 after SIGINT.
     pub exit_ok: bool,
+    /// 1-minute load average before and after.
     pub load: (f64, f64),
 }
 

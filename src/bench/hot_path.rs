@@ -13,10 +13,13 @@ use super::session::Session;
 /// What the hot-path runs measured.
 #[derive(Debug, Clone)]
 pub struct HotPathResult {
+    /// Symbols in the session.
     pub symbols: usize,
+    /// Frames processed per pass.
     pub frames: usize,
     /// Updates (rows) per pass.
     pub updates: u64,
+    /// Timed passes of each kind.
     pub passes: usize,
     /// Per pass, in run order.
     pub pipeline: Vec<Duration>,

@@ -24,7 +24,9 @@ use super::{BenchError, bench_config, load_average};
 /// Rows committed in some time.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Throughput {
+    /// Rows committed.
     pub rows: u64,
+    /// Wall time from the first row offered to the last commit.
     pub elapsed: Duration,
 }
 
