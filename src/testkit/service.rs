@@ -82,35 +82,7 @@ impl TestService {
             .tempdir()
             .map_err(TestServiceError::TempDir)?;
         let token_file = dir.path().join("tokens.json").display().to_string();
-        let mut vars: Vec<(String, String)> = [
-            ("DATABASE_URL", database_url.to_string()),
-            ("SCHWAB_MODE", "live".into()),
-            ("SCHWAB_API_BASE", sim.api_base()),
-            ("SCHWAB_AUTH_BASE", sim.auth_base()),
-            ("SCHWAB_CLIENT_ID", sim.client_id().into()),
-            ("SCHWAB_CLIENT_SECRET", sim.client_secret().into()),
-            ("TOKEN_FILE", token_file),
-            ("SYMBOLS", "AAPL,MSFT".into()),
-            ("OPTION_SYMBOLS", "AAPL  271217C00250000".into()),
-            ("STALL_TIMEOUT", "3".into()),
-            ("STREAM_RESPONSE_TIMEOUT", "5".into()),
-            ("RECONNECT_BACKOFF_MIN", "0.05".into()),
-            ("RECONNECT_BACKOFF_MAX", "0.3".into()),
-            ("KICKED_BACKOFF", "600".into()),
-            ("NEEDS_LOGIN_RETRY", "600".into()),
-            ("TOKEN_STORE_POLL", "0.1".into()),
-            ("STATUS_INTERVAL", "0".into()),
-            ("SHUTDOWN_GRACE", "5".into()),
-            ("SPOOL_DIR", "off".into()),
-            ("HEALTH_ADDR", "127.0.0.1:0".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        for (k, v) in extra {
-            vars.retain(|(name, _)| name != k);
-            vars.push((k.to_string(), v.to_string()));
-        }
+        let vars = live_vars(&sim, &token_file, database_url, extra);
         let cfg = Config::from_lookup(|name| {
             vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })?;
@@ -228,4 +200,45 @@ async fn age_login(cfg: &Config, age: chrono::Duration) -> Result<(), TestServic
     }
     store.close().await;
     Ok(())
+}
+
+/// The variables that point the service at the fake Schwab `sim`: fast reconnect timings, the
+/// spool off, the health endpoint on `127.0.0.1:0` (tests run side by side), plus `extra`
+/// (which win).
+pub fn live_vars(
+    sim: &SimServer,
+    token_file: &str,
+    database_url: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = [
+        ("DATABASE_URL", database_url.to_string()),
+        ("SCHWAB_MODE", "live".into()),
+        ("SCHWAB_API_BASE", sim.api_base()),
+        ("SCHWAB_AUTH_BASE", sim.auth_base()),
+        ("SCHWAB_CLIENT_ID", sim.client_id().into()),
+        ("SCHWAB_CLIENT_SECRET", sim.client_secret().into()),
+        ("TOKEN_FILE", token_file.to_string()),
+        ("SYMBOLS", "AAPL,MSFT".into()),
+        ("OPTION_SYMBOLS", "AAPL  271217C00250000".into()),
+        ("STALL_TIMEOUT", "3".into()),
+        ("STREAM_RESPONSE_TIMEOUT", "5".into()),
+        ("RECONNECT_BACKOFF_MIN", "0.05".into()),
+        ("RECONNECT_BACKOFF_MAX", "0.3".into()),
+        ("KICKED_BACKOFF", "600".into()),
+        ("NEEDS_LOGIN_RETRY", "600".into()),
+        ("TOKEN_STORE_POLL", "0.1".into()),
+        ("STATUS_INTERVAL", "0".into()),
+        ("SHUTDOWN_GRACE", "5".into()),
+        ("SPOOL_DIR", "off".into()),
+        ("HEALTH_ADDR", "127.0.0.1:0".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (k, v) in extra {
+        vars.retain(|(name, _)| name != k);
+        vars.push((k.to_string(), v.to_string()));
+    }
+    vars
 }

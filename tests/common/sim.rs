@@ -46,36 +46,12 @@ pub fn live_vars(
     database_url: &str,
     extra: &[(&str, &str)],
 ) -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = [
-        ("DATABASE_URL", database_url.to_string()),
-        ("SCHWAB_MODE", "live".into()),
-        ("SCHWAB_API_BASE", sim.api_base()),
-        ("SCHWAB_AUTH_BASE", sim.auth_base()),
-        ("SCHWAB_CLIENT_ID", sim.client_id().into()),
-        ("SCHWAB_CLIENT_SECRET", sim.client_secret().into()),
-        ("TOKEN_FILE", dir.join("tokens.json").display().to_string()),
-        ("SYMBOLS", "AAPL,MSFT".into()),
-        ("OPTION_SYMBOLS", "AAPL  271217C00250000".into()),
-        ("STALL_TIMEOUT", "3".into()),
-        ("STREAM_RESPONSE_TIMEOUT", "5".into()),
-        ("RECONNECT_BACKOFF_MIN", "0.05".into()),
-        ("RECONNECT_BACKOFF_MAX", "0.3".into()),
-        ("KICKED_BACKOFF", "600".into()),
-        ("NEEDS_LOGIN_RETRY", "600".into()),
-        ("TOKEN_STORE_POLL", "0.1".into()),
-        ("STATUS_INTERVAL", "0".into()),
-        ("SHUTDOWN_GRACE", "5".into()),
-        // A free port: tests run side by side.
-        ("HEALTH_ADDR", "127.0.0.1:0".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    for (k, v) in extra {
-        vars.retain(|(name, _)| name != k);
-        vars.push((k.to_string(), v.to_string()));
-    }
-    vars
+    market_streamer::testkit::service::live_vars(
+        sim,
+        &dir.join("tokens.json").display().to_string(),
+        database_url,
+        extra,
+    )
 }
 
 /// A validated config from `vars`.
