@@ -4,48 +4,13 @@
 //!
 //! Own test binary, so the allocator hook sees only this test; it counts on this thread only.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use market_streamer::bench::alloc::{CountingAllocator, count_allocations};
 use market_streamer::indicators::{IndicatorEngine, IndicatorSettings};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    // `const` initialisation: no lazy setup, no destructor, so safe inside the allocator.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if COUNTING.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn rows_after_warm_up_allocate_nothing() {
@@ -74,17 +39,17 @@ fn rows_after_warm_up_allocate_nothing() {
             .sma
             .unwrap_or(0.0);
     }
-    COUNTING.with(|c| c.set(true));
-    for (sym, ts, price, volume) in &rows[warm_up_rows..] {
-        let v = engine.on_tick(sym, (*ts, 0), Some(*price), Some(*volume));
-        checksum += v.macd_hist.unwrap_or(0.0) + v.vwap.unwrap_or(0.0);
-    }
-    COUNTING.with(|c| c.set(false));
+    let ((), allocations) = count_allocations(|| {
+        for (sym, ts, price, volume) in &rows[warm_up_rows..] {
+            let v = engine.on_tick(sym, (*ts, 0), Some(*price), Some(*volume));
+            checksum += v.macd_hist.unwrap_or(0.0) + v.vwap.unwrap_or(0.0);
+        }
+    });
     assert!(checksum.is_finite());
     assert_eq!(engine.closed_bars("AAPL"), 799);
     assert_eq!(
-        ALLOCATIONS.load(Relaxed),
-        0,
-        "the per-row path allocated after warm-up"
+        allocations,
+        Some(0),
+        "the per-row path allocated after warm-up (None: the counting allocator is not installed)"
     );
 }
