@@ -7,6 +7,61 @@ use sqlx::{Postgres, Transaction};
 use crate::rows::{Batch, EquityRow, finite, time_from_ms};
 use crate::sink::SinkError;
 
+/// Bind arrays of quote fields: one `Vec` per column, read from each row's merged quote.
+struct Columns<'a, R> {
+    rows: &'a [R],
+}
+
+impl<'a, R: HasQuote> Columns<'a, R> {
+    fn new(rows: &'a [R]) -> Self {
+        Self { rows }
+    }
+
+    /// A float column; NaN and infinity become NULL.
+    fn float(&self, f: fn(&R::Fields) -> Option<f64>) -> Vec<Option<f64>> {
+        self.rows.iter().map(|r| finite(f(r.quote()))).collect()
+    }
+
+    fn int(&self, f: fn(&R::Fields) -> Option<i64>) -> Vec<Option<i64>> {
+        self.rows.iter().map(|r| f(r.quote())).collect()
+    }
+
+    /// A time column from milliseconds since the epoch.
+    fn time(&self, f: fn(&R::Fields) -> Option<i64>) -> Vec<Option<chrono::DateTime<chrono::Utc>>> {
+        self.rows
+            .iter()
+            .map(|r| f(r.quote()).and_then(time_from_ms))
+            .collect()
+    }
+}
+
+/// A row with a merged quote of field table `Fields`.
+trait HasQuote {
+    type Fields;
+    fn quote(&self) -> &Self::Fields;
+}
+
+impl HasQuote for EquityRow {
+    type Fields = crate::frame::EquityFields;
+    fn quote(&self) -> &Self::Fields {
+        &self.quote
+    }
+}
+
+impl HasQuote for &EquityRow {
+    type Fields = crate::frame::EquityFields;
+    fn quote(&self) -> &Self::Fields {
+        &self.quote
+    }
+}
+
+impl HasQuote for crate::rows::OptionRow {
+    type Fields = crate::frame::OptionFields;
+    fn quote(&self) -> &Self::Fields {
+        &self.quote
+    }
+}
+
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
 /// Binds the eleven indicator columns (in [`IndicatorValues::COLUMNS`] order) as arrays.
@@ -34,15 +89,7 @@ pub async fn insert_equities(
     if rows.is_empty() {
         return Ok(0);
     }
-    let q = |f: fn(&crate::frame::EquityFields) -> Option<f64>| -> Vec<Option<f64>> {
-        rows.iter().map(|r| finite(f(&r.quote))).collect()
-    };
-    let i = |f: fn(&crate::frame::EquityFields) -> Option<i64>| -> Vec<Option<i64>> {
-        rows.iter().map(|r| f(&r.quote)).collect()
-    };
-    let t = |f: fn(&crate::frame::EquityFields) -> Option<i64>| -> Vec<Option<chrono::DateTime<chrono::Utc>>> {
-        rows.iter().map(|r| f(&r.quote).and_then(time_from_ms)).collect()
-    };
+    let c = Columns::new(rows);
     let query = sqlx::query(
         r#"INSERT INTO equity_data (ticker, "timestamp", seq, price, volume, bid, ask, bid_size, ask_size,
                mark, last_size, high, low, open, close, net_change, net_percent_change,
@@ -61,22 +108,22 @@ pub async fn insert_equities(
     .bind(rows.iter().map(|r| &*r.ticker).collect::<Vec<&str>>())
     .bind(rows.iter().map(|r| r.timestamp).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.seq).collect::<Vec<i32>>())
-    .bind(q(|f| f.last))
-    .bind(i(|f| f.total_volume))
-    .bind(q(|f| f.bid))
-    .bind(q(|f| f.ask))
-    .bind(i(|f| f.bid_size))
-    .bind(i(|f| f.ask_size))
-    .bind(q(|f| f.mark))
-    .bind(i(|f| f.last_size))
-    .bind(q(|f| f.high))
-    .bind(q(|f| f.low))
-    .bind(q(|f| f.open))
-    .bind(q(|f| f.close))
-    .bind(q(|f| f.net_change))
-    .bind(q(|f| f.net_percent_change))
-    .bind(t(|f| f.quote_time_ms))
-    .bind(t(|f| f.trade_time_ms))
+    .bind(c.float(|f| f.last))
+    .bind(c.int(|f| f.total_volume))
+    .bind(c.float(|f| f.bid))
+    .bind(c.float(|f| f.ask))
+    .bind(c.int(|f| f.bid_size))
+    .bind(c.int(|f| f.ask_size))
+    .bind(c.float(|f| f.mark))
+    .bind(c.int(|f| f.last_size))
+    .bind(c.float(|f| f.high))
+    .bind(c.float(|f| f.low))
+    .bind(c.float(|f| f.open))
+    .bind(c.float(|f| f.close))
+    .bind(c.float(|f| f.net_change))
+    .bind(c.float(|f| f.net_percent_change))
+    .bind(c.time(|f| f.quote_time_ms))
+    .bind(c.time(|f| f.trade_time_ms))
     .bind(rows.iter().map(|r| r.quote.security_status.as_deref()).collect::<Vec<Option<&str>>>());
     let result = bind_indicators(query, rows.iter())
         .execute(&mut **tx)
@@ -93,15 +140,7 @@ pub async fn insert_options(
     if rows.is_empty() {
         return Ok(0);
     }
-    let q = |f: fn(&crate::frame::OptionFields) -> Option<f64>| -> Vec<Option<f64>> {
-        rows.iter().map(|r| finite(f(&r.quote))).collect()
-    };
-    let i = |f: fn(&crate::frame::OptionFields) -> Option<i64>| -> Vec<Option<i64>> {
-        rows.iter().map(|r| f(&r.quote)).collect()
-    };
-    let t = |f: fn(&crate::frame::OptionFields) -> Option<i64>| -> Vec<Option<chrono::DateTime<chrono::Utc>>> {
-        rows.iter().map(|r| f(&r.quote).and_then(time_from_ms)).collect()
-    };
+    let c = Columns::new(rows);
     let result = sqlx::query(
         r#"INSERT INTO option_data (symbol, underlying, expiration, strike, contract_type, "timestamp", seq,
                bid, ask, price, mark, volume, open_interest, implied_volatility,
@@ -123,30 +162,30 @@ pub async fn insert_options(
     .bind(rows.iter().map(|r| r.contract.contract_type.as_str()).collect::<Vec<&str>>())
     .bind(rows.iter().map(|r| r.timestamp).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.seq).collect::<Vec<i32>>())
-    .bind(q(|f| f.bid))
-    .bind(q(|f| f.ask))
-    .bind(q(|f| f.last))
-    .bind(q(|f| f.mark))
-    .bind(i(|f| f.total_volume))
-    .bind(i(|f| f.open_interest))
-    .bind(q(|f| f.volatility))
-    .bind(q(|f| f.delta))
-    .bind(q(|f| f.gamma))
-    .bind(q(|f| f.theta))
-    .bind(q(|f| f.vega))
-    .bind(q(|f| f.rho))
-    .bind(q(|f| f.underlying_price))
-    .bind(q(|f| f.high))
-    .bind(q(|f| f.low))
-    .bind(q(|f| f.close))
-    .bind(i(|f| f.bid_size))
-    .bind(i(|f| f.ask_size))
-    .bind(q(|f| f.net_change))
-    .bind(q(|f| f.time_value))
-    .bind(q(|f| f.theoretical_value))
-    .bind(i(|f| f.days_to_expiration))
-    .bind(t(|f| f.quote_time_ms))
-    .bind(t(|f| f.trade_time_ms))
+    .bind(c.float(|f| f.bid))
+    .bind(c.float(|f| f.ask))
+    .bind(c.float(|f| f.last))
+    .bind(c.float(|f| f.mark))
+    .bind(c.int(|f| f.total_volume))
+    .bind(c.int(|f| f.open_interest))
+    .bind(c.float(|f| f.volatility))
+    .bind(c.float(|f| f.delta))
+    .bind(c.float(|f| f.gamma))
+    .bind(c.float(|f| f.theta))
+    .bind(c.float(|f| f.vega))
+    .bind(c.float(|f| f.rho))
+    .bind(c.float(|f| f.underlying_price))
+    .bind(c.float(|f| f.high))
+    .bind(c.float(|f| f.low))
+    .bind(c.float(|f| f.close))
+    .bind(c.int(|f| f.bid_size))
+    .bind(c.int(|f| f.ask_size))
+    .bind(c.float(|f| f.net_change))
+    .bind(c.float(|f| f.time_value))
+    .bind(c.float(|f| f.theoretical_value))
+    .bind(c.int(|f| f.days_to_expiration))
+    .bind(c.time(|f| f.quote_time_ms))
+    .bind(c.time(|f| f.trade_time_ms))
     .execute(&mut **tx)
     .await
     .map_err(|e| SinkError::new("insert into option_data", e))?;
@@ -200,12 +239,7 @@ pub async fn upsert_latest_quotes(
     if latest.is_empty() {
         return Ok(0);
     }
-    let q = |f: fn(&crate::frame::EquityFields) -> Option<f64>| -> Vec<Option<f64>> {
-        latest.iter().map(|r| finite(f(&r.quote))).collect()
-    };
-    let i = |f: fn(&crate::frame::EquityFields) -> Option<i64>| -> Vec<Option<i64>> {
-        latest.iter().map(|r| f(&r.quote)).collect()
-    };
+    let c = Columns::new(latest);
     let query = sqlx::query(
         r#"INSERT INTO latest_quotes AS l (ticker, "timestamp", price, volume, bid, ask, bid_size, ask_size,
                mark, high, low, open, close, net_change, net_percent_change, security_status,
@@ -232,19 +266,19 @@ pub async fn upsert_latest_quotes(
     )
     .bind(latest.iter().map(|r| &*r.ticker).collect::<Vec<&str>>())
     .bind(latest.iter().map(|r| r.timestamp).collect::<Vec<_>>())
-    .bind(q(|f| f.last))
-    .bind(i(|f| f.total_volume))
-    .bind(q(|f| f.bid))
-    .bind(q(|f| f.ask))
-    .bind(i(|f| f.bid_size))
-    .bind(i(|f| f.ask_size))
-    .bind(q(|f| f.mark))
-    .bind(q(|f| f.high))
-    .bind(q(|f| f.low))
-    .bind(q(|f| f.open))
-    .bind(q(|f| f.close))
-    .bind(q(|f| f.net_change))
-    .bind(q(|f| f.net_percent_change))
+    .bind(c.float(|f| f.last))
+    .bind(c.int(|f| f.total_volume))
+    .bind(c.float(|f| f.bid))
+    .bind(c.float(|f| f.ask))
+    .bind(c.int(|f| f.bid_size))
+    .bind(c.int(|f| f.ask_size))
+    .bind(c.float(|f| f.mark))
+    .bind(c.float(|f| f.high))
+    .bind(c.float(|f| f.low))
+    .bind(c.float(|f| f.open))
+    .bind(c.float(|f| f.close))
+    .bind(c.float(|f| f.net_change))
+    .bind(c.float(|f| f.net_percent_change))
     .bind(latest.iter().map(|r| r.quote.security_status.as_deref()).collect::<Vec<Option<&str>>>());
     let result = bind_indicators(query, latest.iter().copied())
         .execute(&mut **tx)
