@@ -9,9 +9,9 @@ pub mod option_symbol;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::frame::{ChartFields, EquityFields, OptionFields, Update, UpdateBody};
 use crate::indicators::IndicatorValues;
 use crate::rows::{BarRow, EquityRow, OptionRow, Row, time_from_ms};
+use crate::schwab::wire::{ChartFields, EquityFields, OptionFields, Update, UpdateBody};
 use option_symbol::{OptionContract, OptionSymbolError};
 
 /// Why an update produced no row.

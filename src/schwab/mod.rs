@@ -4,15 +4,18 @@
 //! session ([`session`]). [`settings`] holds the configuration, [`secret`] the type that keeps
 //! tokens out of logs.
 
+pub mod downstream;
 pub mod login;
 pub mod oauth;
 pub mod preferences;
+pub mod replay;
 pub mod rest;
 pub mod secret;
 pub mod session;
 pub mod settings;
 pub mod token_manager;
 pub mod tokens;
+pub mod wire;
 
 pub use secret::Secret;
 
