@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use chrono::{Days, Utc};
 
 use crate::config::Config;
-use crate::sink::{Database, SinkError};
+use crate::db::{Database, SinkError};
 use crate::stats::PipelineStats;
 
 /// What a pass did.

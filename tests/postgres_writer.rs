@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use common::{config_for, start_postgres};
 use market_streamer::batch::{OverflowPolicy, WriterError, WriterSettings, spawn_writer};
+use market_streamer::db::{Database, ErrorKind, Sink};
 use market_streamer::indicators::{IndicatorEngine, IndicatorSettings};
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::rows::{Batch, Row};
-use market_streamer::sink::{Database, ErrorKind, Sink};
 use market_streamer::stats::PipelineStats;
 
 /// `n` LEVELONE_EQUITIES updates for `symbols`, one frame each, as merged rows.

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use common::config_for;
+use market_streamer::db::{Database, Sink};
 use market_streamer::indicators::{IndicatorEngine, IndicatorSettings};
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::rows::Batch;
-use market_streamer::sink::{Database, Sink};
 use market_streamer::stats::PipelineStats;
 
 #[tokio::test]

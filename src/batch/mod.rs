@@ -1,4 +1,4 @@
-//! Batching: one writer task owns the row buffer and commits it to a [`Sink`](crate::sink::Sink).
+//! Batching: one writer task owns the row buffer and commits it to a [`Sink`](crate::db::Sink).
 //!
 //! - Flushes when `BATCH_SIZE` rows are buffered or the oldest buffered row is
 //!   `BATCH_INTERVAL` old, whichever comes first; drains everything when its input closes.

@@ -9,9 +9,9 @@ use chrono::{TimeZone, Utc};
 use tokio::time::Instant;
 
 use super::*;
+use crate::db::{Sink, SinkError, WriteReport};
 use crate::rows::{Batch, EquityRow, Row};
 use crate::schwab::wire::EquityFields;
-use crate::sink::{Sink, SinkError, WriteReport};
 use crate::stats::PipelineStats;
 
 #[derive(Clone, Copy, Debug)]

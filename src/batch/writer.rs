@@ -14,8 +14,8 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::config::{Config, OverflowPolicy};
+use crate::db::{ErrorKind, Sink, SinkError, WriteReport};
 use crate::rows::{Batch, Row};
-use crate::sink::{ErrorKind, Sink, SinkError, WriteReport};
 use crate::spool::{RecordId, Spool};
 use crate::stats::PipelineStats;
 

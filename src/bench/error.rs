@@ -3,8 +3,8 @@
 use crate::app::AppError;
 use crate::batch::WriterError;
 use crate::config::ConfigError;
+use crate::db::SinkError;
 use crate::sim::SimError;
-use crate::sink::SinkError;
 use crate::testkit::TestkitError;
 
 /// A benchmark run failed (a missed target is not an error: it is reported in the table).

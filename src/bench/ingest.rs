@@ -11,9 +11,9 @@ use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Postgres, Transaction};
 
 use crate::batch::{OverflowPolicy, WriterSettings, spawn_writer};
+use crate::db::postgres::insert;
+use crate::db::{Database, SinkError};
 use crate::rows::{Batch, EquityRow, Row, finite, time_from_ms};
-use crate::sink::postgres::insert;
-use crate::sink::{Database, SinkError};
 use crate::stats::PipelineStats;
 use crate::testkit::TestPostgres;
 

@@ -13,9 +13,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::batch::{OverflowPolicy, WriterSettings, spawn_writer};
+use crate::db::{Database, Sink, SinkError, WriteReport};
 use crate::pipeline::FrameProcessor;
 use crate::rows::{Batch, Row};
-use crate::sink::{Database, Sink, SinkError, WriteReport};
 use crate::stats::PipelineStats;
 use crate::testkit::TestPostgres;
 
