@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::batch::{OverflowPolicy, WriterError, WriterReport, WriterSettings, spawn_writer};
 use crate::config::Config;
-use crate::db::gaps::spawn_gap_recorder;
+use crate::counters::PipelineStats;
+use crate::db::stream_gaps::spawn_gap_recorder;
 use crate::db::tokens::open_token_store;
 use crate::db::warm_start;
 use crate::db::{Database, SinkError};
@@ -31,7 +31,7 @@ use crate::schwab::token_manager::{TokenSettings, TokenStatus, spawn_token_manag
 use crate::schwab::tokens::{TokenStore, TokenStoreError};
 use crate::sim::SimConfig;
 use crate::sim::server::{SimServer, SimServerSettings};
-use crate::stats::PipelineStats;
+use crate::writer::{OverflowPolicy, WriterError, WriterReport, WriterSettings, spawn_writer};
 
 /// How long startup waits for an unreachable database before giving up.
 const CONNECT_GIVE_UP: Duration = Duration::from_secs(60);
@@ -335,7 +335,7 @@ pub async fn run(
         stats.clone(),
     );
     let gaps = spawn_gap_recorder(db.clone());
-    let status = tokio::spawn(crate::status::report_every(
+    let status = tokio::spawn(crate::status_line::report_every(
         stats.clone(),
         cfg.status_interval,
     ));

@@ -19,10 +19,10 @@ use chrono_tz::America::New_York;
 use common::{config_for, start_postgres};
 use market_streamer::app;
 use market_streamer::config::Config;
+use market_streamer::counters::PipelineStats;
 use market_streamer::indicators::{IndicatorEngine, IndicatorValues};
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::rows::Row;
-use market_streamer::stats::PipelineStats;
 
 /// A recorded LEVELONE_EQUITIES frame: its event time and JSON text.
 struct Frame {

@@ -1,5 +1,5 @@
 //! The database: the one home of every SQL statement, for PostgreSQL (Supabase) and the
-//! embedded SQLite default. Batches of rows ([`Sink`]), stream gaps ([`gaps`]), the indicator
+//! embedded SQLite default. Batches of rows ([`Sink`]), stream gaps ([`stream_gaps`]), the indicator
 //! warm start ([`warm_start`]), retention and size ([`postgres::partitions`], [`sqlite`]),
 //! Realtime ([`postgres::realtime`], [`broadcast`]) and the token table ([`tokens`]).
 //!
@@ -10,9 +10,9 @@
 
 pub mod broadcast;
 pub mod error;
-pub mod gaps;
 pub mod postgres;
 pub mod sqlite;
+pub mod stream_gaps;
 pub mod tokens;
 pub mod warm_start;
 
