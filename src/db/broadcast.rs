@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::columns::{BROADCAST_QUOTE, Value as Cell};
 use crate::rows::{EquityRow, finite};
 
 /// The event name of quote messages.
@@ -18,38 +19,22 @@ pub fn quotes_payload(latest: &[&EquityRow]) -> Value {
     })
 }
 
-/// One ticker's merged quote, with the same names as the `latest_quotes` columns.
+/// One ticker's merged quote, with the same names as the `latest_quotes` columns (the list
+/// is [`BROADCAST_QUOTE`]: the `latest_quotes` columns but `security_status`).
 pub fn quote_object(r: &EquityRow) -> Value {
-    let q = &r.quote;
     let mut m = Map::new();
-    m.insert("ticker".into(), Value::from(&*r.ticker));
-    m.insert(
-        "timestamp".into(),
-        Value::from(
-            r.timestamp
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        ),
-    );
-    let num = |v: Option<f64>| finite(v).map_or(Value::Null, Value::from);
-    let int = |v: Option<i64>| v.map_or(Value::Null, Value::from);
-    m.insert("price".into(), num(q.last));
-    m.insert("volume".into(), int(q.total_volume));
-    m.insert("bid".into(), num(q.bid));
-    m.insert("ask".into(), num(q.ask));
-    m.insert("bid_size".into(), int(q.bid_size));
-    m.insert("ask_size".into(), int(q.ask_size));
-    m.insert("mark".into(), num(q.mark));
-    m.insert("high".into(), num(q.high));
-    m.insert("low".into(), num(q.low));
-    m.insert("open".into(), num(q.open));
-    m.insert("close".into(), num(q.close));
-    m.insert("net_change".into(), num(q.net_change));
-    m.insert("net_percent_change".into(), num(q.net_percent_change));
-    let indicators = crate::indicators::IndicatorValues::COLUMNS
-        .iter()
-        .zip(r.indicators.to_array());
-    for (name, value) in indicators {
-        m.insert((*name).into(), num(value));
+    for column in BROADCAST_QUOTE.iter() {
+        let value = match (column.get)(r) {
+            Cell::Text(t) => t.map_or(Value::Null, Value::from),
+            Cell::Time(t) => t.map_or(Value::Null, |t| {
+                Value::from(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            }),
+            Cell::Date(d) => d.map_or(Value::Null, |d| Value::from(d.to_string())),
+            Cell::Int4(n) => n.map_or(Value::Null, Value::from),
+            Cell::Int8(n) => n.map_or(Value::Null, Value::from),
+            Cell::Float8(x) => finite(x).map_or(Value::Null, Value::from),
+        };
+        m.insert(column.name.into(), value);
     }
     Value::Object(m)
 }

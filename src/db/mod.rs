@@ -9,6 +9,7 @@
 //! ([`ErrorKind`]) and what an operator should do.
 
 pub mod broadcast;
+pub mod columns;
 pub mod error;
 pub mod postgres;
 pub mod sqlite;

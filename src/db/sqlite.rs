@@ -14,13 +14,15 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
+use super::columns::{EQUITY_BARS, EQUITY_DATA, LATEST_QUOTES, OPTION_DATA, TableSpec, Value};
 use super::{SinkError, WriteReport};
-use crate::rows::{Batch, finite, time_from_ms};
+use crate::rows::Batch;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Rows per INSERT statement: at most 31 columns × 500 stays far below the 32766 parameter limit.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per INSERT statement: at most 31 columns × 500 stays far below the 32766 parameter limit
+/// (a test checks the widest table).
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
 /// Writes batches into a SQLite file.
 #[derive(Clone, Debug)]
@@ -31,10 +33,6 @@ pub struct SqliteSink {
 /// The text form of a time in SQLite columns.
 pub fn sqlite_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
-fn sqlite_time_ms(ms: Option<i64>) -> Option<String> {
-    ms.and_then(time_from_ms).map(sqlite_time)
 }
 
 impl SqliteSink {
@@ -86,10 +84,10 @@ impl SqliteSink {
             .map_err(|e| SinkError::new("begin transaction", e))?;
         let mut inserted = 0;
         for chunk in batch.equities.chunks(ROWS_PER_STATEMENT) {
-            inserted += insert_equities(&mut tx, chunk).await?;
+            inserted += write_rows(&mut tx, &EQUITY_DATA, chunk, "insert into equity_data").await?;
         }
         for chunk in batch.options.chunks(ROWS_PER_STATEMENT) {
-            inserted += insert_options(&mut tx, chunk).await?;
+            inserted += write_rows(&mut tx, &OPTION_DATA, chunk, "insert into option_data").await?;
         }
         if !batch.bars.is_empty() {
             let mut deduped = Batch {
@@ -98,12 +96,13 @@ impl SqliteSink {
             };
             deduped.dedup_bars();
             for chunk in deduped.bars.chunks(ROWS_PER_STATEMENT) {
-                upsert_bars(&mut tx, chunk).await?;
+                write_rows(&mut tx, &EQUITY_BARS, chunk, "upsert into equity_bars").await?;
             }
         }
         let latest = batch.latest_equities();
         for chunk in latest.chunks(ROWS_PER_STATEMENT) {
-            upsert_latest_quotes(&mut tx, chunk).await?;
+            let rows = chunk.iter().copied();
+            write_rows(&mut tx, &LATEST_QUOTES, rows, "upsert into latest_quotes").await?;
         }
         tx.commit().await.map_err(|e| SinkError::new("commit", e))?;
         Ok(WriteReport {
@@ -160,184 +159,36 @@ impl SqliteSink {
     }
 }
 
-async fn upsert_latest_quotes(
+/// SQLite's current time in the stored text form, for `updated_at`.
+const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+/// One multi-row `INSERT INTO t (cols) VALUES (…), (…) ON CONFLICT …` of `spec` over `rows`,
+/// generated from the table's column list ([`crate::db::columns`]).
+async fn write_rows<'r, R: 'static>(
     tx: &mut Transaction<'_, Sqlite>,
-    rows: &[&crate::rows::EquityRow],
+    spec: &TableSpec<R>,
+    rows: impl IntoIterator<Item = &'r R>,
+    action: &str,
 ) -> Result<u64, SinkError> {
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        r#"INSERT INTO latest_quotes (ticker, "timestamp", price, volume, bid, ask, bid_size, ask_size,
-           mark, high, low, open, close, net_change, net_percent_change, security_status,
-           sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist, bb_upper, bb_middle, bb_lower, vwap) "#,
-    );
+    let mut qb = QueryBuilder::<Sqlite>::new(format!("INSERT INTO {} ", spec.insert_target()));
     qb.push_values(rows, |mut b, r| {
-        let f = &r.quote;
-        b.push_bind(&*r.ticker)
-            .push_bind(sqlite_time(r.timestamp))
-            .push_bind(finite(f.last))
-            .push_bind(f.total_volume)
-            .push_bind(finite(f.bid))
-            .push_bind(finite(f.ask))
-            .push_bind(f.bid_size)
-            .push_bind(f.ask_size)
-            .push_bind(finite(f.mark))
-            .push_bind(finite(f.high))
-            .push_bind(finite(f.low))
-            .push_bind(finite(f.open))
-            .push_bind(finite(f.close))
-            .push_bind(finite(f.net_change))
-            .push_bind(finite(f.net_percent_change))
-            .push_bind(f.security_status.as_deref());
-        for v in r.indicators.to_array() {
-            b.push_bind(finite(v));
+        for column in &spec.columns {
+            match (column.get)(r) {
+                Value::Text(t) => b.push_bind(t),
+                Value::Time(t) => b.push_bind(t.map(sqlite_time)),
+                Value::Date(d) => b.push_bind(d.map(|d| d.format("%Y-%m-%d").to_string())),
+                Value::Int4(n) => b.push_bind(n),
+                Value::Int8(n) => b.push_bind(n),
+                Value::Float8(x) => b.push_bind(x),
+            };
         }
     });
-    qb.push(
-        r#" ON CONFLICT (ticker) DO UPDATE SET "timestamp" = excluded."timestamp", price = excluded.price,
-           volume = excluded.volume, bid = excluded.bid, ask = excluded.ask, bid_size = excluded.bid_size,
-           ask_size = excluded.ask_size, mark = excluded.mark, high = excluded.high, low = excluded.low,
-           open = excluded.open, close = excluded.close, net_change = excluded.net_change,
-           net_percent_change = excluded.net_percent_change, security_status = excluded.security_status,
-           sma = excluded.sma, ema_fast = excluded.ema_fast, ema_slow = excluded.ema_slow, rsi = excluded.rsi,
-           macd = excluded.macd, macd_signal = excluded.macd_signal, macd_hist = excluded.macd_hist,
-           bb_upper = excluded.bb_upper, bb_middle = excluded.bb_middle, bb_lower = excluded.bb_lower,
-           vwap = excluded.vwap, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-           WHERE latest_quotes."timestamp" <= excluded."timestamp""#,
-    );
+    qb.push(" ");
+    qb.push(spec.conflict_clause(SQLITE_NOW));
     let result = qb
         .build()
         .execute(&mut **tx)
         .await
-        .map_err(|e| SinkError::new("upsert into latest_quotes", e))?;
-    Ok(result.rows_affected())
-}
-
-async fn insert_equities(
-    tx: &mut Transaction<'_, Sqlite>,
-    rows: &[crate::rows::EquityRow],
-) -> Result<u64, SinkError> {
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        r#"INSERT INTO equity_data (ticker, "timestamp", seq, price, volume, bid, ask, bid_size, ask_size,
-           mark, last_size, high, low, open, close, net_change, net_percent_change,
-           quote_time, trade_time, security_status,
-           sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist,
-           bb_upper, bb_middle, bb_lower, vwap) "#,
-    );
-    qb.push_values(rows, |mut b, r| {
-        let f = &r.quote;
-        b.push_bind(&*r.ticker)
-            .push_bind(sqlite_time(r.timestamp))
-            .push_bind(r.seq)
-            .push_bind(finite(f.last))
-            .push_bind(f.total_volume)
-            .push_bind(finite(f.bid))
-            .push_bind(finite(f.ask))
-            .push_bind(f.bid_size)
-            .push_bind(f.ask_size)
-            .push_bind(finite(f.mark))
-            .push_bind(f.last_size)
-            .push_bind(finite(f.high))
-            .push_bind(finite(f.low))
-            .push_bind(finite(f.open))
-            .push_bind(finite(f.close))
-            .push_bind(finite(f.net_change))
-            .push_bind(finite(f.net_percent_change))
-            .push_bind(sqlite_time_ms(f.quote_time_ms))
-            .push_bind(sqlite_time_ms(f.trade_time_ms))
-            .push_bind(f.security_status.as_deref());
-        for v in r.indicators.to_array() {
-            b.push_bind(finite(v));
-        }
-    });
-    qb.push(" ON CONFLICT DO NOTHING");
-    let result = qb
-        .build()
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| SinkError::new("insert into equity_data", e))?;
-    Ok(result.rows_affected())
-}
-
-async fn insert_options(
-    tx: &mut Transaction<'_, Sqlite>,
-    rows: &[crate::rows::OptionRow],
-) -> Result<u64, SinkError> {
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        r#"INSERT INTO option_data (symbol, underlying, expiration, strike, contract_type, "timestamp", seq,
-           bid, ask, price, mark, volume, open_interest, implied_volatility,
-           delta, gamma, theta, vega, rho, underlying_price,
-           high, low, close, bid_size, ask_size, net_change, time_value, theoretical_value,
-           days_to_expiration, quote_time, trade_time) "#,
-    );
-    qb.push_values(rows, |mut b, r| {
-        let f = &r.quote;
-        b.push_bind(&*r.symbol)
-            .push_bind(&*r.contract.underlying)
-            .push_bind(r.contract.expiration.format("%Y-%m-%d").to_string())
-            .push_bind(r.contract.strike)
-            .push_bind(r.contract.contract_type.as_str())
-            .push_bind(sqlite_time(r.timestamp))
-            .push_bind(r.seq)
-            .push_bind(finite(f.bid))
-            .push_bind(finite(f.ask))
-            .push_bind(finite(f.last))
-            .push_bind(finite(f.mark))
-            .push_bind(f.total_volume)
-            .push_bind(f.open_interest)
-            .push_bind(finite(f.volatility))
-            .push_bind(finite(f.delta))
-            .push_bind(finite(f.gamma))
-            .push_bind(finite(f.theta))
-            .push_bind(finite(f.vega))
-            .push_bind(finite(f.rho))
-            .push_bind(finite(f.underlying_price))
-            .push_bind(finite(f.high))
-            .push_bind(finite(f.low))
-            .push_bind(finite(f.close))
-            .push_bind(f.bid_size)
-            .push_bind(f.ask_size)
-            .push_bind(finite(f.net_change))
-            .push_bind(finite(f.time_value))
-            .push_bind(finite(f.theoretical_value))
-            .push_bind(f.days_to_expiration)
-            .push_bind(sqlite_time_ms(f.quote_time_ms))
-            .push_bind(sqlite_time_ms(f.trade_time_ms));
-    });
-    qb.push(" ON CONFLICT DO NOTHING");
-    let result = qb
-        .build()
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| SinkError::new("insert into option_data", e))?;
-    Ok(result.rows_affected())
-}
-
-async fn upsert_bars(
-    tx: &mut Transaction<'_, Sqlite>,
-    rows: &[crate::rows::BarRow],
-) -> Result<u64, SinkError> {
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO equity_bars (ticker, bar_start, open, high, low, close, volume, sequence, chart_day) ",
-    );
-    qb.push_values(rows, |mut b, r| {
-        b.push_bind(&*r.ticker)
-            .push_bind(sqlite_time(r.bar_start))
-            .push_bind(r.open)
-            .push_bind(r.high)
-            .push_bind(r.low)
-            .push_bind(r.close)
-            .push_bind(r.volume)
-            .push_bind(r.sequence)
-            .push_bind(r.chart_day);
-    });
-    qb.push(
-        " ON CONFLICT (ticker, bar_start) DO UPDATE SET open = excluded.open, high = excluded.high, \
-         low = excluded.low, close = excluded.close, volume = excluded.volume, sequence = excluded.sequence, \
-         chart_day = excluded.chart_day, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-    );
-    let result = qb
-        .build()
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| SinkError::new("upsert into equity_bars", e))?;
+        .map_err(|e| SinkError::new(action, e))?;
     Ok(result.rows_affected())
 }
