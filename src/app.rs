@@ -13,11 +13,11 @@ use crate::health::server::{HealthServer, HealthServerError};
 use crate::health::{FixedFacts, Health, HealthRules, HealthSources, MarketClock};
 use crate::indicators::warm_start::{self, WarmSymbols};
 use crate::indicators::{BadPeriods, IndicatorEngine};
-use crate::pipeline::FrameProcessor;
+use crate::pipeline::{FrameProcessor, Pipeline};
 use crate::schwab::login::{Login, LoginError};
 use crate::schwab::oauth::OAuthApp;
+use crate::schwab::replay::{ReplayCounts, ReplayError, replay_file};
 use crate::schwab::rest::{RestError, RestSettings, SchwabRest};
-use crate::schwab::session::gaps::spawn_gap_recorder;
 use crate::schwab::session::protocol::subscriptions_from;
 use crate::schwab::session::recorder::{FrameRecorder, RecordError};
 use crate::schwab::session::supervisor::{SessionOutput, SessionParts};
@@ -27,8 +27,8 @@ use crate::schwab::token_manager::{TokenSettings, TokenStatus, spawn_token_manag
 use crate::schwab::tokens::{TokenStore, TokenStoreError};
 use crate::sim::SimConfig;
 use crate::sim::server::{SimServer, SimServerSettings};
+use crate::sink::gaps::spawn_gap_recorder;
 use crate::sink::{Database, SinkError};
-use crate::source::replay::{ReplayCounts, ReplayError, replay_file};
 use crate::stats::PipelineStats;
 
 /// How long startup waits for an unreachable database before giving up.
@@ -140,9 +140,10 @@ pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError
         WriterSettings::from_config(cfg, OverflowPolicy::Backpressure),
         stats.clone(),
     );
-    let mut processor = FrameProcessor::new(stats.clone(), engine);
-    let read = replay_file(path, &mut processor, &writer.tx).await;
-    drop(writer.tx);
+    let mut pipeline = Pipeline::new(FrameProcessor::new(stats.clone(), engine), writer.tx);
+    let read = replay_file(path, &mut pipeline).await;
+    // The writer drains and ends once its last sender (the pipeline's) is gone.
+    drop(pipeline);
     let written = writer.task.await?;
     db.close().await;
     // A writer error explains a read that stopped early, so it comes first.
@@ -359,7 +360,10 @@ pub async fn run(
             "streaming from Schwab (Ctrl-C to stop)"
         ),
     }
-    let mut processor = FrameProcessor::new(stats.clone(), engine);
+    let mut pipeline = Pipeline::new(
+        FrameProcessor::new(stats.clone(), engine),
+        writer.tx.clone(),
+    );
     let end = run_session(
         SessionParts {
             tokens,
@@ -370,8 +374,7 @@ pub async fn run(
             health: health.clone(),
         },
         SessionOutput {
-            processor: &mut processor,
-            tx: &writer.tx,
+            consumer: &mut pipeline,
             recorder: recorder.as_mut(),
         },
         stop_rx,
@@ -382,6 +385,7 @@ pub async fn run(
         // It stops with the stop signal; after a writer failure it has shown `down` until here.
         server.finish().await;
     }
+    drop(pipeline);
     drop(writer.tx);
     drop(gaps.tx);
     let written = writer.task.await?;

@@ -5,10 +5,10 @@
 //! (+ [`indicators`] per equity row) → bounded channel → [`batch`] writer task → [`sink`] (PostgreSQL or SQLite).
 
 pub mod app;
+pub mod backoff;
 pub mod batch;
 pub mod bench;
 pub mod config;
-pub mod frame;
 pub mod health;
 pub mod indicators;
 pub mod market;
@@ -20,7 +20,6 @@ pub mod schwab;
 pub mod shutdown;
 pub mod sim;
 pub mod sink;
-pub mod source;
 pub mod spool;
 pub mod stats;
 pub mod status;

@@ -1,28 +1,61 @@
-//! The frame processor: parser + market state + indicators, owned by the task that reads
-//! frames.
+//! The pipeline, downstream of the Schwab session: merged market state + indicators, owned
+//! by the task that reads frames, turning each parsed frame into rows for the writer.
 //!
-//! `process` turns one raw server frame into rows (sent on to the writer) and protocol
-//! events (responses and notices, for the session logic), and keeps the counters. Each
-//! equity row gets its symbol's indicator values (see [`crate::indicators`]).
+//! [`Pipeline`] is the session's [`FrameConsumer`]: it takes frames the session has already
+//! parsed (the session acts on their responses and notices itself; nothing flows back), merges
+//! their updates, gives each equity row its symbol's indicator values (see
+//! [`crate::indicators`]), keeps the counters, and sends the rows to the writer.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::frame::{Notice, Response, UpdateBody, parse_frame};
+use tokio::sync::mpsc;
+
 use crate::indicators::IndicatorEngine;
 use crate::market::MarketState;
 use crate::rows::Row;
+use crate::schwab::downstream::{DownstreamStopped, FrameConsumer};
+use crate::schwab::wire::{Frame, FrameError, Notice, UpdateBody, parse_frame};
 use crate::stats::PipelineStats;
 
-/// What a frame said besides its data.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct FrameEvents {
-    pub responses: Vec<Response>,
-    pub notices: Vec<Notice>,
-    /// False when the frame was not JSON at all.
-    pub parsed: bool,
-    /// The latest event time of the frame's data items.
-    pub latest_event_ms: Option<i64>,
+/// The session's consumer: a [`FrameProcessor`] plus the bounded channel to the writer.
+#[derive(Debug)]
+pub struct Pipeline {
+    processor: FrameProcessor,
+    tx: mpsc::Sender<Vec<Row>>,
+}
+
+impl Pipeline {
+    /// Frames go through `processor`; their rows go to the writer through `tx`.
+    pub fn new(processor: FrameProcessor, tx: mpsc::Sender<Vec<Row>>) -> Self {
+        Self { processor, tx }
+    }
+
+    /// The processor (merged state and indicators).
+    pub fn processor(&self) -> &FrameProcessor {
+        &self.processor
+    }
+}
+
+impl FrameConsumer for Pipeline {
+    /// When the writer's channel is full this waits: a finite source slows down, a live
+    /// source stops reading its socket for that moment (the writer empties the channel as
+    /// fast as it can, so this is short unless the writer is in backpressure mode).
+    async fn consume(
+        &mut self,
+        frame: Result<&Frame<'_>, &FrameError>,
+        received_ms: i64,
+    ) -> Result<(), DownstreamStopped> {
+        let mut rows = Vec::new();
+        match frame {
+            Ok(frame) => self.processor.process(frame, received_ms, &mut rows),
+            Err(e) => self.processor.malformed(e, received_ms),
+        }
+        if !rows.is_empty() && self.tx.send(rows).await.is_err() {
+            return Err(DownstreamStopped);
+        }
+        Ok(())
+    }
 }
 
 /// Parser plus merged state plus indicators. One instance per stream, owned by one task.
@@ -54,20 +87,30 @@ impl FrameProcessor {
         &self.indicators
     }
 
-    /// Parses `text` (received at `received_ms`), merges its updates and appends the
-    /// resulting rows to `rows`. Malformed input is counted and skipped, never fatal.
-    pub fn process(&mut self, text: &str, received_ms: i64, rows: &mut Vec<Row>) -> FrameEvents {
+    /// Parses `text` (received at `received_ms`) and processes it like [`Self::process`]
+    /// (the benchmark's and tests' way in; the session parses frames itself).
+    pub fn process_text(&mut self, text: &str, received_ms: i64, rows: &mut Vec<Row>) {
+        match parse_frame(text, received_ms) {
+            Ok(frame) => self.process(&frame, received_ms, rows),
+            Err(e) => self.malformed(&e, received_ms),
+        }
+    }
+
+    /// Counts a frame that could not be parsed; it is skipped, never fatal.
+    pub fn malformed(&mut self, error: &FrameError, received_ms: i64) {
         let s = &self.stats;
         PipelineStats::add(&s.frames, 1);
         s.last_frame_unix_ms.store(received_ms, Relaxed);
-        let frame = match parse_frame(text, received_ms) {
-            Ok(f) => f,
-            Err(e) => {
-                PipelineStats::add(&s.malformed_frames, 1);
-                tracing::debug!(error = %e, "skipped malformed frame");
-                return FrameEvents::default();
-            }
-        };
+        PipelineStats::add(&s.malformed_frames, 1);
+        tracing::debug!(%error, "skipped malformed frame");
+    }
+
+    /// Merges the updates of `frame` (received at `received_ms`) and appends the resulting
+    /// rows to `rows`. Unusable items are counted and skipped, never fatal.
+    pub fn process(&mut self, frame: &Frame<'_>, received_ms: i64, rows: &mut Vec<Row>) {
+        let s = &self.stats;
+        PipelineStats::add(&s.frames, 1);
+        s.last_frame_unix_ms.store(received_ms, Relaxed);
         let mut skipped = u64::from(frame.skipped_items);
         // Counted locally and published once per frame: one atomic add per counter, not per
         // update. `services`: the frame carried the service; `merged`: updates that made rows.
@@ -125,11 +168,5 @@ impl FrameProcessor {
             .filter(|n| matches!(n, Notice::Heartbeat { .. }))
             .count();
         PipelineStats::add(&s.heartbeats, heartbeats as u64);
-        FrameEvents {
-            latest_event_ms: frame.updates.iter().map(|u| u.event_ms).max(),
-            responses: frame.responses,
-            notices: frame.notices,
-            parsed: true,
-        }
     }
 }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::frame::{EquityFields, OptionFields};
 use crate::indicators::IndicatorValues;
 use crate::market::option_symbol::OptionContract;
+use crate::schwab::wire::{EquityFields, OptionFields};
 
 /// A full, merged LEVELONE_EQUITIES quote at one event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -60,15 +60,15 @@ proptest! {
     fn the_parser_never_panics_on_arbitrary_text(text in "\\PC{0,300}") {
         let mut p = FrameProcessor::new(Arc::new(PipelineStats::default()), IndicatorEngine::new(IndicatorSettings::default()).expect("default periods"));
         let mut rows = Vec::new();
-        p.process(&text, 0, &mut rows);
+        p.process_text(&text, 0, &mut rows);
     }
 
     #[test]
     fn the_parser_never_panics_on_frame_like_input(text in frame_like()) {
         let mut p = FrameProcessor::new(Arc::new(PipelineStats::default()), IndicatorEngine::new(IndicatorSettings::default()).expect("default periods"));
         let mut rows = Vec::new();
-        p.process(&text, 0, &mut rows);
-        p.process(&text, 0, &mut rows); // merging into existing state too
+        p.process_text(&text, 0, &mut rows);
+        p.process_text(&text, 0, &mut rows); // merging into existing state too
     }
 
     #[test]

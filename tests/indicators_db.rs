@@ -351,7 +351,7 @@ fn computed(cfg: &Config, frames: &[Frame]) -> Vec<Stored> {
     let mut processor = FrameProcessor::new(std::sync::Arc::new(PipelineStats::default()), engine);
     let mut rows = Vec::new();
     for f in frames {
-        processor.process(&f.text, f.ts, &mut rows);
+        processor.process_text(&f.text, f.ts, &mut rows);
     }
     let mut out: Vec<Stored> = rows
         .into_iter()

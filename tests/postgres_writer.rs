@@ -28,7 +28,7 @@ fn equity_rows(start_ms: i64, n: usize, symbols: &[&str]) -> Vec<Vec<Row>> {
                 1000 + i
             );
             let mut rows = Vec::new();
-            processor.process(&frame, 0, &mut rows);
+            processor.process_text(&frame, 0, &mut rows);
             rows
         })
         .collect()

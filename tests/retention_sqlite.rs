@@ -43,7 +43,7 @@ async fn old_rows_are_deleted_in_chunks_and_recent_ones_kept() {
             i % 7
         );
         let mut rows = Vec::new();
-        processor.process(&frame, 0, &mut rows);
+        processor.process_text(&frame, 0, &mut rows);
         rows.into_iter().for_each(|r| batch.push(r));
     }
     db.write(&batch).await.expect("write");

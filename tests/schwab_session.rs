@@ -380,7 +380,7 @@ async fn throttled_rest_calls_wait_for_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wss_url_goes_through_rustls_and_a_failed_handshake_is_a_network_error() {
-    use market_streamer::pipeline::FrameProcessor;
+    use market_streamer::pipeline::{FrameProcessor, Pipeline};
     use market_streamer::schwab::preferences::StreamerInfo;
     use market_streamer::schwab::session::CloseReason;
     use market_streamer::schwab::session::connection::{
@@ -411,7 +411,7 @@ async fn a_wss_url_goes_through_rustls_and_a_failed_handshake_is_a_network_error
         response_timeout: Duration::from_secs(5),
         stall_timeout: Duration::from_secs(5),
     };
-    let mut processor = FrameProcessor::new(
+    let processor = FrameProcessor::new(
         Default::default(),
         market_streamer::indicators::IndicatorEngine::new(
             market_streamer::indicators::IndicatorSettings::default(),
@@ -419,9 +419,9 @@ async fn a_wss_url_goes_through_rustls_and_a_failed_handshake_is_a_network_error
         .expect("default periods"),
     );
     let (tx, _rx) = tokio::sync::mpsc::channel(8);
+    let mut pipeline = Pipeline::new(processor, tx);
     let mut sink = FrameSink {
-        processor: &mut processor,
-        tx: &tx,
+        consumer: &mut pipeline,
         recorder: None,
     };
     let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);

@@ -56,7 +56,7 @@ async fn equity_data_bytes_per_row() {
             start + i * 180
         );
         let mut rows = Vec::new();
-        processor.process(&frame, 0, &mut rows);
+        processor.process_text(&frame, 0, &mut rows);
         for r in &rows {
             if let market_streamer::rows::Row::Equity(e) = r {
                 assert!(

@@ -46,7 +46,7 @@ fn batch(processor: &mut FrameProcessor, timestamp_ms: i64, symbols: &[(&str, f6
         items.join(",")
     );
     let mut rows = Vec::new();
-    processor.process(&frame, 0, &mut rows);
+    processor.process_text(&frame, 0, &mut rows);
     let mut b = Batch::default();
     rows.into_iter().for_each(|r| b.push(r));
     b

@@ -10,10 +10,8 @@
 //!   [`OverflowPolicy`]: live sources drop the oldest row (counted in `rows_dropped`),
 //!   finite sources (replay) wait.
 
-mod backoff;
 mod writer;
 
-pub use backoff::Backoff;
 pub use writer::{WriterError, WriterHandle, WriterReport, WriterSettings, spawn_writer};
 
 pub use crate::config::OverflowPolicy;

@@ -9,8 +9,8 @@ use chrono::{TimeZone, Utc};
 use tokio::time::Instant;
 
 use super::*;
-use crate::frame::EquityFields;
 use crate::rows::{Batch, EquityRow, Row};
+use crate::schwab::wire::EquityFields;
 use crate::sink::{Sink, SinkError, WriteReport};
 use crate::stats::PipelineStats;
 

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::Backoff;
+use crate::backoff::Backoff;
 use crate::config::{Config, OverflowPolicy};
 use crate::rows::{Batch, Row};
 use crate::sink::{ErrorKind, Sink, SinkError, WriteReport};

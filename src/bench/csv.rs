@@ -89,8 +89,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::frame::EquityFields;
     use crate::indicators::IndicatorValues;
+    use crate::schwab::wire::EquityFields;
 
     #[test]
     fn a_row_has_every_column_with_nulls_empty_and_text_quoted() {

@@ -1,4 +1,4 @@
-//! Hot path: parse + merge + indicators per update ([`FrameProcessor::process`]) over a
+//! Hot path: parse + merge + indicators per update ([`FrameProcessor::process_text`]) over a
 //! pre-generated session, on one thread, against a generic JSON parse of the same frames.
 
 use std::sync::Arc;
@@ -66,7 +66,7 @@ fn pipeline_pass(session: &Session, engine: IndicatorEngine) -> (Duration, u64) 
     let mut rows = Vec::with_capacity(1024);
     let started = Instant::now();
     for frame in &session.frames {
-        processor.process(&frame.text, frame.at_ms, &mut rows);
+        processor.process_text(&frame.text, frame.at_ms, &mut rows);
         // The writer would take the rows; dropping them is part of the cost.
         rows.clear();
     }

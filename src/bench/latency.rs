@@ -113,7 +113,7 @@ pub async fn run(
         tokio::time::sleep_until(due).await;
         let tick = Instant::now();
         let mut rows = Vec::new();
-        processor.process(&frame.text, frame.at_ms, &mut rows);
+        processor.process_text(&frame.text, frame.at_ms, &mut rows);
         {
             let mut ticks = sink.ticks.lock().unwrap_or_else(PoisonError::into_inner);
             for row in &rows {

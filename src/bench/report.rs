@@ -202,7 +202,7 @@ impl Report {
             w,
             "{} symbols, {} frames, {} updates (LEVELONE_EQUITIES deltas with the default fields, \
              CHART_EQUITY candles, heartbeats) at {} update/s per symbol, indicators warm \
-             (60 bars restored per symbol). One thread, `FrameProcessor::process` per frame, \
+             (60 bars restored per symbol). One thread, `FrameProcessor::process_text` per frame, \
              median of {} passes.\n",
             h.symbols,
             thousands(h.frames as f64),

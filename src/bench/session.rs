@@ -170,7 +170,7 @@ impl Session {
             .iter()
             .filter_map(|f| {
                 let mut rows = Vec::new();
-                processor.process(&f.text, f.at_ms, &mut rows);
+                processor.process_text(&f.text, f.at_ms, &mut rows);
                 (!rows.is_empty()).then_some(rows)
             })
             .collect()

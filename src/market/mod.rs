@@ -10,9 +10,9 @@ pub use streamer_config::option_symbol;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::frame::{ChartFields, EquityFields, OptionFields, Update, UpdateBody};
 use crate::indicators::IndicatorValues;
 use crate::rows::{BarRow, EquityRow, OptionRow, Row, time_from_ms};
+use crate::schwab::wire::{ChartFields, EquityFields, OptionFields, Update, UpdateBody};
 use option_symbol::{OptionContract, OptionSymbolError};
 
 /// Why an update produced no row.

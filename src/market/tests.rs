@@ -1,7 +1,7 @@
 //! Market-state tests: delta merge semantics, row keys, candles, options.
 
 use super::*;
-use crate::frame::parse_frame;
+use crate::schwab::wire::parse_frame;
 
 fn rows(state: &mut MarketState, text: &str) -> Vec<Row> {
     let frame = parse_frame(text, 0).expect("frame");

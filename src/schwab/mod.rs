@@ -4,9 +4,11 @@
 //! session ([`session`]). [`settings`] holds the configuration, [`secret`] the type that keeps
 //! tokens out of logs.
 
+pub mod downstream;
 pub mod login;
 pub mod oauth;
 pub mod preferences;
+pub mod replay;
 pub mod rest;
 /// [`Secret`](secret::Secret): lives in the leaf `streamer-config`, which needs it for `SCHWAB_CLIENT_SECRET`.
 pub mod secret {
@@ -16,6 +18,7 @@ pub mod session;
 pub mod settings;
 pub mod token_manager;
 pub mod tokens;
+pub mod wire;
 
 pub use secret::Secret;
 

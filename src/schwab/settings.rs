@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{parse_seconds, redact_url_password};
-use crate::frame::{ChartFields, EquityFields, OptionFields};
+use crate::schwab::wire::{ChartFields, EquityFields, OptionFields};
 
 use super::secret::Secret;
 

@@ -27,7 +27,7 @@ use super::oauth::{self, OAuthApp, OAuthError};
 use super::rest::SchwabRest;
 use super::secret::Secret;
 use super::tokens::{TokenSet, TokenStore};
-use crate::batch::Backoff;
+use crate::backoff::Backoff;
 use crate::config::Config;
 
 /// Requests waiting for the task. Callers wait when it is full (there are only a handful

@@ -1,25 +1,17 @@
 //! `stream_gaps`: one row per interruption of the stream (from, to, reason), so users know
-//! where data is missing. Written by the session supervisor through a small task of its own
-//! (see `schwab::session::gaps`), not through the row writer.
+//! where data is missing. The session supervisor queues each [`StreamGap`]; the recorder task
+//! here writes them, retrying transient database errors, apart from the row writer.
 
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::sqlite::sqlite_time;
-use super::{Database, SinkError};
-
-/// A period without data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamGap {
-    /// The last frame received before the disconnect.
-    pub start: DateTime<Utc>,
-    /// When the new session was streaming again (or the service stopped).
-    pub end: DateTime<Utc>,
-    /// Short machine-readable cause: `server_close`, `stall`, `login_denied`, `kicked`,
-    /// `stop_streaming`, `network_error`, `response_timeout`.
-    pub reason: String,
-    /// Human-readable details (close code, error text, "service stopped").
-    pub detail: String,
-}
+use super::{Database, ErrorKind, SinkError};
+use crate::backoff::Backoff;
+use crate::schwab::session::gaps::{GAP_CHANNEL_CAPACITY, StreamGap};
 
 impl Database {
     /// Inserts one gap row.
@@ -50,4 +42,42 @@ impl Database {
             .map_err(|e| SinkError::new("insert into stream_gaps", e)),
         }
     }
+}
+
+/// Attempts per gap before it is given up (logged with its times).
+const ATTEMPTS: u32 = 8;
+
+/// The recorder's input and task.
+pub struct GapRecorder {
+    pub tx: mpsc::Sender<StreamGap>,
+    pub task: JoinHandle<u64>,
+}
+
+/// Starts the recorder; the task ends (returning the number of rows written) when every
+/// sender is dropped and the queue is written.
+pub fn spawn_gap_recorder(db: Arc<Database>) -> GapRecorder {
+    let (tx, mut rx) = mpsc::channel::<StreamGap>(GAP_CHANNEL_CAPACITY);
+    let task = tokio::spawn(async move {
+        let mut written = 0;
+        while let Some(gap) = rx.recv().await {
+            let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+            for attempt in 1..=ATTEMPTS {
+                match db.insert_gap(&gap).await {
+                    Ok(()) => {
+                        written += 1;
+                        break;
+                    }
+                    Err(e) if e.kind == ErrorKind::Transient && attempt < ATTEMPTS => {
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(gap_start = %gap.start, gap_end = %gap.end, reason = %gap.reason, error = %e, "could not record a stream gap");
+                        break;
+                    }
+                }
+            }
+        }
+        written
+    });
+    GapRecorder { tx, task }
 }

@@ -14,8 +14,8 @@ pub mod sqlite;
 use std::future::Future;
 use std::time::Duration;
 
+pub use crate::schwab::session::gaps::StreamGap;
 pub use error::{ErrorKind, SinkError};
-pub use gaps::StreamGap;
 
 use crate::config::{Config, DatabaseTarget};
 use crate::rows::Batch;
@@ -66,7 +66,7 @@ impl Database {
         let target = &cfg.database;
         let started = tokio::time::Instant::now();
         let mut backoff =
-            crate::batch::Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+            crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         loop {
             match Self::connect(cfg).await {
                 Ok(db) => return Ok(db),

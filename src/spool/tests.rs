@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::frame::EquityFields;
 use crate::rows::{EquityRow, Row};
+use crate::schwab::wire::EquityFields;
 
 fn batch(first_id: i32, n: i32) -> Batch {
     let mut b = Batch::default();

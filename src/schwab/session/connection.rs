@@ -1,8 +1,9 @@
 //! One streamer connection's life (spec §8.2): connect to `streamerSocketUrl`, LOGIN with the
 //! raw access token and wait (with a deadline) for its ack, then send the subscriptions one
 //! at a time, each awaited (matching `requestid`, `service` and `command`) with a deadline,
-//! then read until the connection ends. Every frame goes through the pipeline (and the
-//! recorder). A watchdog ends the connection when no Schwab frame (data, response or
+//! then read until the connection ends. Every frame is parsed once here: its responses and
+//! notices drive the session, and the parsed frame goes downstream to the
+//! [`FrameConsumer`] (and the raw text to the recorder). A watchdog ends the connection when no Schwab frame (data, response or
 //! heartbeat) has arrived for `STALL_TIMEOUT`; our own sends and WebSocket pings never reset it.
 
 use std::collections::VecDeque;
@@ -10,18 +11,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfig};
 
 use super::protocol::{Request, RequestBuilder, Subscription, codes, is_success};
 use super::recorder::FrameRecorder;
-use crate::frame::Notice;
-use crate::pipeline::FrameProcessor;
-use crate::rows::Row;
+use crate::schwab::downstream::FrameConsumer;
 use crate::schwab::preferences::StreamerInfo;
 use crate::schwab::secret::Secret;
-use crate::source::forward_frame;
+use crate::schwab::wire::{Notice, parse_frame};
 
 /// Largest WebSocket message and frame accepted: a 500-symbol snapshot can be large.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -127,10 +126,9 @@ pub struct ConnectionReport {
     pub last_frame_at: Option<DateTime<Utc>>,
 }
 
-/// Where frames go: the pipeline, the writer, and the optional recorder.
-pub struct FrameSink<'a> {
-    pub processor: &'a mut FrameProcessor,
-    pub tx: &'a mpsc::Sender<Vec<Row>>,
+/// Where frames go: downstream (the pipeline), and the optional recorder.
+pub struct FrameSink<'a, C: FrameConsumer> {
+    pub consumer: &'a mut C,
     pub recorder: Option<&'a mut FrameRecorder>,
 }
 
@@ -154,7 +152,7 @@ pub async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// subscription has been answered.
 pub async fn run_connection(
     plan: ConnectionPlan<'_>,
-    sink: &mut FrameSink<'_>,
+    sink: &mut FrameSink<'_, impl FrameConsumer>,
     stop: &mut watch::Receiver<bool>,
     on_streaming: &mut (dyn FnMut(DateTime<Utc>) + Send),
 ) -> ConnectionReport {
@@ -270,7 +268,7 @@ impl<'p> Session<'p> {
     async fn drive(
         &mut self,
         ws: &mut Socket,
-        sink: &mut FrameSink<'_>,
+        sink: &mut FrameSink<'_, impl FrameConsumer>,
         stop: &mut watch::Receiver<bool>,
         on_streaming: &mut (dyn FnMut(DateTime<Utc>) + Send),
     ) -> CloseReason {
@@ -325,7 +323,7 @@ impl<'p> Session<'p> {
         &mut self,
         msg: Option<Result<Message, tungstenite::Error>>,
         ws: &mut Socket,
-        sink: &mut FrameSink<'_>,
+        sink: &mut FrameSink<'_, impl FrameConsumer>,
         on_streaming: &mut (dyn FnMut(DateTime<Utc>) + Send),
     ) -> Step {
         let text = match msg {
@@ -358,12 +356,20 @@ impl<'p> Session<'p> {
         if let Some(recorder) = sink.recorder.as_deref_mut() {
             recorder.record(&text).await;
         }
-        let Ok(events) =
-            forward_frame(sink.processor, &text, now.timestamp_millis(), sink.tx).await
-        else {
+        let received_ms = now.timestamp_millis();
+        let frame = parse_frame(&text, received_ms);
+        if sink
+            .consumer
+            .consume(frame.as_ref(), received_ms)
+            .await
+            .is_err()
+        {
             return Step::End(CloseReason::WriterStopped);
+        }
+        let Ok(frame) = frame else {
+            return Step::Continue;
         };
-        for notice in &events.notices {
+        for notice in &frame.notices {
             if let Notice::Code {
                 service,
                 code,
@@ -375,7 +381,7 @@ impl<'p> Session<'p> {
                 return Step::End(end);
             }
         }
-        for response in &events.responses {
+        for response in &frame.responses {
             let matches = self.pending.as_ref().is_some_and(|(p, _)| {
                 response.request_id.as_deref() == Some(p.request_id.as_str())
                     && response.service == p.service

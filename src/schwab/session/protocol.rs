@@ -6,9 +6,9 @@ use std::fmt;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::frame::Service;
 use crate::schwab::preferences::StreamerInfo;
 use crate::schwab::secret::Secret;
+use crate::schwab::wire::Service;
 
 /// One data subscription: a service, its keys and its fields.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,17 +25,15 @@ use tokio::sync::{mpsc, watch};
 use super::connection::{
     CloseReason, ConnectionPlan, ConnectionSettings, FrameSink, run_connection, stopped,
 };
-use super::gaps::send_gap;
+use super::gaps::{StreamGap, send_gap};
 use super::protocol::Subscription;
 use super::recorder::FrameRecorder;
-use crate::batch::Backoff;
+use crate::backoff::Backoff;
 use crate::config::Config;
-use crate::pipeline::FrameProcessor;
-use crate::rows::Row;
+use crate::schwab::downstream::FrameConsumer;
 use crate::schwab::preferences::{PreferenceError, fetch_streamer_info};
 use crate::schwab::rest::SchwabRest;
 use crate::schwab::token_manager::{TokenError, TokenHandle, TokenState, Want};
-use crate::sink::StreamGap;
 
 /// Timings of the reconnect loop.
 #[derive(Debug, Clone)]
@@ -152,10 +150,9 @@ pub struct SessionParts {
     pub health: watch::Sender<SessionHealth>,
 }
 
-/// Where the frames go.
-pub struct SessionOutput<'a> {
-    pub processor: &'a mut FrameProcessor,
-    pub tx: &'a mpsc::Sender<Vec<Row>>,
+/// Where the frames go: downstream, and the optional recorder.
+pub struct SessionOutput<'a, C: FrameConsumer> {
+    pub consumer: &'a mut C,
     pub recorder: Option<&'a mut FrameRecorder>,
 }
 
@@ -169,7 +166,7 @@ struct OpenGap {
 /// Runs sessions until `stop` is set or the writer stops. Returns how the last one ended.
 pub async fn run_session(
     parts: SessionParts,
-    out: SessionOutput<'_>,
+    out: SessionOutput<'_, impl FrameConsumer>,
     mut stop: watch::Receiver<bool>,
 ) -> CloseReason {
     let SessionParts {
@@ -181,8 +178,7 @@ pub async fn run_session(
         health,
     } = parts;
     let SessionOutput {
-        processor,
-        tx,
+        consumer,
         mut recorder,
     } = out;
     let count_reconnect = |reason: &'static str| {
@@ -288,8 +284,7 @@ pub async fn run_session(
                 tracing::info!(subscriptions = subscriptions.len(), "streaming");
             };
             let mut sink = FrameSink {
-                processor: &mut *processor,
-                tx,
+                consumer: &mut *consumer,
                 recorder: recorder.as_deref_mut(),
             };
             let plan = ConnectionPlan {

@@ -42,21 +42,21 @@ trait HasQuote {
 }
 
 impl HasQuote for EquityRow {
-    type Fields = crate::frame::EquityFields;
+    type Fields = crate::schwab::wire::EquityFields;
     fn quote(&self) -> &Self::Fields {
         &self.quote
     }
 }
 
 impl HasQuote for &EquityRow {
-    type Fields = crate::frame::EquityFields;
+    type Fields = crate::schwab::wire::EquityFields;
     fn quote(&self) -> &Self::Fields {
         &self.quote
     }
 }
 
 impl HasQuote for crate::rows::OptionRow {
-    type Fields = crate::frame::OptionFields;
+    type Fields = crate::schwab::wire::OptionFields;
     fn quote(&self) -> &Self::Fields {
         &self.quote
     }

@@ -1,4 +1,5 @@
-//! `market-streamer replay FILE`: recorded server frames, one per line (JSON Lines).
+//! `market-streamer replay FILE`: recorded server frames, one per line (JSON Lines), parsed
+//! and handed to a [`FrameConsumer`] exactly as the live session does.
 //!
 //! Blank lines are ignored; a line that is not valid UTF-8 or not a frame is counted and
 //! skipped. A frame without a data `timestamp` takes the previous frame's event time.
@@ -6,11 +7,9 @@
 use std::path::Path;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::mpsc;
 
-use super::forward_frame;
-use crate::pipeline::FrameProcessor;
-use crate::rows::Row;
+use super::downstream::FrameConsumer;
+use super::wire::parse_frame;
 
 /// What a replay read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +32,10 @@ pub enum ReplayError {
     WriterStopped,
 }
 
-/// Reads `path` line by line into the processor and the writer.
+/// Reads `path` line by line into `consumer`.
 pub async fn replay_file(
     path: &Path,
-    processor: &mut FrameProcessor,
-    tx: &mpsc::Sender<Vec<Row>>,
+    consumer: &mut impl FrameConsumer,
 ) -> Result<ReplayCounts, ReplayError> {
     let io_err = |source| ReplayError::Io {
         path: path.display().to_string(),
@@ -64,18 +62,24 @@ pub async fn replay_file(
             counts.blank_lines += 1;
             continue;
         }
-        let events = forward_frame(processor, text, last_event_ms, tx)
+        let frame = parse_frame(text, last_event_ms);
+        consumer
+            .consume(frame.as_ref(), last_event_ms)
             .await
-            .map_err(|()| ReplayError::WriterStopped)?;
-        if !events.parsed {
-            counts.malformed_lines += 1;
-            tracing::warn!(
-                line = counts.lines,
-                "skipped a line that is not a Schwab frame (JSON object)"
-            );
-        }
-        if let Some(ts) = events.latest_event_ms {
-            last_event_ms = ts;
+            .map_err(|_| ReplayError::WriterStopped)?;
+        match frame {
+            Ok(frame) => {
+                if let Some(ts) = frame.updates.iter().map(|u| u.event_ms).max() {
+                    last_event_ms = ts;
+                }
+            }
+            Err(_) => {
+                counts.malformed_lines += 1;
+                tracing::warn!(
+                    line = counts.lines,
+                    "skipped a line that is not a Schwab frame (JSON object)"
+                );
+            }
         }
     }
     Ok(counts)

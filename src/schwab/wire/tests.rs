@@ -235,8 +235,8 @@ mod before_single_pass {
     use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
     use serde_json::value::RawValue;
 
+    use super::super::sections::{CowStr, raw_items};
     use super::super::values::Read;
-    use super::super::wire::{CowStr, raw_items};
     use super::super::{Frame, Service, parse_update};
 
     #[derive(Default)]

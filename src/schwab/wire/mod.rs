@@ -7,13 +7,13 @@
 //! [`Frame::skipped_items`], and the rest of the frame is still used. Nothing here panics.
 
 pub mod fields;
+mod sections;
 pub mod values;
-mod wire;
 
 use std::borrow::Cow;
 
 pub use fields::{ChartFields, EquityFields, FieldTable, OptionFields};
-use wire::{DataSection, RawSections, WireNotify, WireResponse};
+use sections::{DataSection, RawSections, WireNotify, WireResponse};
 
 /// The data services whose items we type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -187,7 +187,7 @@ fn parse_update(
         event_ms: i64,
         wrap: fn(T) -> UpdateBody,
     ) -> Result<Update<'a>, serde_json::Error> {
-        let item = wire::parse_item::<T>(raw)?;
+        let item = sections::parse_item::<T>(raw)?;
         Ok(Update {
             symbol: item.key,
             event_ms,
@@ -208,7 +208,7 @@ fn for_each_item<'a>(
     skipped: &mut u32,
     mut f: impl FnMut(&'a serde_json::value::RawValue) -> Result<(), serde_json::Error>,
 ) {
-    match wire::raw_items(section) {
+    match sections::raw_items(section) {
         Ok(items) => {
             for item in items {
                 if let Err(e) = f(item) {
