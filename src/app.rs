@@ -6,12 +6,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::batch::{OverflowPolicy, WriterError, WriterReport, WriterSettings, spawn_writer};
 use crate::config::Config;
+use crate::counters::PipelineStats;
+use crate::db::stream_gaps::spawn_gap_recorder;
+use crate::db::tokens::open_token_store;
+use crate::db::warm_start;
+use crate::db::{Database, SinkError};
 use crate::health::metrics::Metrics;
 use crate::health::server::{HealthServer, HealthServerError};
 use crate::health::{FixedFacts, Health, HealthRules, HealthSources, MarketClock};
-use crate::indicators::warm_start::{self, WarmSymbols};
+use crate::indicators::warm_start::WarmSymbols;
 use crate::indicators::{BadPeriods, IndicatorEngine};
 use crate::pipeline::{FrameProcessor, Pipeline};
 use crate::schwab::login::{Login, LoginError};
@@ -27,9 +31,7 @@ use crate::schwab::token_manager::{TokenSettings, TokenStatus, spawn_token_manag
 use crate::schwab::tokens::{TokenStore, TokenStoreError};
 use crate::sim::SimConfig;
 use crate::sim::server::{SimServer, SimServerSettings};
-use crate::sink::gaps::spawn_gap_recorder;
-use crate::sink::{Database, SinkError};
-use crate::stats::PipelineStats;
+use crate::writer::{OverflowPolicy, WriterError, WriterReport, WriterSettings, spawn_writer};
 
 /// How long startup waits for an unreachable database before giving up.
 const CONNECT_GIVE_UP: Duration = Duration::from_secs(60);
@@ -316,7 +318,7 @@ pub async fn run(
     });
     let db = Arc::new(open_database(cfg).await?);
     let engine = indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols)).await?;
-    let token_store = TokenStore::open(cfg).await?;
+    let token_store = open_token_store(cfg).await?;
     let rest = Arc::new(SchwabRest::new(RestSettings::from_config(cfg))?);
     let app = OAuthApp::from_config(cfg).ok_or(LoginError::NoApp)?;
     let (tokens, token_task) = spawn_token_manager(
@@ -333,7 +335,7 @@ pub async fn run(
         stats.clone(),
     );
     let gaps = spawn_gap_recorder(db.clone());
-    let status = tokio::spawn(crate::status::report_every(
+    let status = tokio::spawn(crate::status_line::report_every(
         stats.clone(),
         cfg.status_interval,
     ));
@@ -441,4 +443,9 @@ pub async fn start_simulator(
                 "cannot listen on {listen}: {e}; pick a free address with --listen"
             ))
         })
+}
+
+/// `market-streamer login`: checks the app credentials and opens the configured token store.
+pub async fn prepare_login(cfg: &Config) -> Result<Login, LoginError> {
+    Login::prepare(cfg, open_token_store(cfg)).await
 }

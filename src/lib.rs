@@ -1,14 +1,22 @@
 //! market-streamer: Schwab Streamer frames in, merged quotes and bars out to a database.
 //!
-//! Data flow (one task owns each piece of mutable state):
-//! `source` (simulator / replay / live socket) → [`frame`] parser → [`market`] state
-//! (+ [`indicators`] per equity row) → bounded channel → [`batch`] writer task → [`sink`] (PostgreSQL or SQLite).
+//! Data flows one way (one task owns each piece of mutable state):
+//!
+//! [`schwab`] session (live socket, or `replay` of recorded frames; parsed once by
+//! [`schwab::wire`]) → [`schwab::downstream::FrameConsumer`] seam → [`pipeline`] ([`market`]
+//! merge + [`indicators`] → [`rows`]) → bounded channel → [`writer`] task (with the disk
+//! [`spool`]) → [`db`] (PostgreSQL/Supabase or SQLite; every SQL statement lives there).
+//!
+//! Beside the flow: [`health`] (`/health`, `/metrics`) and [`status_line`] read the shared
+//! [`counters`]; [`retention`] runs maintenance through [`db`]; [`app`] wires it all from the
+//! [`config`] (a leaf: it imports no component).
 
 pub mod app;
 pub mod backoff;
-pub mod batch;
 pub mod bench;
 pub mod config;
+pub mod counters;
+pub mod db;
 pub mod health;
 pub mod indicators;
 pub mod market;
@@ -19,8 +27,7 @@ pub mod rows;
 pub mod schwab;
 pub mod shutdown;
 pub mod sim;
-pub mod sink;
 pub mod spool;
-pub mod stats;
-pub mod status;
+pub mod status_line;
 pub mod testkit;
+pub mod writer;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use market_streamer::bench::alloc::CountingAllocator;
-use market_streamer::schwab::login::{Login, LoginError};
+use market_streamer::schwab::login::LoginError;
 use market_streamer::{app, bench, config, schwab, shutdown};
 
 /// The system allocator; `market-streamer bench` can count the hot path's allocations with
@@ -184,7 +184,7 @@ fn run_bench(quick: bool, output: Option<PathBuf>) -> anyhow::Result<()> {
 
 /// `market-streamer login`: print the URL, read the pasted redirect URL, save the tokens.
 async fn login(cfg: &config::Config, redirect_url: Option<String>) -> anyhow::Result<()> {
-    let login = Login::prepare(cfg).await?;
+    let login = app::prepare_login(cfg).await?;
     println!(
         "1. Open this URL in a browser (on any computer) and sign in with your Schwab brokerage login"
     );

@@ -11,12 +11,12 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::mpsc;
 
+use crate::counters::PipelineStats;
 use crate::indicators::IndicatorEngine;
 use crate::market::MarketState;
 use crate::rows::Row;
 use crate::schwab::downstream::{DownstreamStopped, FrameConsumer};
 use crate::schwab::wire::{Frame, FrameError, Notice, UpdateBody, parse_frame};
-use crate::stats::PipelineStats;
 
 /// The session's consumer: a [`FrameProcessor`] plus the bounded channel to the writer.
 #[derive(Debug)]
@@ -126,7 +126,14 @@ impl FrameProcessor {
             match self.state.apply(update) {
                 Ok(mut row) => {
                     if let Row::Equity(equity) = &mut row {
-                        equity.indicators = self.indicators.on_equity(equity);
+                        // Indicators follow the merged row: its event time, `seq`, last
+                        // price and cumulative day volume.
+                        equity.indicators = self.indicators.on_tick(
+                            &equity.ticker,
+                            (equity.timestamp.timestamp_millis(), equity.seq),
+                            equity.quote.last,
+                            equity.quote.total_volume,
+                        );
                     }
                     rows.push(row);
                     merged[service] += 1;

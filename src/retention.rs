@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use chrono::{Days, Utc};
 
 use crate::config::Config;
-use crate::sink::{Database, SinkError};
-use crate::stats::PipelineStats;
+use crate::counters::PipelineStats;
+use crate::db::{Database, SinkError};
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

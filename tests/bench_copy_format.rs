@@ -9,11 +9,11 @@ use std::sync::Arc;
 use common::{config_for, start_postgres};
 use market_streamer::bench::copy_binary::{EQUITY_COPY_TYPES, copy_equities};
 use market_streamer::bench::session::{self, Until};
+use market_streamer::db::Database;
+use market_streamer::db::postgres::insert;
 use market_streamer::indicators::IndicatorValues;
 use market_streamer::rows::{Batch, EquityRow, Row, time_from_ms};
 use market_streamer::schwab::wire::EquityFields;
-use market_streamer::sink::Database;
-use market_streamer::sink::postgres::insert;
 use market_streamer::testkit::TestPostgres;
 
 const ROWS: u64 = 1200;

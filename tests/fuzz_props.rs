@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use market_streamer::counters::PipelineStats;
 use market_streamer::indicators::{IndicatorEngine, IndicatorSettings};
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::spool::{Spool, record};
-use market_streamer::stats::PipelineStats;
 use proptest::prelude::*;
 
 /// JSON-ish text built from frame-like pieces, so the parser sees near-valid input often.

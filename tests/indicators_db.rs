@@ -19,10 +19,10 @@ use chrono_tz::America::New_York;
 use common::{config_for, start_postgres};
 use market_streamer::app;
 use market_streamer::config::Config;
+use market_streamer::counters::PipelineStats;
 use market_streamer::indicators::{IndicatorEngine, IndicatorValues};
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::rows::Row;
-use market_streamer::stats::PipelineStats;
 
 /// A recorded LEVELONE_EQUITIES frame: its event time and JSON text.
 struct Frame {
@@ -129,7 +129,7 @@ fn columns() -> String {
 
 async fn sqlite_rows(url: &str, from_ms: i64) -> Vec<Stored> {
     let pool = sqlx::SqlitePool::connect(url).await.expect("open");
-    let since = market_streamer::sink::sqlite::sqlite_time(
+    let since = market_streamer::db::sqlite::sqlite_time(
         DateTime::from_timestamp_millis(from_ms).expect("time"),
     );
     let sql = format!(
@@ -417,7 +417,8 @@ async fn postgres_columns_hold_the_computed_values() {
 
 #[tokio::test]
 async fn warm_start_loads_the_asked_symbols_and_the_whole_latest_session() {
-    use market_streamer::indicators::warm_start::{self, WarmSymbols};
+    use market_streamer::db::warm_start;
+    use market_streamer::indicators::warm_start::WarmSymbols;
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("warm.db").display());
     let cfg = config_for(&url, &DISTINCT_PERIODS);
@@ -477,7 +478,8 @@ async fn warm_start_loads_the_asked_symbols_and_the_whole_latest_session() {
 
 #[tokio::test]
 async fn warm_start_reaches_back_over_an_overnight_gap() {
-    use market_streamer::indicators::warm_start::{self, WarmSymbols};
+    use market_streamer::db::warm_start;
+    use market_streamer::indicators::warm_start::WarmSymbols;
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("gap.db").display());
     let mut vars = DISTINCT_PERIODS.to_vec();

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use common::config_for;
+use market_streamer::counters::PipelineStats;
+use market_streamer::db::{Database, Sink};
 use market_streamer::indicators::{IndicatorEngine, IndicatorSettings};
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::rows::Batch;
-use market_streamer::sink::{Database, Sink};
-use market_streamer::stats::PipelineStats;
 
 #[tokio::test]
 async fn old_rows_are_deleted_in_chunks_and_recent_ones_kept() {

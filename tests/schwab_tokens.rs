@@ -10,17 +10,18 @@ use chrono::Utc;
 use common::sim::{config_from, fast_sim, live_vars, login, start_sim};
 use common::start_postgres;
 use market_streamer::config::Config;
+use market_streamer::db::tokens::open_token_store;
 use market_streamer::schwab::oauth::OAuthApp;
 use market_streamer::schwab::rest::{RestSettings, SchwabRest};
 use market_streamer::schwab::token_manager::{
     TokenHandle, TokenSettings, TokenState, TokenStatus, Want, spawn_token_manager,
 };
-use market_streamer::schwab::tokens::{TokenSet, TokenStore};
+use market_streamer::schwab::tokens::TokenSet;
 use market_streamer::sim::server::SimServer;
 use tokio::sync::watch;
 
 async fn manager(cfg: &Config) -> (TokenHandle, watch::Receiver<TokenStatus>) {
-    let store = TokenStore::open(cfg).await.expect("store");
+    let store = open_token_store(cfg).await.expect("store");
     let rest = Arc::new(SchwabRest::new(RestSettings::from_config(cfg)).expect("rest"));
     let app = OAuthApp::from_config(cfg).expect("app");
     let (tx, rx) = watch::channel(TokenStatus::starting());
@@ -40,7 +41,7 @@ async fn wait_state(rx: &mut watch::Receiver<TokenStatus>, state: TokenState) ->
 
 /// Rewrites the stored tokens as if the browser login happened `age` ago.
 async fn age_login(cfg: &Config, age: chrono::Duration) {
-    let store = TokenStore::open(cfg).await.expect("store");
+    let store = open_token_store(cfg).await.expect("store");
     let id = cfg.schwab.client_id.clone().expect("id");
     let mut t: TokenSet = store.load(&id).await.expect("load").expect("tokens");
     t.refresh_issued_at = Utc::now() - age;
@@ -98,7 +99,7 @@ async fn refreshing_never_moves_the_login_time() {
     let t2 = h.access(Want::Fresh).await.expect("fresh again");
     assert!(t2.generation > t1.generation);
     assert_ne!(t1.token, t2.token);
-    let store = TokenStore::open(&cfg).await.expect("store");
+    let store = open_token_store(&cfg).await.expect("store");
     let stored = store
         .load(sim.client_id())
         .await
@@ -203,8 +204,8 @@ async fn postgres_token_store_locks_refreshes_hands_tokens_over_and_grants_nothi
     );
 
     // The advisory lock: while one holder has it, another waits.
-    let store_a = TokenStore::open(&cfg).await.expect("a");
-    let store_b = TokenStore::open(&cfg).await.expect("b");
+    let store_a = open_token_store(&cfg).await.expect("a");
+    let store_b = open_token_store(&cfg).await.expect("b");
     let id = sim.client_id().to_string();
     let held = store_a.lock(&id).await.expect("lock");
     let waiter = tokio::spawn(async move {
@@ -228,7 +229,7 @@ async fn postgres_token_store_locks_refreshes_hands_tokens_over_and_grants_nothi
 async fn the_migration_works_on_plain_postgres_without_supabase_roles() {
     let pg = start_postgres();
     let url = pg.create_database("plain").expect("db");
-    let db = market_streamer::sink::Database::connect(&common::config_for(&url, &[]))
+    let db = market_streamer::db::Database::connect(&common::config_for(&url, &[]))
         .await
         .expect("connect");
     db.migrate()

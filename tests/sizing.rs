@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use common::{config_for, start_postgres};
+use market_streamer::counters::PipelineStats;
+use market_streamer::db::{Database, Sink};
 use market_streamer::indicators::IndicatorEngine;
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::rows::Batch;
-use market_streamer::sink::{Database, Sink};
-use market_streamer::stats::PipelineStats;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn equity_data_bytes_per_row() {

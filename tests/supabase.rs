@@ -9,11 +9,11 @@ use std::sync::Arc;
 use chrono::{Days, Utc};
 use common::{config_for, fixture, start_postgres};
 use market_streamer::app;
+use market_streamer::counters::PipelineStats;
+use market_streamer::db::{Database, Sink};
 use market_streamer::indicators::{IndicatorEngine, IndicatorSettings};
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::rows::Batch;
-use market_streamer::sink::{Database, Sink};
-use market_streamer::stats::PipelineStats;
 use market_streamer::testkit::TestPostgres;
 use market_streamer::testkit::supabase::{self, SupabaseLike};
 

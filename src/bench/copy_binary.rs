@@ -22,8 +22,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
+use crate::db::SinkError;
 use crate::rows::{Batch, EquityRow, finite, time_from_ms};
-use crate::sink::SinkError;
 
 /// The `equity_data` columns the sink inserts and the binary data holds, in order (31).
 pub const EQUITY_COPY_COLUMNS: &str = r#"ticker, "timestamp", seq, price, volume, bid, ask, bid_size, ask_size, mark, last_size, high, low, open, close, net_change, net_percent_change, quote_time, trade_time, security_status, sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist, bb_upper, bb_middle, bb_lower, vwap"#;

@@ -1,11 +1,11 @@
 //! Why a benchmark run stopped. Each message says what to check.
 
 use crate::app::AppError;
-use crate::batch::WriterError;
 use crate::config::ConfigError;
+use crate::db::SinkError;
 use crate::sim::SimError;
-use crate::sink::SinkError;
 use crate::testkit::TestkitError;
+use crate::writer::WriterError;
 
 /// A benchmark run failed (a missed target is not an error: it is reported in the table).
 #[derive(Debug, thiserror::Error)]

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::counters::PipelineStats;
 use crate::indicators::IndicatorEngine;
 use crate::pipeline::FrameProcessor;
-use crate::stats::PipelineStats;
 
 use super::session::Session;
 

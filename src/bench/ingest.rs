@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Postgres, Transaction};
 
-use crate::batch::{OverflowPolicy, WriterSettings, spawn_writer};
+use crate::counters::PipelineStats;
+use crate::db::postgres::insert;
+use crate::db::{Database, SinkError};
 use crate::rows::{Batch, EquityRow, Row, finite, time_from_ms};
-use crate::sink::postgres::insert;
-use crate::sink::{Database, SinkError};
-use crate::stats::PipelineStats;
 use crate::testkit::TestPostgres;
+use crate::writer::{OverflowPolicy, WriterSettings, spawn_writer};
 
 use super::copy_binary::{copy_equities, equity_copy_data};
 use super::csv::{EQUITY_COLUMNS, equity_csv, push_equity_line};

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::batch::{OverflowPolicy, WriterSettings, spawn_writer};
+use crate::counters::PipelineStats;
+use crate::db::{Database, Sink, SinkError, WriteReport};
 use crate::pipeline::FrameProcessor;
 use crate::rows::{Batch, Row};
-use crate::sink::{Database, Sink, SinkError, WriteReport};
-use crate::stats::PipelineStats;
 use crate::testkit::TestPostgres;
+use crate::writer::{OverflowPolicy, WriterSettings, spawn_writer};
 
 use super::session::{self, Until};
 use super::{BenchError, bench_config, load_average};

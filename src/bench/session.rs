@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::counters::PipelineStats;
 use crate::indicators::bars::BarAggregate;
 use crate::indicators::{IndicatorEngine, IndicatorSettings};
 use crate::pipeline::FrameProcessor;
 use crate::rows::Row;
 use crate::sim::{MarketSimulator, SimConfig};
-use crate::stats::PipelineStats;
 
 use super::BenchError;
 

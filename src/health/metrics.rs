@@ -38,8 +38,8 @@ use metrics_exporter_prometheus::{
 
 use super::report::{HealthReport, Status};
 use super::snapshot::Snapshot;
+use crate::counters::{PipelineStats, WriteHistograms};
 use crate::schwab::session::SessionState;
-use crate::stats::{PipelineStats, WriteHistograms};
 
 const FLUSH_SECONDS: &str = "market_streamer_flush_duration_seconds";
 const FLUSH_ROWS: &str = "market_streamer_flush_rows";

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::config::{Config, DatabaseTarget};
+use crate::counters::PipelineStats;
 use crate::schwab::session::SessionHealth;
 use crate::schwab::token_manager::TokenStatus;
-use crate::stats::PipelineStats;
 
 /// Everything the health judgement looks at, read at `now`.
 #[derive(Debug, Clone, PartialEq)]

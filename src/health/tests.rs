@@ -441,7 +441,7 @@ fn durations_read_naturally() {
 fn metrics_render_the_mirrored_counters_the_histograms_and_the_reasons() {
     use std::sync::atomic::Ordering::Relaxed;
 
-    use crate::stats::PipelineStats;
+    use crate::counters::PipelineStats;
 
     let metrics = metrics::Metrics::new();
     let stats = PipelineStats {

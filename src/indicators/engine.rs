@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use super::bars::{BarAggregate, BarBuilder, TickKey};
 use super::{BadPeriods, IndicatorSet, IndicatorSettings, IndicatorValues};
-use crate::rows::EquityRow;
 
 /// One symbol's state.
 #[derive(Debug, Clone)]
@@ -50,17 +49,6 @@ impl IndicatorEngine {
     /// Bars committed so far for `symbol` (0 if never seen).
     pub fn closed_bars(&self, symbol: &str) -> u64 {
         self.symbols.get(symbol).map_or(0, |s| s.set.closed_bars())
-    }
-
-    /// The indicator values of a merged equity row (its event time, `seq`, price and
-    /// cumulative volume), advancing the symbol's bars.
-    pub fn on_equity(&mut self, row: &EquityRow) -> IndicatorValues {
-        self.on_tick(
-            &row.ticker,
-            (row.timestamp.timestamp_millis(), row.seq),
-            row.quote.last,
-            row.quote.total_volume,
-        )
     }
 
     /// One row of `symbol` at `key` with its merged last price and cumulative day volume.

@@ -48,12 +48,16 @@ pub struct Login {
 }
 
 impl Login {
-    /// Checks the credentials and opens the token store (before the person opens the browser,
-    /// so a store problem shows up first).
-    pub async fn prepare(cfg: &Config) -> Result<Self, LoginError> {
+    /// Checks the credentials; `open_store` opens the token store (before the person opens
+    /// the browser, so a store problem shows up first; `crate::app::prepare_login` passes the
+    /// configured one).
+    pub async fn prepare<F>(cfg: &Config, open_store: F) -> Result<Self, LoginError>
+    where
+        F: Future<Output = Result<TokenStore, TokenStoreError>>,
+    {
         let app = OAuthApp::from_config(cfg).ok_or(LoginError::NoApp)?;
         let rest = SchwabRest::new(RestSettings::from_config(cfg))?;
-        let store = TokenStore::open(cfg).await?;
+        let store = open_store.await?;
         Ok(Self { rest, app, store })
     }
 

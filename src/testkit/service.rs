@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 use crate::app::{self, AppError, RunOptions, RunSummary};
 use crate::config::{Config, ConfigError};
 use crate::health::MarketClock;
-use crate::schwab::login::{Login, LoginError};
-use crate::schwab::tokens::{TokenStore, TokenStoreError};
+use crate::schwab::login::LoginError;
+use crate::schwab::tokens::TokenStoreError;
 use crate::sim::server::{SimServer, SimServerSettings};
 
 /// How long [`TestService::start`] waits for the health endpoint to listen.
@@ -179,7 +179,7 @@ impl Drop for TestService {
 
 /// A browser login against `sim`, through the real code exchange, into the configured store.
 async fn login(cfg: &Config, sim: &SimServer) -> Result<(), TestServiceError> {
-    let login = Login::prepare(cfg).await?;
+    let login = crate::app::prepare_login(cfg).await?;
     let redirect = sim
         .approve(&cfg.schwab.callback_url)
         .map_err(TestServiceError::Approve)?;
@@ -191,7 +191,7 @@ async fn login(cfg: &Config, sim: &SimServer) -> Result<(), TestServiceError> {
 
 /// Rewrites the stored tokens as if the browser login happened `age` ago.
 async fn age_login(cfg: &Config, age: chrono::Duration) -> Result<(), TestServiceError> {
-    let store = TokenStore::open(cfg).await?;
+    let store = crate::db::tokens::open_token_store(cfg).await?;
     let id = cfg.schwab.client_id.clone().unwrap_or_default();
     let stored = store.load(&id).await?;
     if let Some(mut tokens) = stored {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use market_streamer::app::{self, AppError, RunOptions, RunSummary};
 use market_streamer::config::Config;
-use market_streamer::schwab::login::Login;
 use market_streamer::schwab::session::SessionHealth;
 use market_streamer::schwab::token_manager::TokenStatus;
 use market_streamer::schwab::tokens::TokenSet;
@@ -62,7 +61,9 @@ pub fn config_from(vars: &[(String, String)]) -> Config {
 
 /// A browser login against `sim`, through the real code exchange, into the configured store.
 pub async fn login(cfg: &Config, sim: &SimServer) -> TokenSet {
-    let login = Login::prepare(cfg).await.expect("prepare the login");
+    let login = market_streamer::app::prepare_login(cfg)
+        .await
+        .expect("prepare the login");
     let redirect = sim.approve(&cfg.schwab.callback_url).expect("approve");
     let tokens = login.complete(&redirect).await.expect("login");
     login.close().await;

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use market_streamer::config::Config;
+use market_streamer::db::{Database, Sink};
 use market_streamer::rows::{Batch, EquityRow};
-use market_streamer::sink::{Database, Sink};
 
 /// Wednesday 2025-01-08 10:00 New York: the regular session is running.
 pub const MARKET_OPEN_NOW: &str = "2025-01-08T15:00:00Z";

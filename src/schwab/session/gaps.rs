@@ -1,6 +1,6 @@
 //! Interruptions of the stream: the supervisor turns each into a [`StreamGap`] and queues it
 //! (without waiting) on a bounded channel; downstream, the gap recorder
-//! (`crate::sink::gaps`) stores it in `stream_gaps`. The session never waits on the database.
+//! (`crate::db::stream_gaps`) stores it in `stream_gaps`. The session never waits on the database.
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;

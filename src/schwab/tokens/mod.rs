@@ -2,15 +2,16 @@
 //!
 //! - [`file`]: a JSON file (default `data/schwab-tokens.json`), written atomically with mode
 //!   0600; refreshes are serialised by an exclusive lock on a sidecar `.lock` file.
-//! - [`database`]: the `schwab_tokens` table of `DATABASE_URL` (one row per app), so that
+//! - a [`TokenTable`]: the `schwab_tokens` table of `DATABASE_URL` (one row per app), so that
 //!   `market-streamer login` on a laptop hands new tokens to a server without a redeploy;
-//!   refreshes are serialised by a PostgreSQL advisory lock (a lock file for SQLite).
+//!   refreshes are serialised by a PostgreSQL advisory lock (a lock file for SQLite). The
+//!   database implements it (`crate::db::tokens`, which also opens the configured store): the
+//!   session sees only this seam.
 //!
 //! Every refresh goes through [`TokenStore::lock`]: take the lock, re-read the stored tokens
 //! (another process or a new login may have replaced them), refresh only if still needed,
 //! save, release. So exactly one refresher runs at a time per app.
 
-pub mod database;
 pub mod file;
 
 use std::path::Path;
@@ -18,11 +19,10 @@ use std::path::Path;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 
+use futures::future::BoxFuture;
+
 use super::oauth::TokenResponse;
 use super::secret::Secret;
-use super::settings::TokenStoreKind;
-use crate::config::Config;
-use crate::sink::SinkError;
 
 /// How long a refresh token lasts from the browser login (refreshing does not extend it).
 pub const REFRESH_TOKEN_LIFETIME: ChronoDuration = ChronoDuration::days(7);
@@ -133,32 +133,54 @@ pub enum TokenStoreError {
     )]
     LockTimeout { what: String, secs: u64 },
     #[error("token store database: {0}")]
-    Database(#[from] SinkError),
+    Database(Box<dyn std::error::Error + Send + Sync>),
     #[error(
         "the row of app {client_id} in schwab_tokens is not valid ({detail}); run `market-streamer login` again"
     )]
     CorruptRow { client_id: String, detail: String },
 }
 
-/// The configured token store.
-#[derive(Debug)]
+/// A token table kept by a database (implemented downstream by `crate::db::tokens`).
+pub trait TokenTable: Send + Sync {
+    /// Where the tokens are, for messages (no secret in it).
+    fn describe(&self) -> String;
+    /// Reads the tokens of `client_id` without locking.
+    fn load<'a>(
+        &'a self,
+        client_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TokenSet>, TokenStoreError>>;
+    /// Takes the exclusive refresh lock of `client_id` (waits up to 30 s for another holder).
+    fn lock<'a>(
+        &'a self,
+        client_id: &'a str,
+    ) -> BoxFuture<'a, Result<Box<dyn TokenTableLock>, TokenStoreError>>;
+    /// Closes its connections.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// A held refresh lock of a [`TokenTable`]; dropped unreleased, what it saved is undone.
+pub trait TokenTableLock: Send {
+    /// Reads the current tokens while holding the lock.
+    fn load(&mut self) -> BoxFuture<'_, Result<Option<TokenSet>, TokenStoreError>>;
+    /// Writes `tokens` while holding the lock.
+    fn save<'a>(&'a mut self, tokens: &'a TokenSet) -> BoxFuture<'a, Result<(), TokenStoreError>>;
+    /// Commits what was saved and releases the lock.
+    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), TokenStoreError>>;
+}
+
+/// The configured token store (`crate::db::tokens::open_token_store` opens it from the config).
 pub enum TokenStore {
     File(file::FileStore),
-    Database(database::DatabaseStore),
+    Table(Box<dyn TokenTable>),
+}
+
+impl std::fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 impl TokenStore {
-    /// Opens the store chosen by `TOKEN_STORE` (for the database: connects with its own small
-    /// pool and applies the migrations, so `login` works on a fresh database).
-    pub async fn open(cfg: &Config) -> Result<Self, TokenStoreError> {
-        match cfg.schwab.token_store {
-            TokenStoreKind::File => Ok(Self::file(&cfg.schwab.token_file)),
-            TokenStoreKind::Database => {
-                database::DatabaseStore::open(cfg).await.map(Self::Database)
-            }
-        }
-    }
-
     /// A file store at `path`.
     pub fn file(path: &Path) -> Self {
         Self::File(file::FileStore::new(path))
@@ -168,7 +190,7 @@ impl TokenStore {
     pub fn describe(&self) -> String {
         match self {
             Self::File(f) => format!("file {}", f.path().display()),
-            Self::Database(d) => d.describe(),
+            Self::Table(t) => t.describe(),
         }
     }
 
@@ -176,7 +198,7 @@ impl TokenStore {
     pub async fn load(&self, client_id: &str) -> Result<Option<TokenSet>, TokenStoreError> {
         match self {
             Self::File(f) => f.load(client_id).await,
-            Self::Database(d) => d.load(client_id).await,
+            Self::Table(t) => t.load(client_id).await,
         }
     }
 
@@ -187,7 +209,7 @@ impl TokenStore {
                 store: f,
                 _lock: f.lock().await?,
             },
-            Self::Database(d) => d.lock(client_id).await?,
+            Self::Table(t) => LockInner::Table(t.lock(client_id).await?),
         };
         Ok(StoreLock {
             inner,
@@ -204,14 +226,14 @@ impl TokenStore {
 
     /// Closes a database pool, if any.
     pub async fn close(&self) {
-        if let Self::Database(d) = self {
-            d.close().await;
+        if let Self::Table(t) = self {
+            t.close().await;
         }
     }
 }
 
 /// The exclusive refresh lock, held until [`release`](StoreLock::release) or drop (a dropped
-/// PostgreSQL lock rolls its transaction back; a dropped file lock closes its file).
+/// database lock rolls its transaction back; a dropped file lock closes its file).
 pub struct StoreLock<'a> {
     inner: LockInner<'a>,
     client_id: String,
@@ -222,11 +244,7 @@ enum LockInner<'a> {
         store: &'a file::FileStore,
         _lock: file::FileLock,
     },
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-    Sqlite {
-        pool: &'a sqlx::SqlitePool,
-        _lock: file::FileLock,
-    },
+    Table(Box<dyn TokenTableLock>),
 }
 
 impl StoreLock<'_> {
@@ -234,8 +252,7 @@ impl StoreLock<'_> {
     pub async fn load(&mut self) -> Result<Option<TokenSet>, TokenStoreError> {
         match &mut self.inner {
             LockInner::File { store, .. } => store.load(&self.client_id).await,
-            LockInner::Postgres(tx) => database::load_postgres(tx, &self.client_id).await,
-            LockInner::Sqlite { pool, .. } => database::load_sqlite(pool, &self.client_id).await,
+            LockInner::Table(lock) => lock.load().await,
         }
     }
 
@@ -243,19 +260,15 @@ impl StoreLock<'_> {
     pub async fn save(&mut self, tokens: &TokenSet) -> Result<(), TokenStoreError> {
         match &mut self.inner {
             LockInner::File { store, .. } => store.save(tokens).await,
-            LockInner::Postgres(tx) => database::save_postgres(tx, tokens).await,
-            LockInner::Sqlite { pool, .. } => database::save_sqlite(pool, tokens).await,
+            LockInner::Table(lock) => lock.save(tokens).await,
         }
     }
 
     /// Commits what was saved and releases the lock.
     pub async fn release(self) -> Result<(), TokenStoreError> {
         match self.inner {
-            LockInner::Postgres(tx) => tx
-                .commit()
-                .await
-                .map_err(|e| TokenStoreError::Database(SinkError::new("commit schwab_tokens", e))),
-            LockInner::File { .. } | LockInner::Sqlite { .. } => Ok(()),
+            LockInner::Table(lock) => lock.release().await,
+            LockInner::File { .. } => Ok(()),
         }
     }
 }

@@ -4,8 +4,8 @@
 
 use sqlx::{Postgres, Transaction};
 
+use crate::db::SinkError;
 use crate::rows::{Batch, EquityRow, finite, time_from_ms};
-use crate::sink::SinkError;
 
 /// Bind arrays of quote fields: one `Vec` per column, read from each row's merged quote.
 struct Columns<'a, R> {

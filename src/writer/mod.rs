@@ -1,4 +1,4 @@
-//! Batching: one writer task owns the row buffer and commits it to a [`Sink`](crate::sink::Sink).
+//! The writer: one task owns the row buffer and commits it to a [`Sink`](crate::db::Sink).
 //!
 //! - Flushes when `BATCH_SIZE` rows are buffered or the oldest buffered row is
 //!   `BATCH_INTERVAL` old, whichever comes first; drains everything when its input closes.
@@ -10,9 +10,9 @@
 //!   [`OverflowPolicy`]: live sources drop the oldest row (counted in `rows_dropped`),
 //!   finite sources (replay) wait.
 
-mod writer;
+mod task;
 
-pub use writer::{WriterError, WriterHandle, WriterReport, WriterSettings, spawn_writer};
+pub use task::{WriterError, WriterHandle, WriterReport, WriterSettings, spawn_writer};
 
 pub use crate::config::OverflowPolicy;
 

@@ -1,4 +1,7 @@
-//! Sinks: where batches are committed. PostgreSQL (Supabase) or the embedded SQLite default.
+//! The database: the one home of every SQL statement, for PostgreSQL (Supabase) and the
+//! embedded SQLite default. Batches of rows ([`Sink`]), stream gaps ([`stream_gaps`]), the indicator
+//! warm start ([`warm_start`]), retention and size ([`postgres::partitions`], [`sqlite`]),
+//! Realtime ([`postgres::realtime`], [`broadcast`]) and the token table ([`tokens`]).
 //!
 //! A [`Sink`] writes one [`Batch`] in one transaction, idempotently: quotes use
 //! `ON CONFLICT DO NOTHING` on their natural key and candles are upserted, so a retried batch
@@ -7,9 +10,11 @@
 
 pub mod broadcast;
 pub mod error;
-pub mod gaps;
 pub mod postgres;
 pub mod sqlite;
+pub mod stream_gaps;
+pub mod tokens;
+pub mod warm_start;
 
 use std::future::Future;
 use std::time::Duration;

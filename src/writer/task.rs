@@ -14,10 +14,10 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::config::{Config, OverflowPolicy};
+use crate::counters::PipelineStats;
+use crate::db::{ErrorKind, Sink, SinkError, WriteReport};
 use crate::rows::{Batch, Row};
-use crate::sink::{ErrorKind, Sink, SinkError, WriteReport};
 use crate::spool::{RecordId, Spool};
-use crate::stats::PipelineStats;
 
 /// Messages the writer's input channel holds (each one is the rows of one frame). When the
 /// channel is full the sender waits; in practice it stays short because the writer takes

@@ -9,10 +9,10 @@ use chrono::{TimeZone, Utc};
 use tokio::time::Instant;
 
 use super::*;
+use crate::counters::PipelineStats;
+use crate::db::{Sink, SinkError, WriteReport};
 use crate::rows::{Batch, EquityRow, Row};
 use crate::schwab::wire::EquityFields;
-use crate::sink::{Sink, SinkError, WriteReport};
-use crate::stats::PipelineStats;
 
 #[derive(Clone, Copy, Debug)]
 enum Outcome {

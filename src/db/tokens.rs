@@ -1,5 +1,7 @@
 //! `TOKEN_STORE=database`: the tokens in table `schwab_tokens` of `DATABASE_URL`, one row per
 //! app (`client_id`). The store has its own small connection pool, separate from the writer's.
+//! It implements the Schwab session's [`TokenTable`] seam, so the session never imports the
+//! database; [`open_token_store`] picks the store `TOKEN_STORE` names.
 //!
 //! Refresh lock: on PostgreSQL a transaction-scoped advisory lock
 //! (`pg_advisory_xact_lock`) keyed by the app, held while the row is re-read, the refresh
@@ -10,14 +12,32 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use sqlx::Row;
 
-use super::file::lock_file;
-use super::{LockInner, TokenSet, TokenStoreError};
-use crate::config::DatabaseTarget;
+use super::sqlite::sqlite_time;
+use super::{Database, SinkError};
+use crate::config::{Config, DatabaseTarget};
 use crate::schwab::secret::Secret;
-use crate::sink::sqlite::sqlite_time;
-use crate::sink::{Database, SinkError};
+use crate::schwab::settings::TokenStoreKind;
+use crate::schwab::tokens::file::{FileLock, lock_file, lock_path};
+use crate::schwab::tokens::{TokenSet, TokenStore, TokenStoreError, TokenTable, TokenTableLock};
+
+/// Opens the store chosen by `TOKEN_STORE` (for the database: connects with its own small
+/// pool and applies the migrations, so `login` works on a fresh database).
+pub async fn open_token_store(cfg: &Config) -> Result<TokenStore, TokenStoreError> {
+    match cfg.schwab.token_store {
+        TokenStoreKind::File => Ok(TokenStore::file(&cfg.schwab.token_file)),
+        TokenStoreKind::Database => {
+            let store = DatabaseStore::open(cfg).await?;
+            Ok(TokenStore::Table(Box::new(store)))
+        }
+    }
+}
+
+fn db_error(e: SinkError) -> TokenStoreError {
+    TokenStoreError::Database(Box::new(e))
+}
 
 /// How long opening the store waits for an unreachable database.
 const CONNECT_GIVE_UP: Duration = Duration::from_secs(60);
@@ -38,27 +58,26 @@ impl std::fmt::Debug for DatabaseStore {
 
 impl DatabaseStore {
     /// Connects to `cfg.database` and applies the migrations (which create `schwab_tokens`).
-    pub async fn open(cfg: &crate::config::Config) -> Result<Self, TokenStoreError> {
-        let db = Database::connect_with_retry(cfg, CONNECT_GIVE_UP).await?;
-        db.migrate().await?;
+    pub async fn open(cfg: &Config) -> Result<Self, TokenStoreError> {
+        let db = Database::connect_with_retry(cfg, CONNECT_GIVE_UP)
+            .await
+            .map_err(db_error)?;
+        db.migrate().await.map_err(db_error)?;
         Ok(Self {
             db,
             target: cfg.database.clone(),
         })
     }
 
-    /// "table schwab_tokens in <redacted url>".
-    pub fn describe(&self) -> String {
-        format!("table schwab_tokens in {}", self.target.redacted())
-    }
-
     /// Reads the row of `client_id`.
-    pub async fn load(&self, client_id: &str) -> Result<Option<TokenSet>, TokenStoreError> {
+    async fn load_row(&self, client_id: &str) -> Result<Option<TokenSet>, TokenStoreError> {
         match &self.db {
             Database::Postgres(pg) => {
-                let mut conn = pg.pool().acquire().await.map_err(|e| {
-                    TokenStoreError::Database(SinkError::new("connect for schwab_tokens", e))
-                })?;
+                let mut conn = pg
+                    .pool()
+                    .acquire()
+                    .await
+                    .map_err(|e| db_error(SinkError::new("connect for schwab_tokens", e)))?;
                 load_postgres(&mut conn, client_id).await
             }
             Database::Sqlite(s) => load_sqlite(s.pool(), client_id).await,
@@ -66,12 +85,13 @@ impl DatabaseStore {
     }
 
     /// Takes the refresh lock of `client_id`.
-    pub(super) async fn lock(&self, client_id: &str) -> Result<LockInner<'_>, TokenStoreError> {
+    async fn lock_row(&self, client_id: &str) -> Result<DatabaseLock, TokenStoreError> {
+        let client_id = client_id.to_string();
         match &self.db {
             Database::Postgres(pg) => {
                 let db_err = |action: &str| {
                     let action = action.to_string();
-                    move |e| TokenStoreError::Database(SinkError::new(action, e))
+                    move |e| db_error(SinkError::new(action, e))
                 };
                 let mut tx = pg
                     .pool()
@@ -83,7 +103,7 @@ impl DatabaseStore {
                     .await
                     .map_err(db_err("set lock_timeout"))?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(advisory_key(client_id))
+                    .bind(advisory_key(&client_id))
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| match &e {
@@ -93,18 +113,16 @@ impl DatabaseStore {
                                 secs: 30,
                             }
                         }
-                        _ => TokenStoreError::Database(SinkError::new(
-                            "take the schwab_tokens advisory lock",
-                            e,
-                        )),
+                        _ => db_error(SinkError::new("take the schwab_tokens advisory lock", e)),
                     })?;
-                Ok(LockInner::Postgres(tx))
+                Ok(DatabaseLock::Postgres { tx, client_id })
             }
             Database::Sqlite(s) => {
                 let lock = lock_file(&self.sqlite_lock_path()).await?;
-                Ok(LockInner::Sqlite {
-                    pool: s.pool(),
+                Ok(DatabaseLock::Sqlite {
+                    pool: s.pool().clone(),
                     _lock: lock,
+                    client_id,
                 })
             }
         }
@@ -112,14 +130,85 @@ impl DatabaseStore {
 
     fn sqlite_lock_path(&self) -> PathBuf {
         match &self.target {
-            DatabaseTarget::Sqlite(path) => super::file::lock_path(&path.with_extension("tokens")),
+            DatabaseTarget::Sqlite(path) => lock_path(&path.with_extension("tokens")),
             DatabaseTarget::Postgres(_) => PathBuf::from("schwab-tokens.lock"),
         }
     }
+}
 
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.db.close().await;
+impl TokenTable for DatabaseStore {
+    /// "table schwab_tokens in <redacted url>".
+    fn describe(&self) -> String {
+        format!("table schwab_tokens in {}", self.target.redacted())
+    }
+
+    fn load<'a>(
+        &'a self,
+        client_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TokenSet>, TokenStoreError>> {
+        Box::pin(self.load_row(client_id))
+    }
+
+    fn lock<'a>(
+        &'a self,
+        client_id: &'a str,
+    ) -> BoxFuture<'a, Result<Box<dyn TokenTableLock>, TokenStoreError>> {
+        Box::pin(async move {
+            let lock = self.lock_row(client_id).await?;
+            Ok(Box::new(lock) as Box<dyn TokenTableLock>)
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.db.close())
+    }
+}
+
+/// The refresh lock of one app: a PostgreSQL transaction holding the advisory lock (rolled
+/// back when dropped unreleased), or an exclusive lock file for SQLite.
+enum DatabaseLock {
+    Postgres {
+        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        client_id: String,
+    },
+    Sqlite {
+        pool: sqlx::SqlitePool,
+        _lock: FileLock,
+        client_id: String,
+    },
+}
+
+impl TokenTableLock for DatabaseLock {
+    fn load(&mut self) -> BoxFuture<'_, Result<Option<TokenSet>, TokenStoreError>> {
+        Box::pin(async move {
+            match self {
+                Self::Postgres { tx, client_id } => load_postgres(tx, client_id).await,
+                Self::Sqlite {
+                    pool, client_id, ..
+                } => load_sqlite(pool, client_id).await,
+            }
+        })
+    }
+
+    fn save<'a>(&'a mut self, tokens: &'a TokenSet) -> BoxFuture<'a, Result<(), TokenStoreError>> {
+        Box::pin(async move {
+            match self {
+                Self::Postgres { tx, .. } => save_postgres(tx, tokens).await,
+                Self::Sqlite { pool, .. } => save_sqlite(pool, tokens).await,
+            }
+        })
+    }
+
+    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), TokenStoreError>> {
+        Box::pin(async move {
+            match *self {
+                Self::Postgres { tx, .. } => tx
+                    .commit()
+                    .await
+                    .map_err(|e| db_error(SinkError::new("commit schwab_tokens", e))),
+                Self::Sqlite { .. } => Ok(()),
+            }
+        })
     }
 }
 
@@ -144,7 +233,7 @@ const UPSERT_SQL_PG: &str = "INSERT INTO schwab_tokens (client_id, access_token,
        refresh_issued_at = EXCLUDED.refresh_issued_at, updated_at = EXCLUDED.updated_at";
 
 /// Reads the row of `client_id` on a PostgreSQL connection (or transaction).
-pub(super) async fn load_postgres(
+async fn load_postgres(
     conn: &mut sqlx::PgConnection,
     client_id: &str,
 ) -> Result<Option<TokenSet>, TokenStoreError> {
@@ -152,7 +241,7 @@ pub(super) async fn load_postgres(
         .bind(client_id)
         .fetch_optional(conn)
         .await
-        .map_err(|e| TokenStoreError::Database(SinkError::new("read schwab_tokens", e)))?;
+        .map_err(|e| db_error(SinkError::new("read schwab_tokens", e)))?;
     row.map(|r| -> Result<TokenSet, sqlx::Error> {
         Ok(TokenSet {
             client_id: client_id.to_string(),
@@ -171,7 +260,7 @@ pub(super) async fn load_postgres(
 }
 
 /// Writes the row of `tokens.client_id` on a PostgreSQL connection (or transaction).
-pub(super) async fn save_postgres(
+async fn save_postgres(
     conn: &mut sqlx::PgConnection,
     tokens: &TokenSet,
 ) -> Result<(), TokenStoreError> {
@@ -185,11 +274,11 @@ pub(super) async fn save_postgres(
         .execute(conn)
         .await
         .map(|_| ())
-        .map_err(|e| TokenStoreError::Database(SinkError::new("write schwab_tokens", e)))
+        .map_err(|e| db_error(SinkError::new("write schwab_tokens", e)))
 }
 
 /// Reads the row of `client_id` from SQLite.
-pub(super) async fn load_sqlite(
+async fn load_sqlite(
     pool: &sqlx::SqlitePool,
     client_id: &str,
 ) -> Result<Option<TokenSet>, TokenStoreError> {
@@ -199,7 +288,7 @@ pub(super) async fn load_sqlite(
     .bind(client_id)
     .fetch_optional(pool)
     .await
-    .map_err(|e| TokenStoreError::Database(SinkError::new("read schwab_tokens", e)))?;
+    .map_err(|e| db_error(SinkError::new("read schwab_tokens", e)))?;
     let corrupt = |detail: String| TokenStoreError::CorruptRow {
         client_id: client_id.to_string(),
         detail,
@@ -226,10 +315,7 @@ pub(super) async fn load_sqlite(
 }
 
 /// Writes the row of `tokens.client_id` into SQLite.
-pub(super) async fn save_sqlite(
-    pool: &sqlx::SqlitePool,
-    tokens: &TokenSet,
-) -> Result<(), TokenStoreError> {
+async fn save_sqlite(pool: &sqlx::SqlitePool, tokens: &TokenSet) -> Result<(), TokenStoreError> {
     sqlx::query(
         "INSERT INTO schwab_tokens (client_id, access_token, refresh_token, access_expires_at, refresh_issued_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -246,7 +332,7 @@ pub(super) async fn save_sqlite(
     .execute(pool)
     .await
     .map(|_| ())
-    .map_err(|e| TokenStoreError::Database(SinkError::new("write schwab_tokens", e)))
+    .map_err(|e| db_error(SinkError::new("write schwab_tokens", e)))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::stats::PipelineStats;
+use crate::counters::PipelineStats;
 
 /// Logs one status line every `every` until the task is aborted.
 pub async fn report_every(stats: Arc<PipelineStats>, every: Duration) {

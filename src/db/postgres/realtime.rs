@@ -9,7 +9,7 @@
 use sqlx::PgPool;
 
 use crate::config::RealtimeMode;
-use crate::sink::SinkError;
+use crate::db::SinkError;
 
 /// The publication Supabase Realtime reads.
 pub const PUBLICATION: &str = "supabase_realtime";

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use chrono::NaiveDate;
 use sqlx::PgPool;
 
+use crate::db::SinkError;
 use crate::rows::Batch;
-use crate::sink::SinkError;
 
 /// The partitioned tables.
 pub const TICK_TABLES: [&str; 2] = ["equity_data", "option_data"];

@@ -1,0 +1,288 @@
+//! Warm start: at startup, rebuild each symbol's latest bars from `equity_data` and feed them
+//! through the live bar path (`crate::indicators::warm_start`), so indicator values are valid
+//! on the first new row. This module holds the queries.
+//!
+//! **Source: `equity_data`, always.** The live engine builds its bars from the merged quotes
+//! stored there, so rebuilding them from the same rows with the same rules (see
+//! `crate::indicators::bars`) gives the same bars, and a restarted run continues exactly where the
+//! stopped one was, including the bar that was still open. `equity_bars` (CHART_EQUITY) holds
+//! Schwab's trade candles instead: their volume and timing differ from quote-built bars, so
+//! seeding from them would make values after a restart differ from an uninterrupted run.
+//!
+//! **Which bars:** per symbol, the database aggregates rows into bars (one result row per bar,
+//! so startup is O(symbols × bars), not O(rows)), and the latest `WARM_START_BARS + 1` bars are
+//! fed (the newest is the bar that was open), or every bar of the latest New York session if
+//! there are more, so the session VWAP is complete. With fewer bars in the database, all of
+//! them are fed, and values equal an uninterrupted run's bit for bit.
+//!
+//! **Window search:** the query covers `[end − (N+1) bars, end)` (or from the session start if
+//! earlier), then doubles the look-back window while bars are missing and older rows exist,
+//! so overnight or weekend gaps cost a few more queries, never a full scan.
+
+use sqlx::Row as _;
+
+use super::sqlite::sqlite_time;
+use super::{Database, SinkError};
+use crate::indicators::bars::{BarAggregate, session_of, session_start_ms};
+use crate::indicators::settings::IndicatorSettings;
+use crate::indicators::warm_start::{WarmStart, WarmSymbols};
+use crate::rows::time_from_ms;
+
+/// Loads the warm-start bars of `symbols`. `WARM_START_BARS = 0` loads nothing.
+pub async fn load(
+    db: &Database,
+    settings: &IndicatorSettings,
+    symbols: WarmSymbols<'_>,
+) -> Result<WarmStart, SinkError> {
+    let mut out = WarmStart::default();
+    if settings.warm_start_bars == 0 {
+        return Ok(out);
+    }
+    let tickers = match symbols {
+        WarmSymbols::These(list) => list.to_vec(),
+        WarmSymbols::AllInDatabase => all_tickers(db).await?,
+    };
+    for ticker in tickers {
+        let bars = symbol_bars(db, &ticker, settings).await?;
+        if !bars.is_empty() {
+            out.symbols.push((ticker, bars));
+        }
+    }
+    Ok(out)
+}
+
+/// The latest bars of one symbol (see the module doc for which).
+async fn symbol_bars(
+    db: &Database,
+    ticker: &str,
+    settings: &IndicatorSettings,
+) -> Result<Vec<BarAggregate>, SinkError> {
+    let Some((first_ms, last_ms)) = priced_bounds(db, ticker).await? else {
+        return Ok(Vec::new());
+    };
+    let bar_ms = settings.bar_ms();
+    let need = settings.warm_start_bars.saturating_add(1);
+    let last_bucket = last_ms.div_euclid(bar_ms);
+    let end = (last_bucket + 1) * bar_ms;
+    let session_start = session_start_ms(session_of(last_bucket * bar_ms));
+    let first_start = first_ms.div_euclid(bar_ms) * bar_ms;
+    let mut span = i64::try_from(need)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(bar_ms);
+    let mut lo = end.saturating_sub(span).min(session_start).max(first_start);
+    let mut bars = aggregates(db, ticker, bar_ms, lo, end).await?;
+    while bars.len() < need && lo > first_start {
+        span = span.saturating_mul(2);
+        let older_lo = lo.saturating_sub(span).max(first_start);
+        let mut older = aggregates(db, ticker, bar_ms, older_lo, lo).await?;
+        older.append(&mut bars);
+        bars = older;
+        lo = older_lo;
+    }
+    let session_bars = bars
+        .iter()
+        .filter(|b| b.bucket * bar_ms >= session_start)
+        .count();
+    let keep = need.max(session_bars);
+    if bars.len() > keep {
+        bars.drain(..bars.len() - keep);
+    }
+    Ok(bars)
+}
+
+/// Event time in epoch ms, PostgreSQL (exact: timestamps carry milliseconds).
+macro_rules! pg_ms {
+    () => {
+        r#"(extract(epoch FROM "timestamp") * 1000)::bigint"#
+    };
+}
+
+/// Event time in epoch ms, SQLite (times are `YYYY-MM-DDTHH:MM:SS.mmmZ` text).
+macro_rules! sqlite_ms {
+    () => {
+        r#"(CAST(strftime('%s', "timestamp") AS INTEGER) * 1000 + CAST(substr("timestamp", 21, 3) AS INTEGER))"#
+    };
+}
+
+/// One result row per bar: the [`BarAggregate`] of the priced rows of each bucket, ordered
+/// by `(event time, seq)` exactly as [`BarAggregate::add_tick`] orders them.
+/// Parameters: ticker, bar length (ms), window start, window end.
+macro_rules! aggregate_sql {
+    ($ms:expr, $p:literal) => {
+        concat!(
+            r#"SELECT bucket,
+       max(price) AS high,
+       min(price) AS low,
+       max(CASE WHEN rn_last = 1 THEN price END) AS close,
+       max(CASE WHEN rn_last = 1 THEN ts_ms END) AS close_ts,
+       max(CASE WHEN rn_last = 1 THEN seq END) AS close_seq,
+       max(CASE WHEN rn_vfirst = 1 THEN volume END) AS first_volume,
+       max(CASE WHEN rn_vfirst = 1 THEN ts_ms END) AS first_volume_ts,
+       max(CASE WHEN rn_vfirst = 1 THEN seq END) AS first_volume_seq,
+       max(CASE WHEN rn_vlast = 1 THEN volume END) AS last_volume,
+       max(CASE WHEN rn_vlast = 1 THEN ts_ms END) AS last_volume_ts,
+       max(CASE WHEN rn_vlast = 1 THEN seq END) AS last_volume_seq
+FROM (
+    SELECT bucket, ts_ms, seq, price, volume,
+           row_number() OVER (PARTITION BY bucket ORDER BY ts_ms DESC, seq DESC) AS rn_last,
+           CASE WHEN volume IS NOT NULL THEN
+               row_number() OVER (PARTITION BY bucket, volume IS NULL ORDER BY ts_ms, seq) END AS rn_vfirst,
+           CASE WHEN volume IS NOT NULL THEN
+               row_number() OVER (PARTITION BY bucket, volume IS NULL ORDER BY ts_ms DESC, seq DESC) END AS rn_vlast
+    FROM (
+        SELECT ts_ms / "#,
+            $p,
+            r#"2 AS bucket, ts_ms, seq, price, volume
+        FROM (
+            SELECT "#,
+            $ms,
+            r#" AS ts_ms, seq, price, volume
+            FROM equity_data
+            WHERE ticker = "#,
+            $p,
+            r#"1 AND price IS NOT NULL AND "timestamp" >= "#,
+            $p,
+            r#"3 AND "timestamp" < "#,
+            $p,
+            r#"4
+        ) r
+    ) b
+) w
+GROUP BY bucket
+ORDER BY bucket"#
+        )
+    };
+}
+
+/// The first and last event time (ms) of the symbol's priced rows.
+macro_rules! bounds_sql {
+    ($ms:expr, $p:literal) => {
+        concat!(
+            "SELECT (SELECT ",
+            $ms,
+            r#" FROM equity_data WHERE ticker = "#,
+            $p,
+            r#"1 AND price IS NOT NULL ORDER BY "timestamp", seq LIMIT 1),
+       (SELECT "#,
+            $ms,
+            r#" FROM equity_data WHERE ticker = "#,
+            $p,
+            r#"1 AND price IS NOT NULL ORDER BY "timestamp" DESC, seq DESC LIMIT 1)"#
+        )
+    };
+}
+
+/// Distinct tickers by a loose index scan of the primary key: O(tickers × log rows).
+const TICKERS_SQL: &str = r#"WITH RECURSIVE t(ticker) AS (
+    SELECT (SELECT ticker FROM equity_data ORDER BY ticker LIMIT 1)
+    UNION ALL
+    SELECT (SELECT e.ticker FROM equity_data e WHERE e.ticker > t.ticker ORDER BY e.ticker LIMIT 1)
+    FROM t WHERE t.ticker IS NOT NULL
+)
+SELECT ticker FROM t WHERE ticker IS NOT NULL"#;
+
+const ACTION: &str = "load warm-start bars from equity_data";
+
+async fn all_tickers(db: &Database) -> Result<Vec<String>, SinkError> {
+    match db {
+        Database::Postgres(s) => sqlx::query_scalar(TICKERS_SQL).fetch_all(s.pool()).await,
+        Database::Sqlite(s) => sqlx::query_scalar(TICKERS_SQL).fetch_all(s.pool()).await,
+    }
+    .map_err(|e| SinkError::new(ACTION, e))
+}
+
+async fn priced_bounds(db: &Database, ticker: &str) -> Result<Option<(i64, i64)>, SinkError> {
+    let row: (Option<i64>, Option<i64>) = match db {
+        Database::Postgres(s) => {
+            sqlx::query_as(bounds_sql!(pg_ms!(), "$"))
+                .bind(ticker)
+                .fetch_one(s.pool())
+                .await
+        }
+        Database::Sqlite(s) => {
+            sqlx::query_as(bounds_sql!(sqlite_ms!(), "?"))
+                .bind(ticker)
+                .fetch_one(s.pool())
+                .await
+        }
+    }
+    .map_err(|e| SinkError::new(ACTION, e))?;
+    Ok(row.0.zip(row.1))
+}
+
+async fn aggregates(
+    db: &Database,
+    ticker: &str,
+    bar_ms: i64,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<BarAggregate>, SinkError> {
+    let (Some(from), Some(to)) = (time_from_ms(from_ms), time_from_ms(to_ms)) else {
+        return Ok(Vec::new());
+    };
+    let rows = match db {
+        Database::Postgres(s) => sqlx::query(aggregate_sql!(pg_ms!(), "$"))
+            .bind(ticker)
+            .bind(bar_ms)
+            .bind(from)
+            .bind(to)
+            .fetch_all(s.pool())
+            .await
+            .map(|rows| rows.iter().map(pg_aggregate).collect()),
+        Database::Sqlite(s) => sqlx::query(aggregate_sql!(sqlite_ms!(), "?"))
+            .bind(ticker)
+            .bind(bar_ms)
+            .bind(sqlite_time(from))
+            .bind(sqlite_time(to))
+            .fetch_all(s.pool())
+            .await
+            .map(|rows| rows.iter().map(sqlite_aggregate).collect()),
+    };
+    let rows: Vec<Result<BarAggregate, sqlx::Error>> =
+        rows.map_err(|e| SinkError::new(ACTION, e))?;
+    rows.into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| SinkError::new(ACTION, e))
+}
+
+fn pg_aggregate(row: &sqlx::postgres::PgRow) -> Result<BarAggregate, sqlx::Error> {
+    aggregate_from(
+        |i| row.try_get::<Option<i64>, _>(i),
+        |i| row.try_get::<Option<f64>, _>(i),
+        |i| row.try_get::<Option<i32>, _>(i),
+    )
+}
+
+fn sqlite_aggregate(row: &sqlx::sqlite::SqliteRow) -> Result<BarAggregate, sqlx::Error> {
+    aggregate_from(
+        |i| row.try_get::<Option<i64>, _>(i),
+        |i| row.try_get::<Option<f64>, _>(i),
+        |i| row.try_get::<Option<i32>, _>(i),
+    )
+}
+
+/// Builds an aggregate from the columns of [`aggregate_sql!`], read by position.
+fn aggregate_from(
+    int: impl Fn(usize) -> Result<Option<i64>, sqlx::Error>,
+    real: impl Fn(usize) -> Result<Option<f64>, sqlx::Error>,
+    seq: impl Fn(usize) -> Result<Option<i32>, sqlx::Error>,
+) -> Result<BarAggregate, sqlx::Error> {
+    let required = |v: Option<f64>, name: &str| {
+        v.ok_or_else(|| sqlx::Error::Decode(format!("warm-start bar without {name}").into()))
+    };
+    let keyed = |ts: Option<i64>, s: Option<i32>, v: Option<i64>| match (ts, s, v) {
+        (Some(ts), Some(s), Some(v)) => Some(((ts, s), v)),
+        _ => None,
+    };
+    let bucket =
+        int(0)?.ok_or_else(|| sqlx::Error::Decode("warm-start bar without bucket".into()))?;
+    Ok(BarAggregate {
+        bucket,
+        high: required(real(1)?, "high")?,
+        low: required(real(2)?, "low")?,
+        close: required(real(3)?, "close")?,
+        close_key: (int(4)?.unwrap_or(bucket), seq(5)?.unwrap_or(0)),
+        first_volume: keyed(int(7)?, seq(8)?, int(6)?),
+        last_volume: keyed(int(10)?, seq(11)?, int(9)?),
+    })
+}
