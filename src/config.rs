@@ -4,142 +4,22 @@
 //! setting before failing, so an operator fixes them all in one go. Secrets (the database
 //! password, `SCHWAB_CLIENT_SECRET`) are redacted from `Debug`. The Schwab session settings
 //! live in [`SchwabConfig`] (`crate::schwab::settings`), parsed from here.
+//!
+//! Being replaced by the leaf crate `streamer-config` (one table of variables, sections):
+//! `DatabaseTarget`, symbol lists, `.env` loading and redaction already come from there.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use streamer_config::{
+    DEFAULT_HEALTH_ADDR, DatabaseTarget, RealtimeMode, load_dotenv, parse_option_symbols,
+    parse_symbols, redact_url_password,
+};
+
 use crate::indicators::IndicatorSettings;
-use crate::market::option_symbol::OptionContract;
 use crate::schwab::settings::{self as schwab_settings, SchwabConfig};
-
-/// Where rows go: the embedded SQLite default or a PostgreSQL (e.g. Supabase) server.
-#[derive(Clone, PartialEq, Eq)]
-pub enum DatabaseTarget {
-    /// `sqlite://PATH`: a file, created (with its folder) if missing.
-    Sqlite(PathBuf),
-    /// `postgres://user:password@host:port/db?...`, passed to sqlx as is.
-    Postgres(String),
-}
-
-impl DatabaseTarget {
-    /// The default target: `sqlite://data/market.db`, relative to the working directory.
-    pub const DEFAULT_URL: &'static str = "sqlite://data/market.db";
-
-    /// Parses a `DATABASE_URL` value.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let url = url.trim();
-        if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
-            let path = path.split('?').next().unwrap_or_default();
-            if path.is_empty() {
-                return Err("a sqlite URL needs a file path, e.g. sqlite://data/market.db".into());
-            }
-            return Ok(Self::Sqlite(PathBuf::from(path)));
-        }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let after_scheme = url.split_once("://").map(|x| x.1).unwrap_or_default();
-            let Some((userinfo, _)) = after_scheme.split_once('@') else {
-                return Err(
-                    "put the user name in the URL, e.g. postgres://postgres:PASSWORD@HOST:5432/postgres"
-                        .into(),
-                );
-            };
-            if userinfo.split(':').next().unwrap_or_default().is_empty() {
-                return Err("the user name before '@' is empty".into());
-            }
-            if postgres_port(url) == Some(6543) {
-                return Err(
-                    "port 6543 is Supabase's transaction pooler, which does not keep the prepared statements this service uses; \
-                     use the session pooler (same host, port 5432, user postgres.<project-ref>) or the direct connection \
-                     (db.<project-ref>.supabase.co:5432, IPv6), with ?sslmode=require"
-                        .into(),
-                );
-            }
-            return Ok(Self::Postgres(url.to_string()));
-        }
-        Err("must start with sqlite:// or postgres://".into())
-    }
-
-    /// The URL with any password replaced by `***`, safe for logs.
-    pub fn redacted(&self) -> String {
-        match self {
-            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
-            Self::Postgres(url) => redact_url_password(url),
-        }
-    }
-}
-
-impl fmt::Debug for DatabaseTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-/// The port of a `postgres://user@host:port/db` URL, if one is given.
-fn postgres_port(url: &str) -> Option<u16> {
-    let rest = url.split_once("://")?.1;
-    let host_port = rest.rsplit_once('@').map_or(rest, |x| x.1);
-    let host_port = host_port.split(['/', '?']).next()?;
-    let port = match host_port.rsplit_once(']') {
-        Some((_, after)) => after.strip_prefix(':')?,
-        None => host_port.rsplit_once(':')?.1,
-    };
-    port.parse().ok()
-}
-
-/// Replaces the password part of `scheme://user:password@host` with `***`.
-pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
-}
-
-/// How the front end is fed live updates through Supabase Realtime (`REALTIME_MODE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RealtimeMode {
-    /// `latest_quotes` is in the `supabase_realtime` publication (postgres_changes).
-    PostgresChanges,
-    /// One aggregated message per flush through `realtime.send` on a public topic.
-    Broadcast,
-    /// Both of the above.
-    Both,
-    /// Neither; `latest_quotes` is taken out of the publication.
-    Off,
-}
-
-impl RealtimeMode {
-    /// Parses `postgres_changes | broadcast | both | off`.
-    pub fn parse(v: &str) -> Option<Self> {
-        match v.trim().to_ascii_lowercase().as_str() {
-            "postgres_changes" => Some(Self::PostgresChanges),
-            "broadcast" => Some(Self::Broadcast),
-            "both" => Some(Self::Both),
-            "off" | "none" => Some(Self::Off),
-            _ => None,
-        }
-    }
-
-    /// True when `latest_quotes` should be in the `supabase_realtime` publication.
-    pub fn postgres_changes(self) -> bool {
-        matches!(self, Self::PostgresChanges | Self::Both)
-    }
-
-    /// True when each flush broadcasts one aggregated message.
-    pub fn broadcast(self) -> bool {
-        matches!(self, Self::Broadcast | Self::Both)
-    }
-}
 
 /// What the writer does when its in-memory buffer holds `BUFFER_MAX_ROWS` rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,10 +91,6 @@ pub struct Config {
     /// The Schwab session: credentials, token store, field sets, reconnect timings.
     pub schwab: SchwabConfig,
 }
-
-/// The default `HEALTH_ADDR`: loopback only, never public by default.
-pub const DEFAULT_HEALTH_ADDR: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 
 impl Default for Config {
     fn default() -> Self {
@@ -597,16 +473,6 @@ impl Config {
     }
 }
 
-/// Merges `.env` from the working directory into the process environment; variables that are
-/// already set win. A missing file is fine; a malformed one is an error naming the line.
-pub fn load_dotenv() -> Result<Option<PathBuf>, String> {
-    match dotenvy::dotenv() {
-        Ok(path) => Ok(Some(path)),
-        Err(e) if e.not_found() => Ok(None),
-        Err(e) => Err(format!("could not read .env: {e}; fix or remove the file")),
-    }
-}
-
 /// Parses `HEALTH_ADDR`: `IP:PORT` (port 0 picks a free port) or `off`.
 fn parse_health_addr(raw: &str) -> Result<Option<SocketAddr>, String> {
     let v = raw.trim();
@@ -740,61 +606,6 @@ fn parse_bytes(raw: &str) -> Option<u64> {
         _ => (t, 1),
     };
     num.trim().parse::<u64>().ok()?.checked_mul(mult)
-}
-
-/// Parses a comma-separated symbol list: upper-cased, de-duplicated, order kept.
-pub fn parse_symbols(raw: &str) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut bad = Vec::new();
-    for s in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let s = s.to_ascii_uppercase();
-        let ok = s.len() <= 12
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '$' | '-'));
-        if !ok {
-            bad.push(s);
-        } else if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    if !bad.is_empty() {
-        return Err(format!(
-            "{} not valid; allowed: comma-separated tickers of up to 12 letters, digits, '.', '/', '$' or '-' (e.g. AAPL,BRK.B,$SPX)",
-            bad.join(", ")
-        ));
-    }
-    if out.is_empty() {
-        return Err("is empty; allowed: comma-separated tickers, e.g. AAPL,MSFT".into());
-    }
-    Ok(out)
-}
-
-/// Parses a comma-separated list of 21-character option symbols (`MSFT  251219C00480000`).
-/// An empty value means no options.
-pub fn parse_option_symbols(raw: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut bad = Vec::new();
-    for s in raw.split(',').filter(|s| !s.trim().is_empty()) {
-        // A root never starts with a space and a strike ends in a digit, so trimming the
-        // list separator's spaces cannot eat the root's inner padding.
-        let s = s.trim();
-        match OptionContract::parse(s) {
-            Ok(_) => {
-                if !out.iter().any(|o: &String| o == s) {
-                    out.push(s.to_string());
-                }
-            }
-            Err(e) => bad.push(format!("{s:?} ({e})")),
-        }
-    }
-    if bad.is_empty() {
-        Ok(out)
-    } else {
-        Err(format!(
-            "{} not valid; allowed: 21-character Schwab option symbols, root padded to 6 with spaces + YYMMDD + C/P + strike x1000 in 8 digits, e.g. \"MSFT  251219C00480000\"",
-            bad.join(", ")
-        ))
-    }
 }
 
 #[cfg(test)]

@@ -68,6 +68,19 @@ enum Command {
     },
 }
 
+/// Warns about each variable of `.env` that no part of market-streamer reads but that looks
+/// like one of its settings (a typo would otherwise silently leave the default in place).
+fn warn_about_unknown_variables(path: &std::path::Path) {
+    match streamer_config::unknown_dotenv_variables(path) {
+        Ok(unknown) => {
+            for variable in unknown {
+                tracing::warn!(path = %path.display(), "{variable}");
+            }
+        }
+        Err(e) => tracing::warn!("{e}"),
+    }
+}
+
 fn main() -> ExitCode {
     match real_main() {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,6 +103,7 @@ fn real_main() -> anyhow::Result<()> {
     init_logging(&cfg.rust_log);
     if let Some(path) = dotenv {
         tracing::info!(path = %path.display(), "loaded settings from .env");
+        warn_about_unknown_variables(&path);
     }
     tracing::debug!(config = ?cfg, "configuration");
 

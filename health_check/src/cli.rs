@@ -186,7 +186,7 @@ impl Settings {
 
         let symbols = match args.symbols.or_else(|| env("SYMBOLS")) {
             None => None,
-            Some(raw) => match market_streamer::config::parse_symbols(&raw) {
+            Some(raw) => match streamer_config::parse_symbols(&raw) {
                 Ok(list) => Some(list),
                 Err(e) => {
                     problems.push(format!("--symbols / SYMBOLS {e}"));

@@ -11,15 +11,15 @@
 //! connection.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use market_streamer::config::redact_url_password;
 use market_streamer::market_calendar::FreshnessThresholds;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection, Row};
+use streamer_config::{DatabaseTarget, redact_url_password};
 
 use crate::freshness::{Newest, judge_symbols, summarize};
 use crate::level::Level;
@@ -48,33 +48,15 @@ impl Problem {
     }
 }
 
-/// Where the rows are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Target {
-    Postgres(String),
-    Sqlite(PathBuf),
-}
-
-fn parse_target(url: &str) -> Result<Target, Problem> {
-    let url = url.trim();
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        let path = path.split('?').next().unwrap_or_default();
-        if path.is_empty() {
-            return Err(Problem::unknown(
-                "a sqlite URL needs the file path, e.g. sqlite://data/market.db",
-            ));
-        }
-        return Ok(Target::Sqlite(PathBuf::from(path)));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Target::Postgres(url.to_string()));
-    }
-    Err(Problem::unknown(
-        "--database-url must start with postgres:// or sqlite:// (the service's DATABASE_URL)",
-    ))
+/// Where the rows are: `DATABASE_URL` read by the service's own rules ([`DatabaseTarget::parse`]),
+/// so a URL the service refuses (e.g. Supabase's transaction pooler on port 6543) is refused
+/// here too, with the same advice.
+fn parse_target(url: &str) -> Result<DatabaseTarget, Problem> {
+    DatabaseTarget::parse(url).map_err(|e| {
+        Problem::unknown(format!(
+            "--database-url (the service's DATABASE_URL) is not valid: {e}; allowed: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB"
+        ))
+    })
 }
 
 /// Runs the check.
@@ -87,7 +69,7 @@ pub async fn check(
     let shown = redact_url_password(url.trim());
     let outcome = match parse_target(url) {
         Err(p) => Err(p),
-        Ok(Target::Postgres(url)) => match connect_postgres(&url).await {
+        Ok(DatabaseTarget::Postgres(url)) => match connect_postgres(&url).await {
             Ok(mut conn) => {
                 let found = newest_rows(&mut conn, symbols).await;
                 let _ = conn.close().await;
@@ -95,7 +77,7 @@ pub async fn check(
             }
             Err(p) => Err(p),
         },
-        Ok(Target::Sqlite(path)) => match open_sqlite(&path).await {
+        Ok(DatabaseTarget::Sqlite(path)) => match open_sqlite(&path).await {
             Ok(mut conn) => {
                 let found = newest_rows(&mut conn, symbols).await;
                 let _ = conn.close().await;
@@ -308,18 +290,29 @@ async fn newest_rows(
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     #[test]
     fn targets_and_sqlite_times() {
         assert_eq!(
             parse_target("sqlite://data/market.db?mode=ro"),
-            Ok(Target::Sqlite(PathBuf::from("data/market.db")))
+            Ok(DatabaseTarget::Sqlite(PathBuf::from("data/market.db")))
         );
         assert!(matches!(
-            parse_target("postgresql://u:p@h:6543/db"),
-            Ok(Target::Postgres(_))
+            parse_target("postgresql://u:p@h:5432/db"),
+            Ok(DatabaseTarget::Postgres(_))
         ));
+        // The service refuses the transaction pooler; so does the check, saying what to use.
+        let pooler = parse_target("postgresql://u:p@h:6543/db").expect_err("port 6543");
+        assert_eq!(pooler.level, Level::Unknown);
+        assert!(
+            pooler.message.contains("session pooler"),
+            "{}",
+            pooler.message
+        );
+        assert!(!pooler.message.contains(":p@"), "{}", pooler.message);
         assert_eq!(
             parse_target("mysql://h/db").map_err(|p| p.level),
             Err(Level::Unknown)

@@ -50,8 +50,8 @@ fn main() -> ExitCode {
         warn_after: Duration::from_secs(120),
         critical_after: Duration::from_secs(600),
     };
-    let report = match market_streamer::config::load_dotenv() {
-        Err(e) => Report::unknown(e, now, &defaults),
+    let report = match streamer_config::load_dotenv() {
+        Err(e) => Report::unknown(e.to_string(), now, &defaults),
         Ok(_) => match Settings::resolve(args, |name| std::env::var(name).ok(), now) {
             Err(e) => Report::unknown(format!("bad arguments: {e}"), now, &defaults),
             Ok(settings) if !settings.has_checks() => {
@@ -166,7 +166,7 @@ async fn timed(
         Ok(r) => r,
         Err(_) => CheckResult::new(
             kind,
-            market_streamer::config::redact_url_password(target.trim()),
+            streamer_config::redact_url_password(target.trim()),
             Level::Critical,
             format!(
                 "no answer within {} (--timeout): is the target up and reachable from here?",

@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 
-use market_streamer::config::redact_url_password;
 use reqwest::Url;
 use serde_json::Value;
+use streamer_config::redact_url_password;
 
 use crate::level::Level;
 use crate::report::{CheckKind, CheckResult, human};

@@ -10,7 +10,10 @@ pub mod oauth;
 pub mod preferences;
 pub mod replay;
 pub mod rest;
-pub mod secret;
+/// [`Secret`](secret::Secret): lives in the leaf `streamer-config`, which needs it for `SCHWAB_CLIENT_SECRET`.
+pub mod secret {
+    pub use streamer_config::{Secret, scrub};
+}
 pub mod session;
 pub mod settings;
 pub mod token_manager;

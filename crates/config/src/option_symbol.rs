@@ -1,7 +1,13 @@
-//! The 21-character Schwab option symbol: `RRRRRRYYMMDDTSSSSSsss`.
+//! The 21-character Schwab (OCC) option symbol: `RRRRRRYYMMDDTSSSSSsss`.
 //!
 //! Root (6, left-justified, space-padded) + expiry `YYMMDD` + `C`/`P` + strike × 1000 in
 //! 8 digits, e.g. `MSFT  251219C00480000` = MSFT, 2025-12-19, call, strike 480.
+//!
+//! Its single home is this leaf crate: `OPTION_SYMBOLS` is validated with it here, and the
+//! service's `market` module (which parses the symbols of incoming frames) re-exports it as
+//! `market::option_symbol`. Config cannot import `market` (config is the leaf every component
+//! may depend on), so the parser lives on the side both can reach. The Schwab simulator keeps
+//! its own on purpose: it is an independent oracle of the protocol.
 
 use std::fmt;
 use std::sync::Arc;
