@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use market_streamer::app::{self, RunOptions};
 use market_streamer::health::MarketClock;
-use market_streamer::sim::server::SimServerSettings;
 use market_streamer::testkit::service::{ServiceOptions, TestService};
+use schwab_sim::server::SimServerSettings;
 use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::sim::{Running, fast_sim, live_vars, start_sim};
-use market_streamer::sim::server::SimServer;
+use schwab_sim::server::SimServer;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_market-streamer");

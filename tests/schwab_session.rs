@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::sim::{Running, WAIT, fast_sim, login};
 use market_streamer::schwab::session::SessionState;
 use market_streamer::schwab::token_manager::TokenState;
-use market_streamer::sim::server::{ReceivedCommand, SimServerSettings};
+use schwab_sim::server::{ReceivedCommand, SimServerSettings};
 
 /// The commands of one connection.
 fn commands_of(all: &[ReceivedCommand], connection: u64) -> Vec<ReceivedCommand> {
@@ -96,7 +96,7 @@ async fn every_close_path_ends_in_a_resubscribed_stream_with_a_fresh_token_and_a
     let mut run = Running::start(fast_sim(), &[("STALL_TIMEOUT", "1.5")]).await;
     run.wait_streamed(1).await;
 
-    type Switch = fn(&market_streamer::sim::server::SimServer);
+    type Switch = fn(&schwab_sim::server::SimServer);
     let paths: [(&str, Switch); 4] = [
         ("server_close", |s| s.close_connections()),
         ("network_error", |s| s.drop_connections()),

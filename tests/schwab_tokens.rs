@@ -16,7 +16,7 @@ use market_streamer::schwab::token_manager::{
     TokenHandle, TokenSettings, TokenState, TokenStatus, Want, spawn_token_manager,
 };
 use market_streamer::schwab::tokens::{TokenSet, TokenStore};
-use market_streamer::sim::server::SimServer;
+use schwab_sim::server::SimServer;
 use tokio::sync::watch;
 
 async fn manager(cfg: &Config) -> (TokenHandle, watch::Receiver<TokenStatus>) {

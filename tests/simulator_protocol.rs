@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::sim::{fast_sim, start_sim};
 use futures::{SinkExt, StreamExt};
-use market_streamer::sim::server::{SimServer, SimServerSettings};
+use schwab_sim::server::{SimServer, SimServerSettings};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 

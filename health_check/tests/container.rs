@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use common::{MARKET_OPEN_NOW, StubServer, run, unused_url};
 use market_streamer::health::MarketClock;
-use market_streamer::sim::server::SimServerSettings;
 use market_streamer::testkit::service::{ServiceOptions, TestService};
+use schwab_sim::server::SimServerSettings;
 
 /// The JSON array after `HEALTHCHECK ... CMD` in the repository's Dockerfile.
 fn healthcheck_command() -> Vec<String> {

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use common::{MARKET_OPEN_NOW, Run, run};
 use market_streamer::health::MarketClock;
-use market_streamer::sim::SimConfig;
-use market_streamer::sim::server::SimServerSettings;
 use market_streamer::testkit::service::{ServiceOptions, TestService};
+use schwab_sim::SimConfig;
+use schwab_sim::server::SimServerSettings;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 

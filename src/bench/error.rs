@@ -3,9 +3,9 @@
 use crate::app::AppError;
 use crate::batch::WriterError;
 use crate::config::ConfigError;
-use crate::sim::SimError;
 use crate::sink::SinkError;
 use crate::testkit::TestkitError;
+use schwab_sim::SimError;
 
 /// A benchmark run failed (a missed target is not an error: it is reported in the table).
 #[derive(Debug, thiserror::Error)]

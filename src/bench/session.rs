@@ -8,8 +8,8 @@ use crate::indicators::bars::BarAggregate;
 use crate::indicators::{IndicatorEngine, IndicatorSettings};
 use crate::pipeline::FrameProcessor;
 use crate::rows::Row;
-use crate::sim::{MarketSimulator, SimConfig};
 use crate::stats::PipelineStats;
+use schwab_sim::{MarketSimulator, SimConfig};
 
 use super::BenchError;
 

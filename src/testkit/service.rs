@@ -15,7 +15,7 @@ use crate::config::{Config, ConfigError};
 use crate::health::MarketClock;
 use crate::schwab::login::{Login, LoginError};
 use crate::schwab::tokens::{TokenStore, TokenStoreError};
-use crate::sim::server::{SimServer, SimServerSettings};
+use schwab_sim::server::{SimServer, SimServerSettings};
 
 /// How long [`TestService::start`] waits for the health endpoint to listen.
 const LISTEN_WAIT: Duration = Duration::from_secs(30);

@@ -10,8 +10,8 @@ use market_streamer::schwab::login::Login;
 use market_streamer::schwab::session::SessionHealth;
 use market_streamer::schwab::token_manager::TokenStatus;
 use market_streamer::schwab::tokens::TokenSet;
-use market_streamer::sim::SimConfig;
-use market_streamer::sim::server::{ReceivedCommand, SimServer, SimServerSettings};
+use schwab_sim::SimConfig;
+use schwab_sim::server::{ReceivedCommand, SimServer, SimServerSettings};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 

@@ -50,7 +50,7 @@ impl AuthState {
 /// Issues a code for `redirect_uri` and returns the URL the browser is sent to.
 pub(super) fn approve(shared: &Shared, redirect_uri: &str) -> Result<String, String> {
     let code = format!("{}@", random_token("C0.", 40));
-    let mut url = reqwest::Url::parse(redirect_uri)
+    let mut url = url::Url::parse(redirect_uri)
         .map_err(|e| format!("redirect_uri {redirect_uri:?} is not a URL: {e}"))?;
     url.query_pairs_mut()
         .append_pair("code", &code)
@@ -126,7 +126,7 @@ pub(super) async fn token(
 }
 
 fn form_pairs(body: &str) -> HashMap<String, String> {
-    reqwest::Url::parse(&format!("http://x/?{body}"))
+    url::Url::parse(&format!("http://x/?{body}"))
         .map(|u| u.query_pairs().into_owned().collect())
         .unwrap_or_default()
 }

@@ -290,7 +290,7 @@ fn is_third_friday(date: chrono::NaiveDate) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::option_symbol::parse_option_symbol;
+    use crate::option_symbol::parse_option_symbol;
 
     fn contract(symbol: &str, spot: f64, now_ms: i64) -> Option<OptionState> {
         let spec = parse_option_symbol(symbol).ok()?;

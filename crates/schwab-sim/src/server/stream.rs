@@ -1,6 +1,6 @@
 //! The fake streamer WebSocket (`/ws`, spec §3): one task per connection that answers
 //! commands one at a time and, once logged in, sends the frames the shared
-//! [`MarketSimulator`](crate::sim::MarketSimulator) produces. Only one connection is logged
+//! [`MarketSimulator`](crate::MarketSimulator) produces. Only one connection is logged
 //! in at a time: a new LOGIN kicks the previous one with code 12.
 
 use std::collections::{BTreeSet, HashMap};
@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, frame::coding::CloseCode};
 
 use super::{Control, ReceivedCommand, Shared, lock};
-use crate::sim::MarketSimulator;
+use crate::MarketSimulator;
 
 /// Control messages a connection can queue (a switch sends one at a time).
 const CONTROL_CAPACITY: usize = 8;

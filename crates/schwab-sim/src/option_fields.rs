@@ -88,8 +88,8 @@ pub(crate) fn option_field(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::option_model::UnderlyingView;
-    use crate::sim::option_symbol::parse_option_symbol;
+    use crate::option_model::UnderlyingView;
+    use crate::option_symbol::parse_option_symbol;
 
     #[test]
     fn every_field_has_a_value_except_symbol() {
