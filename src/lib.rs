@@ -6,7 +6,6 @@
 
 pub mod app;
 pub mod batch;
-pub mod bench;
 pub mod config;
 pub mod frame;
 pub mod health;
@@ -22,4 +21,3 @@ pub mod source;
 pub mod spool;
 pub mod stats;
 pub mod status;
-pub mod testkit;
