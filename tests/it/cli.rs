@@ -17,6 +17,8 @@ fn bare_command(dir: &std::path::Path) -> Command {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// SAFETY: the only unsafe call is libc::kill(pid, SIGINT) on the child this test started; it shares no memory.
+#[allow(unsafe_code)]
 async fn zero_config_run_streams_into_the_default_sqlite_file_until_sigint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = bare_command(dir.path())

@@ -98,6 +98,8 @@ async fn a_thirty_second_outage_under_load_loses_and_duplicates_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// SAFETY: the only unsafe call is libc::kill(pid, SIGINT) on the child this test started; it shares no memory.
+#[allow(unsafe_code)]
 async fn kill_minus_nine_during_an_outage_then_restart_delivers_the_spooled_rows() {
     let mut pg = start_postgres();
     let base = pg.create_database("killed").expect("db");

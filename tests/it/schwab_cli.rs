@@ -182,6 +182,8 @@ async fn login_failures_say_what_to_do() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// SAFETY: the only unsafe call is libc::kill(pid, SIGINT) on the child this test started; it shares no memory.
+#[allow(unsafe_code)]
 async fn simulate_serves_a_fake_schwab_until_sigint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = tokio::process::Command::new(BIN)
@@ -230,6 +232,8 @@ async fn equity_rows(path: &Path) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// SAFETY: the only unsafe call is libc::kill(pid, SIGINT) on the child this test started; it shares no memory.
+#[allow(unsafe_code)]
 async fn no_token_or_secret_reaches_the_log_even_at_trace_level() {
     let sim = start_sim(fast_sim()).await;
     let dir = tempfile::tempdir().expect("tempdir");

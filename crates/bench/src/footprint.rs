@@ -59,6 +59,8 @@ impl Drop for ChildGuard {
 }
 
 /// Runs `binary run` for `window` after its first committed row.
+// SAFETY: the only unsafe call is libc::kill(pid, SIGINT) on the child started here.
+#[allow(unsafe_code)]
 pub async fn run(
     pg: &TestPostgres,
     binary: &Path,
@@ -233,6 +235,8 @@ fn cpu_ticks(pid: u32) -> u64 {
     get(11) + get(12)
 }
 
+// SAFETY: sysconf(_SC_CLK_TCK) reads a constant of the system and touches no memory of ours.
+#[allow(unsafe_code)]
 fn clock_ticks_per_sec() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

@@ -5,6 +5,10 @@
 //! while off, each allocation costs one relaxed atomic load and a predictable branch on top
 //! of the system allocator. When on, only allocations of the thread that asked are counted.
 
+// SAFETY (module-wide allow): a GlobalAlloc is unsafe by definition; every call is
+// forwarded unchanged to `System` (see the comments on each method).
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};

@@ -18,6 +18,11 @@
 //! assert_eq!(pg.psql("app", "select 1")?, "1");
 //! ```
 
+// SAFETY (module-wide allow): the unsafe calls are libc process and user look-ups
+// (kill, waitid, geteuid, getpwnam_r) on values this module owns, each with its own
+// SAFETY comment; nothing shares memory with another thread.
+#![allow(unsafe_code)]
+
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
