@@ -29,9 +29,9 @@ use crate::schwab::session::{CloseReason, SessionHealth, SupervisorSettings, run
 use crate::schwab::settings::{SchwabMode, TokenStoreKind};
 use crate::schwab::token_manager::{TokenSettings, TokenStatus, spawn_token_manager};
 use crate::schwab::tokens::{TokenStore, TokenStoreError};
-use crate::sim::SimConfig;
-use crate::sim::server::{SimServer, SimServerSettings};
 use crate::writer::{OverflowPolicy, WriterError, WriterReport, WriterSettings, spawn_writer};
+use schwab_sim::SimConfig;
+use schwab_sim::server::{SimServer, SimServerSettings};
 
 /// How long startup waits for an unreachable database before giving up.
 const CONNECT_GIVE_UP: Duration = Duration::from_secs(60);

@@ -29,9 +29,9 @@ use super::report::{
 };
 use super::snapshot::Snapshot;
 use crate::config::Config;
-use crate::market_calendar::{MarketStatus, session_today};
 use crate::schwab::session::SessionState;
 use crate::schwab::token_manager::TokenState;
+use market_calendar::{MarketStatus, session_today};
 
 /// The thresholds of the judgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
