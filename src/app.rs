@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use crate::batch::{OverflowPolicy, WriterError, WriterReport, WriterSettings, spawn_writer};
 use crate::config::Config;
+use crate::health::live::LivePage;
 use crate::health::metrics::Metrics;
 use crate::health::server::{HealthServer, HealthServerError};
 use crate::health::{FixedFacts, Health, HealthRules, HealthSources, MarketClock};
-use crate::indicators::warm_start::{self, WarmSymbols};
+use crate::indicators::warm_start::{self, WarmStart, WarmSymbols};
 use crate::indicators::{BadPeriods, IndicatorEngine};
 use crate::pipeline::FrameProcessor;
 use crate::schwab::login::{Login, LoginError};
@@ -84,6 +85,16 @@ pub async fn indicator_engine(
     db: &Database,
     symbols: WarmSymbols<'_>,
 ) -> Result<IndicatorEngine, AppError> {
+    Ok(warm_indicator_engine(cfg, db, symbols).await?.0)
+}
+
+/// [`indicator_engine`], also returning the bars it was seeded with (the live page's rings
+/// start from them).
+pub async fn warm_indicator_engine(
+    cfg: &Config,
+    db: &Database,
+    symbols: WarmSymbols<'_>,
+) -> Result<(IndicatorEngine, WarmStart), AppError> {
     let mut engine = IndicatorEngine::new(cfg.indicators)?;
     let started = std::time::Instant::now();
     let warm = warm_start::load(db, &cfg.indicators, symbols).await?;
@@ -96,7 +107,7 @@ pub async fn indicator_engine(
             "indicators warm-started from equity_data"
         );
     }
-    Ok(engine)
+    Ok((engine, warm))
 }
 
 /// What a replay did.
@@ -297,12 +308,19 @@ pub async fn run(
                 rules: HealthRules::from_config(cfg),
                 clock: options.market_clock,
             };
-            let server = HealthServer::start(listener, endpoint, metrics, stop_rx.clone())
-                .map_err(|source| HealthServerError::Bind { addr, source })?;
+            let live = LivePage::start(&cfg.symbols, endpoint.clone());
+            let server = HealthServer::start(
+                listener,
+                endpoint,
+                metrics,
+                Some(live.view.clone()),
+                stop_rx.clone(),
+            )
+            .map_err(|source| HealthServerError::Bind { addr, source })?;
             if let Some(tx) = &options.health_addr {
                 let _ = tx.send(Some(server.addr()));
             }
-            Some(server)
+            Some((server, live))
         }
         _ => None,
     };
@@ -314,7 +332,12 @@ pub async fn run(
         );
     });
     let db = Arc::new(open_database(cfg).await?);
-    let engine = indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols)).await?;
+    let (engine, warm) = warm_indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols)).await?;
+    let live_feed = health_server.as_ref().map(|(_, live)| live.feed.clone());
+    if let Some(feed) = &live_feed {
+        feed.seed(&warm, cfg.indicators.bar_ms()).await;
+    }
+    drop(warm);
     let token_store = TokenStore::open(cfg).await?;
     let rest = Arc::new(SchwabRest::new(RestSettings::from_config(cfg))?);
     let app = OAuthApp::from_config(cfg).ok_or(LoginError::NoApp)?;
@@ -359,7 +382,7 @@ pub async fn run(
             "streaming from Schwab (Ctrl-C to stop)"
         ),
     }
-    let mut processor = FrameProcessor::new(stats.clone(), engine);
+    let mut processor = FrameProcessor::new(stats.clone(), engine).with_live(live_feed);
     let end = run_session(
         SessionParts {
             tokens,
@@ -378,9 +401,10 @@ pub async fn run(
     )
     .await;
     drop(stopper);
-    if let Some(server) = health_server {
+    if let Some((server, live)) = health_server {
         // It stops with the stop signal; after a writer failure it has shown `down` until here.
         server.finish().await;
+        drop(live);
     }
     drop(writer.tx);
     drop(gaps.tx);

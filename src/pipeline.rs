@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::frame::{Notice, Response, UpdateBody, parse_frame};
+use crate::health::live::LiveFeed;
 use crate::indicators::IndicatorEngine;
 use crate::market::MarketState;
 use crate::rows::Row;
@@ -31,6 +32,8 @@ pub struct FrameProcessor {
     state: MarketState,
     indicators: IndicatorEngine,
     stats: Arc<PipelineStats>,
+    /// The live page's feed (equity rows offered without waiting; see [`LiveFeed::offer`]).
+    live: Option<LiveFeed>,
 }
 
 impl FrameProcessor {
@@ -41,7 +44,14 @@ impl FrameProcessor {
             state: MarketState::new(),
             indicators,
             stats,
+            live: None,
         }
+    }
+
+    /// Also offers every equity row to the live page.
+    pub fn with_live(mut self, feed: Option<LiveFeed>) -> Self {
+        self.live = feed;
+        self
     }
 
     /// The merged market state.
@@ -84,6 +94,9 @@ impl FrameProcessor {
                 Ok(mut row) => {
                     if let Row::Equity(equity) = &mut row {
                         equity.indicators = self.indicators.on_equity(equity);
+                        if let Some(live) = &self.live {
+                            live.offer(equity);
+                        }
                     }
                     rows.push(row);
                     merged[service] += 1;
