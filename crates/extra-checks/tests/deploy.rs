@@ -1096,7 +1096,7 @@ fn dockerfile_builds_both_binaries_and_runs_them_as_a_non_root_user() {
     );
     let user = instruction(&runtime, "USER");
     let user = user.last().expect("USER");
-    assert_eq!(user, "10001:10001", "runs as {user}");
+    assert_eq!(*user, "10001:10001", "runs as {user}");
     assert_eq!(
         instruction(&runtime, "COPY"),
         [
