@@ -12,10 +12,11 @@ use crate::db::stream_gaps::spawn_gap_recorder;
 use crate::db::tokens::open_token_store;
 use crate::db::warm_start;
 use crate::db::{Database, SinkError};
+use crate::health::live::LivePage;
 use crate::health::metrics::Metrics;
 use crate::health::server::{HealthServer, HealthServerError};
 use crate::health::{FixedFacts, Health, HealthRules, HealthSources, MarketClock};
-use crate::indicators::warm_start::WarmSymbols;
+use crate::indicators::warm_start::{WarmStart, WarmSymbols};
 use crate::indicators::{BadPeriods, IndicatorEngine};
 use crate::pipeline::{FrameProcessor, Pipeline};
 use crate::schwab::login::{Login, LoginError};
@@ -86,6 +87,16 @@ pub async fn indicator_engine(
     db: &Database,
     symbols: WarmSymbols<'_>,
 ) -> Result<IndicatorEngine, AppError> {
+    Ok(warm_indicator_engine(cfg, db, symbols).await?.0)
+}
+
+/// [`indicator_engine`], also returning the bars it was seeded with (the live page's rings
+/// start from them).
+pub async fn warm_indicator_engine(
+    cfg: &Config,
+    db: &Database,
+    symbols: WarmSymbols<'_>,
+) -> Result<(IndicatorEngine, WarmStart), AppError> {
     let mut engine = IndicatorEngine::new(cfg.indicators)?;
     let started = std::time::Instant::now();
     let warm = warm_start::load(db, &cfg.indicators, symbols).await?;
@@ -98,7 +109,7 @@ pub async fn indicator_engine(
             "indicators warm-started from equity_data"
         );
     }
-    Ok(engine)
+    Ok((engine, warm))
 }
 
 /// What a replay did.
@@ -300,12 +311,19 @@ pub async fn run(
                 rules: HealthRules::from_config(cfg),
                 clock: options.market_clock,
             };
-            let server = HealthServer::start(listener, endpoint, metrics, stop_rx.clone())
-                .map_err(|source| HealthServerError::Bind { addr, source })?;
+            let live = LivePage::start(&cfg.symbols, endpoint.clone());
+            let server = HealthServer::start(
+                listener,
+                endpoint,
+                metrics,
+                Some(live.view.clone()),
+                stop_rx.clone(),
+            )
+            .map_err(|source| HealthServerError::Bind { addr, source })?;
             if let Some(tx) = &options.health_addr {
                 let _ = tx.send(Some(server.addr()));
             }
-            Some(server)
+            Some((server, live))
         }
         _ => None,
     };
@@ -317,7 +335,12 @@ pub async fn run(
         );
     });
     let db = Arc::new(open_database(cfg).await?);
-    let engine = indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols)).await?;
+    let (engine, warm) = warm_indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols)).await?;
+    let live_feed = health_server.as_ref().map(|(_, live)| live.feed.clone());
+    if let Some(feed) = &live_feed {
+        feed.seed(&warm, cfg.indicators.bar_ms()).await;
+    }
+    drop(warm);
     let token_store = open_token_store(cfg).await?;
     let rest = Arc::new(SchwabRest::new(RestSettings::from_config(cfg))?);
     let app = OAuthApp::from_config(cfg).ok_or(LoginError::NoApp)?;
@@ -363,7 +386,7 @@ pub async fn run(
         ),
     }
     let mut pipeline = Pipeline::new(
-        FrameProcessor::new(stats.clone(), engine),
+        FrameProcessor::new(stats.clone(), engine).with_live(live_feed),
         writer.tx.clone(),
     );
     let end = run_session(
@@ -383,9 +406,10 @@ pub async fn run(
     )
     .await;
     drop(stopper);
-    if let Some(server) = health_server {
+    if let Some((server, live)) = health_server {
         // It stops with the stop signal; after a writer failure it has shown `down` until here.
         server.finish().await;
+        drop(live);
     }
     drop(pipeline);
     drop(writer.tx);

@@ -48,6 +48,16 @@ enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate,
+    /// Ask a running service's GET /health (the container's HEALTHCHECK): prints OK, WARNING,
+    /// CRITICAL or UNKNOWN with the reasons and exits 0, 1, 2 or 3. Reads no settings.
+    Probe {
+        /// The service's health endpoint (plain http; `/health` is added).
+        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Seconds the answer may take.
+        #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+        timeout: f64,
+    },
 }
 
 /// Warns about each variable of `.env` that no part of market-streamer reads but that looks
@@ -64,6 +74,17 @@ fn warn_about_unknown_variables(path: &std::path::Path) {
 }
 
 fn main() -> ExitCode {
+    if let Ok(Cli {
+        command: Some(Command::Probe { url, timeout }),
+    }) = Cli::try_parse()
+    {
+        // Needs no settings, no runtime and no logging: one GET, one line, an exit code.
+        let timeout = std::time::Duration::try_from_secs_f64(timeout)
+            .unwrap_or(std::time::Duration::from_secs(5));
+        let result = market_streamer::health::probe::probe(&url, timeout);
+        println!("{}", result.text);
+        return ExitCode::from(result.exit_code);
+    }
     match real_main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -121,6 +142,7 @@ fn real_main() -> anyhow::Result<()> {
                 let summary = app::replay(&cfg, &file).await?;
                 println!("{summary}");
             }
+            Command::Probe { .. } => unreachable!("handled in main"),
             Command::Migrate => {
                 app::migrate(&cfg).await?;
                 println!("migrations applied to {}", cfg.database.redacted());
