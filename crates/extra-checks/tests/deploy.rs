@@ -214,7 +214,7 @@ fn dry_run_prints_every_step_and_executes_nothing() {
             &[
                 ".env.upload && chmod 600",
                 "docker compose up -d",
-                "health_check --url",
+                "market-streamer probe --url",
             ],
             &["docker build", "docker save"],
         ),
@@ -224,7 +224,7 @@ fn dry_run_prints_every_step_and_executes_nothing() {
                 "docker image inspect market-streamer:previous",
                 "docker tag market-streamer:previous market-streamer:current",
                 "docker compose up -d",
-                "health_check --url",
+                "market-streamer probe --url",
             ],
             &["docker build", "docker save", ".env.upload"],
         ),
@@ -249,7 +249,7 @@ fn dry_run_prints_every_step_and_executes_nothing() {
         ),
         (
             "--status",
-            &["health_check --url", "docker compose ps"],
+            &["market-streamer probe --url", "docker compose ps"],
             &["docker build", "compose up"],
         ),
     ];
