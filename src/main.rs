@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use market_streamer::bench::alloc::CountingAllocator;
 use market_streamer::schwab::login::LoginError;
-use market_streamer::{app, bench, config, schwab, shutdown};
+use market_streamer::{app, bench, schwab, settings, shutdown};
 
 /// The system allocator; `market-streamer bench` can count the hot path's allocations with
 /// it (off otherwise: one relaxed atomic load per allocation).
@@ -98,9 +98,9 @@ fn real_main() -> anyhow::Result<()> {
         // Needs no settings: it brings its own database and market.
         return run_bench(quick, output);
     }
-    let dotenv = config::load_dotenv().map_err(anyhow::Error::msg)?;
-    let cfg = config::Config::from_env()?;
-    init_logging(&cfg.rust_log);
+    let dotenv = streamer_config::load_dotenv().map_err(anyhow::Error::msg)?;
+    let cfg = settings::from_env()?;
+    init_logging(&cfg.logging.rust_log);
     if let Some(path) = dotenv {
         tracing::info!(path = %path.display(), "loaded settings from .env");
         warn_about_unknown_variables(&path);
@@ -145,7 +145,7 @@ fn real_main() -> anyhow::Result<()> {
             }
             Command::Migrate => {
                 app::migrate(&cfg).await?;
-                println!("migrations applied to {}", cfg.database.redacted());
+                println!("migrations applied to {}", cfg.database.url.redacted());
             }
             Command::Bench { .. } => unreachable!("handled before the config is loaded"),
         }
@@ -183,7 +183,7 @@ fn run_bench(quick: bool, output: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 /// `market-streamer login`: print the URL, read the pasted redirect URL, save the tokens.
-async fn login(cfg: &config::Config, redirect_url: Option<String>) -> anyhow::Result<()> {
+async fn login(cfg: &settings::Config, redirect_url: Option<String>) -> anyhow::Result<()> {
     let login = app::prepare_login(cfg).await?;
     println!(
         "1. Open this URL in a browser (on any computer) and sign in with your Schwab brokerage login"

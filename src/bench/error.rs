@@ -1,8 +1,8 @@
 //! Why a benchmark run stopped. Each message says what to check.
 
 use crate::app::AppError;
-use crate::config::ConfigError;
 use crate::db::SinkError;
+use crate::settings::ConfigError;
 use crate::sim::SimError;
 use crate::testkit::TestkitError;
 use crate::writer::WriterError;

@@ -15,7 +15,7 @@ use crate::db::postgres::insert;
 use crate::db::{Database, SinkError};
 use crate::rows::{Batch, EquityRow, Row, finite, time_from_ms};
 use crate::testkit::TestPostgres;
-use crate::writer::{OverflowPolicy, WriterSettings, spawn_writer};
+use crate::writer::{OverflowPolicy, spawn_writer};
 
 use super::copy_binary::{copy_equities, equity_copy_data};
 use super::csv::{EQUITY_COLUMNS, equity_csv, push_equity_line};
@@ -387,13 +387,13 @@ async fn through_writer(
             ("BATCH_INTERVAL", "1"),
         ],
     )?;
-    let db = Arc::new(Database::connect(&cfg).await?);
+    let db = Arc::new(Database::connect(&crate::settings::database(&cfg)).await?);
     // Owned copies made before the clock starts; the writer takes them as they come.
     let input: Vec<Vec<Row>> = frames.to_vec();
     let stats = Arc::new(PipelineStats::default());
     // A finite producer: the writer's full buffer makes it wait (Backpressure), nothing is
     // dropped or spooled.
-    let settings = WriterSettings::from_config(&cfg, OverflowPolicy::Backpressure);
+    let settings = crate::settings::writer(&cfg, OverflowPolicy::Backpressure);
     let started = Instant::now();
     let writer = spawn_writer(db.clone(), settings, stats);
     for rows in input {

@@ -17,7 +17,7 @@ use crate::db::{Database, Sink, SinkError, WriteReport};
 use crate::pipeline::FrameProcessor;
 use crate::rows::{Batch, Row};
 use crate::testkit::TestPostgres;
-use crate::writer::{OverflowPolicy, WriterSettings, spawn_writer};
+use crate::writer::{OverflowPolicy, spawn_writer};
 
 use super::session::{self, Until};
 use super::{BenchError, bench_config, load_average};
@@ -85,7 +85,7 @@ pub async fn run(
     let db = crate::app::open_database(&cfg).await?;
     let stats = Arc::new(PipelineStats::default());
     // As at startup: today's partitions are made ahead by the retention pass.
-    crate::retention::run_once(&db, &cfg, &stats).await?;
+    crate::retention::run_once(&db, &crate::settings::retention(&cfg), &stats).await?;
 
     let per_symbol = offered_per_sec as f64 / symbols.len().max(1) as f64;
     let start_ms = chrono::Utc::now().timestamp_millis();
@@ -103,7 +103,7 @@ pub async fn run(
     });
     let writer = spawn_writer(
         sink.clone(),
-        WriterSettings::from_config(&cfg, OverflowPolicy::DropOldest),
+        crate::settings::writer(&cfg, OverflowPolicy::DropOldest),
         stats.clone(),
     );
     let mut offered_rows = 0u64;
@@ -150,7 +150,7 @@ pub async fn run(
         p99: percentile(&samples, 0.99),
         max: samples.last().copied().unwrap_or_default(),
         writes: report.writes,
-        batch_interval: cfg.batch_interval,
+        batch_interval: cfg.writer.batch_interval,
         load: (load_before, load_average()),
     })
 }

@@ -36,8 +36,8 @@ pub use error::BenchError;
 pub use machine::{Machine, load_average};
 pub use report::Report;
 
-use crate::config::Config;
 use crate::rows::Row;
+use crate::settings::{self, Config};
 use crate::testkit::{PgOptions, TestPostgres};
 
 /// Options of `market-streamer bench`.
@@ -260,7 +260,7 @@ pub(crate) fn bench_config(
         vars.retain(|(name, _)| name != k);
         vars.push((k.to_string(), v.to_string()));
     }
-    Ok(Config::from_lookup(|name| {
+    Ok(settings::from_lookup(|name| {
         vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     })?)
 }

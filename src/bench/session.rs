@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
 use crate::counters::PipelineStats;
 use crate::indicators::bars::BarAggregate;
 use crate::indicators::{IndicatorEngine, IndicatorSettings};
 use crate::pipeline::FrameProcessor;
 use crate::rows::Row;
+use crate::settings::Config;
 use crate::sim::{MarketSimulator, SimConfig};
 
 use super::BenchError;

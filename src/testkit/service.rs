@@ -11,10 +11,10 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::app::{self, AppError, RunOptions, RunSummary};
-use crate::config::{Config, ConfigError};
 use crate::health::MarketClock;
 use crate::schwab::login::LoginError;
 use crate::schwab::tokens::TokenStoreError;
+use crate::settings::{self as wiring, Config, ConfigError};
 use crate::sim::server::{SimServer, SimServerSettings};
 
 /// How long [`TestService::start`] waits for the health endpoint to listen.
@@ -83,7 +83,7 @@ impl TestService {
             .map_err(TestServiceError::TempDir)?;
         let token_file = dir.path().join("tokens.json").display().to_string();
         let vars = live_vars(&sim, &token_file, database_url, extra);
-        let cfg = Config::from_lookup(|name| {
+        let cfg = wiring::from_lookup(|name| {
             vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })?;
         login(&cfg, &sim).await?;
@@ -191,7 +191,7 @@ async fn login(cfg: &Config, sim: &SimServer) -> Result<(), TestServiceError> {
 
 /// Rewrites the stored tokens as if the browser login happened `age` ago.
 async fn age_login(cfg: &Config, age: chrono::Duration) -> Result<(), TestServiceError> {
-    let store = crate::db::tokens::open_token_store(cfg).await?;
+    let store = crate::app::open_token_store(cfg).await?;
     let id = cfg.schwab.client_id.clone().unwrap_or_default();
     let stored = store.load(&id).await?;
     if let Some(mut tokens) = stored {

@@ -5,7 +5,7 @@ pub mod sim;
 
 use std::path::PathBuf;
 
-use market_streamer::config::Config;
+use market_streamer::settings::{self, Config};
 
 /// Path of a file under `tests/fixtures`.
 pub fn fixture(name: &str) -> PathBuf {
@@ -26,7 +26,7 @@ pub fn config_for(database_url: &str, extra: &[(&str, &str)]) -> Config {
     if !extra.iter().any(|(k, _)| *k == "HEALTH_ADDR") {
         vars.push(("HEALTH_ADDR".into(), "127.0.0.1:0".into()));
     }
-    Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    settings::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
         .expect("test config is valid")
 }
 

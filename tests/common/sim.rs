@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use market_streamer::app::{self, AppError, RunOptions, RunSummary};
-use market_streamer::config::Config;
 use market_streamer::schwab::session::SessionHealth;
 use market_streamer::schwab::token_manager::TokenStatus;
 use market_streamer::schwab::tokens::TokenSet;
+use market_streamer::settings::{self, Config};
 use market_streamer::sim::SimConfig;
 use market_streamer::sim::server::{ReceivedCommand, SimServer, SimServerSettings};
 use tokio::sync::{oneshot, watch};
@@ -55,7 +55,7 @@ pub fn live_vars(
 
 /// A validated config from `vars`.
 pub fn config_from(vars: &[(String, String)]) -> Config {
-    Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    settings::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
         .expect("test config is valid")
 }
 
