@@ -1,12 +1,4 @@
-//! Rebuilds the crate when a migration file is added or changed (`sqlx::migrate!` embeds
-//! them), and records the compiler version for the benchmark report.
+//! Rebuilds the crate when a migration file is added or changed (`sqlx::migrate!` embeds them).
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    if let Ok(out) = std::process::Command::new(rustc).arg("--version").output()
-        && out.status.success()
-    {
-        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        println!("cargo:rustc-env=MARKET_STREAMER_RUSTC={version}");
-    }
 }

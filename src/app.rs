@@ -25,8 +25,8 @@ use crate::schwab::session::{CloseReason, SessionHealth, run_session};
 use crate::schwab::token_manager::{TokenStatus, spawn_token_manager};
 use crate::schwab::tokens::{TokenStore, TokenStoreError, TokenStoreKind};
 use crate::settings::{self, Config};
-use crate::sim::server::SimServer;
 use crate::writer::{OverflowPolicy, WriterError, WriterReport, spawn_writer};
+use schwab_sim::server::SimServer;
 use streamer_config::SchwabMode;
 
 /// How long startup waits for an unreachable database before giving up.

@@ -14,21 +14,17 @@
 
 pub mod app;
 pub mod backoff;
-pub mod bench;
 pub mod counters;
 pub mod db;
 pub mod health;
 pub mod indicators;
 pub mod market;
-pub mod market_calendar;
 pub mod pipeline;
 pub mod retention;
 pub mod rows;
 pub mod schwab;
 pub mod settings;
 pub mod shutdown;
-pub mod sim;
 pub mod spool;
 pub mod status_line;
-pub mod testkit;
 pub mod writer;

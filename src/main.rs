@@ -7,14 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use market_streamer::bench::alloc::CountingAllocator;
 use market_streamer::schwab::login::LoginError;
-use market_streamer::{app, bench, schwab, settings, shutdown};
-
-/// The system allocator; `market-streamer bench` can count the hot path's allocations with
-/// it (off otherwise: one relaxed atomic load per allocation).
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+use market_streamer::{app, schwab, settings, shutdown};
 
 /// Streams Schwab market data into PostgreSQL/Supabase or SQLite. All settings come from the
 /// environment or a `.env` file in the working directory (see README.md).
@@ -54,18 +48,6 @@ enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate,
-    /// Measure throughput, latency and footprint on a throwaway PostgreSQL cluster and write
-    /// BENCHMARKS.md (needs the PostgreSQL server binaries, like the tests). Build with
-    /// --release for meaningful figures: `cargo run --release -- bench`.
-    Bench {
-        /// Small sizes (about a minute): checks that everything works; figures are not
-        /// representative and BENCHMARKS.md is only written with --output.
-        #[arg(long)]
-        quick: bool,
-        /// Where to write the report [default: BENCHMARKS.md, or nowhere with --quick].
-        #[arg(long, value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
 }
 
 /// Warns about each variable of `.env` that no part of market-streamer reads but that looks
@@ -94,10 +76,6 @@ fn main() -> ExitCode {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     schwab::install_crypto_provider();
-    if let Some(Command::Bench { quick, output }) = cli.command {
-        // Needs no settings: it brings its own database and market.
-        return run_bench(quick, output);
-    }
     let dotenv = streamer_config::load_dotenv().map_err(anyhow::Error::msg)?;
     let cfg = settings::from_env()?;
     init_logging(&cfg.logging.rust_log);
@@ -147,39 +125,9 @@ fn real_main() -> anyhow::Result<()> {
                 app::migrate(&cfg).await?;
                 println!("migrations applied to {}", cfg.database.url.redacted());
             }
-            Command::Bench { .. } => unreachable!("handled before the config is loaded"),
         }
         Ok(())
     })
-}
-
-/// `market-streamer bench`: runs every section, prints the report, writes BENCHMARKS.md.
-fn run_bench(quick: bool, output: Option<PathBuf>) -> anyhow::Result<()> {
-    // Quiet by default: the service's info logs and sqlx's slow-statement warnings (a bulk
-    // COPY is slow by design) would drown the progress lines.
-    init_logging(&std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,sqlx=error".into()));
-    if cfg!(debug_assertions) && !quick {
-        eprintln!(
-            "warning: this is a debug build; its figures are not representative. Use `cargo run --release -- bench`."
-        );
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let options = bench::BenchOptions {
-        quick,
-        ..bench::BenchOptions::default()
-    };
-    let report = runtime.block_on(bench::run(&options))?;
-    println!("{}", report.markdown());
-    let output = output.or_else(|| (!quick).then(|| PathBuf::from("BENCHMARKS.md")));
-    if let Some(path) = output {
-        report.write_markdown(&path)?;
-        println!("wrote {}", path.display());
-    }
-    Ok(())
 }
 
 /// `market-streamer login`: print the URL, read the pasted redirect URL, save the tokens.

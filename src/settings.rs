@@ -21,9 +21,9 @@ use crate::schwab::session::connection::ConnectionSettings;
 use crate::schwab::session::protocol::{self, Subscription};
 use crate::schwab::token_manager::TokenSettings;
 use crate::schwab::wire::Service;
-use crate::sim::SimConfig;
-use crate::sim::server::SimServerSettings;
 use crate::writer::{OverflowPolicy, SpoolSettings, WriterSettings};
+use schwab_sim::SimConfig;
+use schwab_sim::server::SimServerSettings;
 
 /// Reads the process environment (call `streamer_config::load_dotenv` first to merge a
 /// `.env` file) with the components' rules.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, ValueEnum};
-use market_streamer::market_calendar::FreshnessThresholds;
+use market_calendar::FreshnessThresholds;
 
 /// Exit codes and examples, printed under `--help`.
 const AFTER_HELP: &str = "\

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use market_streamer::market_calendar::FreshnessThresholds;
+use market_calendar::FreshnessThresholds;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection, Row};

@@ -1,9 +1,9 @@
 //! Per-symbol freshness: the newest row of each symbol judged with the market calendar
 //! (regular-session time since the row against the thresholds; see
-//! [`market_streamer::market_calendar::freshness`]).
+//! [`market_calendar::freshness`]).
 
 use chrono::{DateTime, Utc};
-use market_streamer::market_calendar::{FreshnessThresholds, judge_freshness};
+use market_calendar::{FreshnessThresholds, judge_freshness};
 
 use crate::level::Level;
 use crate::report::{SymbolResult, human, instant};

@@ -60,9 +60,9 @@ impl Level {
     }
 }
 
-impl From<market_streamer::market_calendar::Freshness> for Level {
-    fn from(f: market_streamer::market_calendar::Freshness) -> Self {
-        use market_streamer::market_calendar::Freshness;
+impl From<market_calendar::Freshness> for Level {
+    fn from(f: market_calendar::Freshness) -> Self {
+        use market_calendar::Freshness;
         match f {
             Freshness::Fresh => Self::Ok,
             Freshness::Warning => Self::Warning,

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     let json = args.json;
     let colour_choice = args.color;
     let now = Utc::now();
-    let defaults = market_streamer::market_calendar::FreshnessThresholds {
+    let defaults = market_calendar::FreshnessThresholds {
         warn_after: Duration::from_secs(120),
         critical_after: Duration::from_secs(600),
     };

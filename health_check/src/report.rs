@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use market_streamer::market_calendar::{FreshnessThresholds, MarketStatus};
+use market_calendar::{FreshnessThresholds, MarketStatus};
 use serde::Serialize;
 
 use crate::level::Level;

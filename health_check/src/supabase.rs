@@ -12,7 +12,7 @@
 //! ("apikey", key).from("latest_quotes").select("ticker,timestamp").in_("ticker", symbols)`).
 
 use chrono::{DateTime, Utc};
-use market_streamer::market_calendar::FreshnessThresholds;
+use market_calendar::FreshnessThresholds;
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::Value;

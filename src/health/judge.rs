@@ -28,9 +28,9 @@ use super::report::{
     StreamSection, TokensSection, WriterSection,
 };
 use super::snapshot::Snapshot;
-use crate::market_calendar::{MarketStatus, session_today};
 use crate::schwab::session::SessionState;
 use crate::schwab::token_manager::TokenState;
+use market_calendar::{MarketStatus, session_today};
 
 /// The thresholds of the judgement.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,7 @@ pub use judge::{HealthRules, judge, stream_state};
 pub use report::{HealthReport, Status};
 pub use snapshot::{FixedFacts, HealthSources, Snapshot};
 
-use crate::market_calendar::MarketStatus;
+use market_calendar::MarketStatus;
 
 /// Which instant the market calendar is judged at. Ages are always measured on the wall
 /// clock; only the question "is the market open?" can be pinned (for tests that must not

@@ -8,9 +8,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::snapshot::{DatabaseFacts, SpoolFacts, StreamFacts, WriterFacts};
 use super::*;
-use crate::market_calendar::MarketStatus;
 use crate::schwab::session::{SessionHealth, SessionState};
 use crate::schwab::token_manager::{TokenState, TokenStatus};
+use market_calendar::MarketStatus;
 
 /// Wednesday 2025-01-08 10:00 New York: the regular session.
 const OPEN: &str = "2025-01-08T15:00:00Z";

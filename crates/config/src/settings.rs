@@ -266,7 +266,7 @@ settings! {
             default: value("info"),
             allowed: "a level (error, warn, info, debug, trace) or target=level list",
             parse: parse::log_filter,
-            help: "log filter, e.g. `debug` or `info,market_streamer::batch=trace`",
+            help: "log filter, e.g. `debug` or `info,market_streamer::writer=trace`",
         },
         /// How often the one-line status is printed; zero turns it off.
         status_interval: Duration = "STATUS_INTERVAL" {

@@ -1111,7 +1111,13 @@ fn dockerfile_builds_both_binaries_and_runs_them_as_a_non_root_user() {
         "health_check",
         "health_check/Cargo.toml",
         "health_check/src",
+        "crates/market-calendar",
+        "crates/schwab-sim",
     ];
+    // Cargo reads every workspace member's manifest and targets, even for `-p`.
+    for member in ["crates/extra-checks", "crates/testkit", "crates/bench"] {
+        needed.push(member);
+    }
     if repo().join("build.rs").exists() {
         needed.push("build.rs");
     }

@@ -96,6 +96,8 @@ pub fn lock_path(path: &Path) -> PathBuf {
 }
 
 /// Takes an exclusive `flock` on `path` (created with mode 0600 if missing).
+// SAFETY: the only unsafe call is flock(2) on a descriptor this function owns (see below).
+#[allow(unsafe_code)]
 pub async fn lock_file(path: &Path) -> Result<FileLock, TokenStoreError> {
     let shown = path.display().to_string();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

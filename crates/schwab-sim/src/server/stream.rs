@@ -1,0 +1,489 @@
+//! The fake streamer WebSocket (`/ws`, spec §3): one task per connection that answers
+//! commands one at a time and, once logged in, sends the frames the shared
+//! [`MarketSimulator`](crate::MarketSimulator) produces. Only one connection is logged
+//! in at a time: a new LOGIN kicks the previous one with code 12.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, frame::coding::CloseCode};
+
+use super::{Control, ReceivedCommand, Shared, lock};
+use crate::MarketSimulator;
+
+/// Control messages a connection can queue (a switch sends one at a time).
+const CONTROL_CAPACITY: usize = 8;
+const DATA_SERVICES: [&str; 3] = ["LEVELONE_EQUITIES", "LEVELONE_OPTIONS", "CHART_EQUITY"];
+
+/// `GET /ws`: the WebSocket upgrade.
+pub(super) async fn upgrade(State(shared): State<Arc<Shared>>, mut req: Request) -> Response {
+    let is_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade").into_response();
+    };
+    if !is_upgrade {
+        return (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade").into_response();
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws =
+                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
+                        .await;
+                serve(shared, ws).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "simulator: WebSocket upgrade failed"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header("sec-websocket-accept", derive_accept_key(key.as_bytes()))
+        .body(Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// One connection's state.
+struct Conn {
+    id: u64,
+    /// The LOGIN was accepted (its answer may still be held back).
+    logged_in: bool,
+    /// The LOGIN answer went out: commands and data may flow.
+    login_acked: bool,
+    silent: bool,
+    /// Answers held back for `command_latency`, when they go out, and what follows them.
+    held: Vec<String>,
+    held_until: Option<Instant>,
+    held_after: After,
+    held_login: bool,
+    /// Keys per service, as the commands left them (for the code 30 rule).
+    subscribed: HashMap<&'static str, BTreeSet<String>>,
+    /// Code 30 is sent at this time unless something gets subscribed.
+    no_subs_deadline: Option<Instant>,
+}
+
+/// What handling a frame asks the loop to do after sending the replies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum After {
+    Continue,
+    Close,
+}
+
+async fn serve(shared: Arc<Shared>, mut ws: Socket) {
+    let (ctl_tx, mut ctl_rx) = mpsc::channel(CONTROL_CAPACITY);
+    let id = {
+        let mut conns = lock(&shared.conns);
+        conns.next_id += 1;
+        let id = conns.next_id;
+        conns.live.insert(id, ctl_tx);
+        id
+    };
+    let mut conn = Conn {
+        id,
+        logged_in: false,
+        login_acked: false,
+        silent: false,
+        held: Vec::new(),
+        held_until: None,
+        held_after: After::Continue,
+        held_login: false,
+        subscribed: HashMap::new(),
+        no_subs_deadline: None,
+    };
+    let mut tick = tokio::time::interval(shared.settings.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let deadline = conn.no_subs_deadline.filter(|_| !conn.silent);
+        tokio::select! {
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    if conn.silent {
+                        record_unanswered(&shared, id, text.as_str());
+                        continue;
+                    }
+                    let busy = conn.held_until.is_some();
+                    let (replies, after) = conn.on_text(&shared, text.as_str(), busy);
+                    conn.hold(replies, after, shared.settings.command_latency);
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = sleep_until_some(conn.held_until), if !conn.silent => {
+                let replies = std::mem::take(&mut conn.held);
+                conn.held_until = None;
+                if std::mem::take(&mut conn.held_login) {
+                    conn.login_acked = true;
+                }
+                if send_all(&mut ws, replies).await.is_err() {
+                    break;
+                }
+                if conn.held_after == After::Close {
+                    let _ = ws.close(None).await;
+                    break;
+                }
+            }
+            _ = tick.tick(), if conn.login_acked && !conn.silent && conn.held_until.is_none() => {
+                let frames = {
+                    let logged_in = lock(&shared.conns).logged_in == Some(id);
+                    if logged_in {
+                        lock(&shared.market).advance_to(now_ms())
+                    } else {
+                        Vec::new()
+                    }
+                };
+                if send_all(&mut ws, frames).await.is_err() {
+                    break;
+                }
+            }
+            control = ctl_rx.recv() => match control {
+                Some(Control::Drop) | None => break,
+                Some(Control::Silence) => conn.silent = true,
+                Some(Control::Close) => {
+                    let frame = CloseFrame { code: CloseCode::Away, reason: "server closing".into() };
+                    let _ = ws.close(Some(frame)).await;
+                    break;
+                }
+                Some(Control::Kick) => {
+                    let _ = ws.send(Message::text(notify_code(12, "Closing connection: another streamer connection was opened for this user (maximum 1)"))).await;
+                    let _ = ws.close(None).await;
+                    break;
+                }
+                Some(Control::StopStreaming) => {
+                    let _ = ws.send(Message::text(notify_code(30, "Stop streaming due to empty subscription or administrative action"))).await;
+                    let _ = ws.close(None).await;
+                    break;
+                }
+            },
+            _ = sleep_until_some(deadline) => {
+                let _ = ws.send(Message::text(notify_code(30, "Stop streaming due to empty subscription"))).await;
+                let _ = ws.close(None).await;
+                break;
+            }
+        }
+    }
+    let mut conns = lock(&shared.conns);
+    conns.live.remove(&id);
+    if conns.logged_in == Some(id) {
+        conns.logged_in = None;
+    }
+}
+
+async fn send_all(ws: &mut Socket, frames: Vec<String>) -> Result<(), ()> {
+    for frame in frames {
+        ws.send(Message::text(frame)).await.map_err(|_| ())?;
+    }
+    Ok(())
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A server notice with a code, in the `notify` shape (spec §3.3).
+fn notify_code(code: i64, msg: &str) -> String {
+    json!({"notify": [{"service": "ADMIN", "timestamp": now_ms(), "content": {"code": code, "msg": msg}}]})
+        .to_string()
+}
+
+/// The text of `requestid` (a string as is, a number in decimal).
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn record_unanswered(shared: &Shared, id: u64, text: &str) {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        for r in v["requests"].as_array().into_iter().flatten() {
+            record(shared, id, r, -1);
+        }
+    }
+}
+
+fn record(shared: &Shared, id: u64, r: &Value, code: i64) {
+    let params = &r["parameters"];
+    lock(&shared.journal).commands.push(ReceivedCommand {
+        connection: id,
+        service: str_field(r, "service").to_string(),
+        command: str_field(r, "command").to_string(),
+        request_id: id_text(&r["requestid"]),
+        keys: params.get("keys").and_then(Value::as_str).map(String::from),
+        fields: params
+            .get("fields")
+            .and_then(Value::as_str)
+            .map(String::from),
+        authorization: params
+            .get("Authorization")
+            .and_then(Value::as_str)
+            .map(String::from),
+        response_code: code,
+    });
+}
+
+impl Conn {
+    /// Answers every request of a client frame, in order.
+    /// Keeps `replies` for `latency` (added to what is already held).
+    fn hold(&mut self, replies: Vec<String>, after: After, latency: std::time::Duration) {
+        self.held.extend(replies);
+        if after == After::Close {
+            self.held_after = After::Close;
+        }
+        if self.held_until.is_none() {
+            self.held_until = Some(Instant::now() + latency);
+        }
+    }
+
+    fn on_text(&mut self, shared: &Shared, text: &str, busy: bool) -> (Vec<String>, After) {
+        let parsed: Option<Vec<Value>> = serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|v| v.get("requests").and_then(Value::as_array).cloned());
+        let Some(requests) = parsed else {
+            return (
+                vec![response(
+                    shared,
+                    "",
+                    "",
+                    "",
+                    21,
+                    "Bad command formatting: expected {\"requests\":[...]}",
+                )],
+                After::Continue,
+            );
+        };
+        let mut replies = Vec::new();
+        let mut busy = busy;
+        for r in &requests {
+            // A request after the first of a frame was sent before the first was answered.
+            let (reply, after) = self.on_request(shared, r, busy);
+            busy = true;
+            replies.extend(reply);
+            if let After::Close = after {
+                return (replies, After::Close);
+            }
+        }
+        (replies, After::Continue)
+    }
+
+    /// Answers one request. `busy`: an earlier command is still being processed.
+    fn on_request(&mut self, shared: &Shared, r: &Value, busy: bool) -> (Vec<String>, After) {
+        let service = str_field(r, "service");
+        let command = str_field(r, "command");
+        let request_id = id_text(&r["requestid"]);
+        let ids_ok = str_field(r, "SchwabClientCustomerId") == shared.customer_id
+            && str_field(r, "SchwabClientCorrelId") == shared.correl_id;
+        let id = self.id;
+        let reply = |code: i64, msg: &str| {
+            record(shared, id, r, code);
+            response(shared, service, command, &request_id, code, msg)
+        };
+        if service == "ADMIN" && command == "LOGIN" {
+            if self.logged_in {
+                return (vec![reply(0, "already logged in")], After::Continue);
+            }
+            return self.login(shared, r, ids_ok, reply);
+        }
+        if !self.login_acked || !ids_ok {
+            let msg = "Stream connection not found: send LOGIN and wait for its response first, with the ids from userPreference";
+            return (vec![reply(20, msg)], After::Continue);
+        }
+        if service == "ADMIN" && command == "LOGOUT" {
+            return (vec![reply(0, "SUCCESS")], After::Close);
+        }
+        let Some(&service_name) = DATA_SERVICES.iter().find(|s| **s == service) else {
+            return (
+                vec![reply(11, &format!("Service not available: {service}"))],
+                After::Continue,
+            );
+        };
+        let failure_code = match command {
+            "SUBS" => 22,
+            "UNSUBS" => 23,
+            "ADD" => 24,
+            "VIEW" => 25,
+            _ => {
+                return (
+                    vec![reply(
+                        21,
+                        &format!("Bad command formatting: unknown command {command}"),
+                    )],
+                    After::Continue,
+                );
+            }
+        };
+        if busy {
+            let msg = format!(
+                "{command} command failed: the previous command is still being processed (send one command at a time)"
+            );
+            return (vec![reply(failure_code, &msg)], After::Continue);
+        }
+        let params = &r["parameters"];
+        let keys: Vec<String> = str_field(params, "keys")
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(String::from)
+            .collect();
+        let raw_fields = str_field(params, "fields");
+        let fields: Result<Vec<u32>, _> = raw_fields
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::parse::<u32>)
+            .collect();
+        let Ok(fields) = fields else {
+            return (
+                vec![reply(
+                    21,
+                    &format!("Bad command formatting: fields {raw_fields:?}"),
+                )],
+                After::Continue,
+            );
+        };
+        if fields.windows(2).any(|w| w[0] >= w[1]) {
+            return (
+                vec![reply(
+                    failure_code,
+                    &format!("{command} command failed: fields must be in ascending order"),
+                )],
+                After::Continue,
+            );
+        }
+        let applied = lock(&shared.market).apply_command(service_name, command, &keys, &fields);
+        if let Err(e) = applied {
+            return (
+                vec![reply(
+                    failure_code,
+                    &format!("{command} command failed: {e}"),
+                )],
+                After::Continue,
+            );
+        }
+        let entry = self.subscribed.entry(service_name).or_default();
+        match command {
+            "SUBS" => *entry = keys.into_iter().collect(),
+            "ADD" => entry.extend(keys),
+            "UNSUBS" => keys.iter().for_each(|k| {
+                entry.remove(k);
+            }),
+            _ => {}
+        }
+        self.arm_no_subscription_rule(shared);
+        (
+            vec![reply(0, &format!("{command} command succeeded"))],
+            After::Continue,
+        )
+    }
+
+    fn login(
+        &mut self,
+        shared: &Shared,
+        r: &Value,
+        ids_ok: bool,
+        reply: impl Fn(i64, &str) -> String,
+    ) -> (Vec<String>, After) {
+        let token = str_field(&r["parameters"], "Authorization");
+        let denied_by_switch = {
+            let mut s = lock(&shared.switches);
+            let deny = s.deny_logins > 0;
+            s.deny_logins = s.deny_logins.saturating_sub(1);
+            deny
+        };
+        let token_ok = lock(&shared.auth).access_valid(token);
+        if denied_by_switch || !token_ok || !ids_ok {
+            let msg = "Login Denied.: token is invalid or has expired.";
+            return (vec![reply(3, msg)], After::Close);
+        }
+        self.logged_in = true;
+        self.held_login = true;
+        let previous = {
+            let mut conns = lock(&shared.conns);
+            let previous = conns.logged_in.replace(self.id);
+            previous.and_then(|p| conns.live.get(&p).cloned())
+        };
+        if let Some(tx) = previous {
+            // One streamer connection per user: the older one is kicked (code 12).
+            let _ = tx.try_send(Control::Kick);
+        }
+        {
+            // A new session starts with no subscriptions; what is due until now is skipped.
+            let mut market = lock(&shared.market);
+            clear_subscriptions(&mut market);
+            market.advance_to(now_ms());
+        }
+        self.arm_no_subscription_rule(shared);
+        let ok = reply(0, "server=simulator-1;status=NP");
+        (
+            vec![ok, MarketSimulator::heartbeat_frame(now_ms())],
+            After::Continue,
+        )
+    }
+
+    fn arm_no_subscription_rule(&mut self, shared: &Shared) {
+        let any = self.subscribed.values().any(|keys| !keys.is_empty());
+        if any {
+            self.no_subs_deadline = None;
+        } else if self.no_subs_deadline.is_none() {
+            self.no_subs_deadline = Some(Instant::now() + shared.settings.no_subscription_timeout);
+        }
+    }
+}
+
+fn clear_subscriptions(market: &mut MarketSimulator) {
+    for service in DATA_SERVICES {
+        // SUBS with no keys and no fields empties a service; it cannot fail.
+        let _ = market.apply_command(service, "SUBS", &[], &[]);
+    }
+}
+
+/// A `response` frame; `requestid` is always echoed as a string.
+fn response(
+    shared: &Shared,
+    service: &str,
+    command: &str,
+    request_id: &str,
+    code: i64,
+    msg: &str,
+) -> String {
+    json!({"response": [{
+        "service": service,
+        "command": command,
+        "requestid": request_id,
+        "SchwabClientCorrelId": shared.correl_id,
+        "timestamp": now_ms(),
+        "content": {"code": code, "msg": msg}
+    }]})
+    .to_string()
+}

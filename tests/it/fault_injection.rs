@@ -1,0 +1,242 @@
+//! Fault injection with the real PostgreSQL of the test harness and the protocol-faithful
+//! simulator: a 30 s database outage under steady load, and a SIGKILL during an outage.
+//! Rows are counted exactly against what the service received (its own counters) and, for
+//! the crash, against the batches found in the spool at the moment of the kill.
+
+use std::time::Duration;
+
+use market_streamer::app::{self, RunOptions};
+use market_streamer::spool::Spool;
+use testkit::{config_for, start_postgres};
+use tokio::time::Instant;
+
+async fn count(url: &str, sql: &str) -> i64 {
+    let pool = sqlx::PgPool::connect(url).await.expect("connect");
+    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    pool.close().await;
+    n
+}
+
+async fn try_count(url: &str, table: &str) -> Option<i64> {
+    let pool = sqlx::PgPool::connect(url).await.ok()?;
+    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(&pool)
+        .await
+        .ok();
+    pool.close().await;
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thirty_second_outage_under_load_loses_and_duplicates_nothing() {
+    let mut pg = start_postgres();
+    let url = pg.create_database("outage30").expect("db");
+    let spool = tempfile::tempdir().expect("tempdir");
+    let spool_path = spool.path().display().to_string();
+    let cfg = config_for(
+        &url,
+        &[
+            ("SYMBOLS", "AAPL,MSFT,NVDA,SPY,TSLA,QQQ,AMD,META"),
+            ("SIM_UPDATES_PER_SEC", "10"),
+            ("BATCH_SIZE", "1"),
+            ("BATCH_INTERVAL", "0.25"),
+            ("SPOOL_DIR", &spool_path),
+            ("STATUS_INTERVAL", "0"),
+            ("SHUTDOWN_GRACE", "20"),
+        ],
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(async move {
+        app::run(&cfg, RunOptions::default(), async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+
+    // Steady load first.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while try_count(&url, "equity_data").await.unwrap_or(0) < 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the service did not start streaming"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // 30 s without a database while about 80 updates/s keep arriving.
+    pg.stop().expect("stop postgres");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let spooled: usize = std::fs::read_dir(spool.path())
+        .expect("spool dir")
+        .filter_map(Result::ok)
+        .count();
+    assert!(spooled > 0, "the outage went through the disk spool");
+    pg.start_again().expect("restart postgres");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let _ = stop_tx.send(());
+    let summary = run
+        .await
+        .expect("join")
+        .expect("the service survived the outage");
+
+    assert_eq!(summary.writer.rows_dropped, 0, "{summary:?}");
+    assert_eq!(summary.writer.rows_left_in_spool, 0, "{summary:?}");
+    assert!(summary.writer.rows_spooled > 0, "{summary:?}");
+    let equities = count(&url, "SELECT count(*) FROM equity_data").await;
+    let options = count(&url, "SELECT count(*) FROM option_data").await;
+    assert_eq!(
+        equities as u64, summary.equity_updates,
+        "every equity update received is in the database once"
+    );
+    assert_eq!(
+        options as u64, summary.option_updates,
+        "every option update received is in the database once"
+    );
+    assert!(summary.equity_updates > 2000, "steady load: {summary:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// SAFETY: the only unsafe call is libc::kill(pid, SIGINT) on the child this test started; it shares no memory.
+#[allow(unsafe_code)]
+async fn kill_minus_nine_during_an_outage_then_restart_delivers_the_spooled_rows() {
+    let mut pg = start_postgres();
+    let base = pg.create_database("killed").expect("db");
+    // A password in the URL (trust auth ignores it) that must never be printed.
+    let url = base.replace("postgres@", "postgres:pw-NEVER-PRINT-7@");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = env!("CARGO_BIN_EXE_market-streamer");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let log = |name: &str| std::fs::File::create(logs.path().join(name)).expect("log file");
+    let start = |run: &str| {
+        tokio::process::Command::new(bin)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("DATABASE_URL", &url)
+            .env("HEALTH_ADDR", "127.0.0.1:0")
+            .env("SIM_UPDATES_PER_SEC", "10")
+            .env("BATCH_INTERVAL", "0.2")
+            .env("RUST_LOG", "debug")
+            // Files, not pipes: nobody reads a pipe while the test waits, and a full pipe
+            // would block the service's logging.
+            .stdout(log(&format!("{run}.out")))
+            .stderr(log(&format!("{run}.err")))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the service")
+    };
+
+    let mut first = start("first");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while try_count(&base, "equity_data").await.unwrap_or(0) < 50 {
+        assert!(Instant::now() < deadline, "no rows from the first run");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    pg.stop().expect("stop postgres");
+    let spool_dir = dir.path().join("data/spool");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = Spool::open(&spool_dir, u64::MAX)
+            .map(|(s, _)| s.counts().rows)
+            .unwrap_or(0);
+        if rows >= 100 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing reached the spool during the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.expect("wait");
+
+    // What the spool holds at the kill (read from a copy: replaying deletes segments).
+    let copy = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(&spool_dir)
+        .expect("spool dir")
+        .filter_map(Result::ok)
+    {
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).expect("copy");
+    }
+    let (mut spool, recovery) = Spool::open(copy.path(), u64::MAX).expect("open the copy");
+    assert!(recovery.rows >= 100, "{recovery:?}");
+    let mut tickers = Vec::new();
+    let mut times = Vec::new();
+    let mut seqs = Vec::new();
+    while let Some((id, batch)) = spool.oldest().expect("read") {
+        for r in &batch.equities {
+            tickers.push(r.ticker.to_string());
+            times.push(r.timestamp);
+            seqs.push(r.seq);
+        }
+        spool.commit(id).expect("commit");
+    }
+    assert!(!tickers.is_empty());
+
+    // A torn tail on top (as if the kill hit in the middle of an append).
+    let mut segments: Vec<_> = std::fs::read_dir(&spool_dir)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    segments.sort();
+    let last = segments.last().expect("a segment");
+    let mut bytes = std::fs::read(last).expect("read");
+    bytes.extend_from_slice(b"MSP1\x10\x00\x00torn");
+    std::fs::write(last, bytes).expect("write");
+
+    pg.start_again().expect("restart postgres");
+    let mut second = start("second");
+    let pool = sqlx::PgPool::connect(&base).await.expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let present: i64 = sqlx::query_scalar(
+            r#"SELECT count(*) FROM equity_data e
+               JOIN UNNEST($1::text[], $2::timestamptz[], $3::int4[]) AS k(ticker, ts, seq)
+                 ON e.ticker = k.ticker AND e."timestamp" = k.ts AND e.seq = k.seq"#,
+        )
+        .bind(&tickers)
+        .bind(&times)
+        .bind(&seqs)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        if present == tickers.len() as i64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{present} of {} spooled rows arrived after the restart",
+            tickers.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let pid = i32::try_from(second.id().expect("pid")).expect("pid");
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = second.wait().await.expect("wait");
+    let read = |name: &str| std::fs::read_to_string(logs.path().join(name)).expect("log");
+    let stderr2 = read("second.err");
+    assert!(status.success(), "{stderr2}");
+    assert!(
+        stderr2.contains("torn"),
+        "the torn tail was reported: {stderr2}"
+    );
+    let dups: i64 = sqlx::query_scalar(
+        r#"SELECT count(*) - count(DISTINCT (ticker, "timestamp", seq)) FROM equity_data"#,
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("dups");
+    assert_eq!(dups, 0);
+    for name in ["first.out", "first.err", "second.out", "second.err"] {
+        let text = read(name);
+        assert!(
+            !text.contains("pw-NEVER-PRINT-7"),
+            "the database password was printed in {name}:\n{text}"
+        );
+    }
+}

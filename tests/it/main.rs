@@ -1,0 +1,25 @@
+//! The integration tests of market-streamer, compiled into one binary: one module per area.
+//! The fake Schwab and the throwaway PostgreSQL come from the `testkit` crate.
+
+mod cli;
+mod fault_injection;
+mod fuzz_props;
+mod health_endpoints;
+mod indicators_db;
+mod indicators_no_alloc;
+mod postgres_writer;
+mod replay;
+mod retention_sqlite;
+mod schwab_cli;
+mod schwab_session;
+mod schwab_tokens;
+mod simulator_protocol;
+mod sizing;
+mod supabase;
+
+/// Path of a file under `tests/fixtures`.
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
