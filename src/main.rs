@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use market_streamer::schwab::login::LoginError;
-use market_streamer::{app, config, schwab, shutdown};
+use market_streamer::{app, schwab, settings, shutdown};
 
 /// Streams Schwab market data into PostgreSQL/Supabase or SQLite. All settings come from the
 /// environment or a `.env` file in the working directory (see README.md).
@@ -97,9 +97,9 @@ fn main() -> ExitCode {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     schwab::install_crypto_provider();
-    let dotenv = config::load_dotenv().map_err(anyhow::Error::msg)?;
-    let cfg = config::Config::from_env()?;
-    init_logging(&cfg.rust_log);
+    let dotenv = streamer_config::load_dotenv().map_err(anyhow::Error::msg)?;
+    let cfg = settings::from_env()?;
+    init_logging(&cfg.logging.rust_log);
     if let Some(path) = dotenv {
         tracing::info!(path = %path.display(), "loaded settings from .env");
         warn_about_unknown_variables(&path);
@@ -145,7 +145,7 @@ fn real_main() -> anyhow::Result<()> {
             Command::Probe { .. } => unreachable!("handled in main"),
             Command::Migrate => {
                 app::migrate(&cfg).await?;
-                println!("migrations applied to {}", cfg.database.redacted());
+                println!("migrations applied to {}", cfg.database.url.redacted());
             }
         }
         Ok(())
@@ -153,7 +153,7 @@ fn real_main() -> anyhow::Result<()> {
 }
 
 /// `market-streamer login`: print the URL, read the pasted redirect URL, save the tokens.
-async fn login(cfg: &config::Config, redirect_url: Option<String>) -> anyhow::Result<()> {
+async fn login(cfg: &settings::Config, redirect_url: Option<String>) -> anyhow::Result<()> {
     let login = app::prepare_login(cfg).await?;
     println!(
         "1. Open this URL in a browser (on any computer) and sign in with your Schwab brokerage login"

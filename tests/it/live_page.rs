@@ -198,7 +198,7 @@ async fn health_addr_off_serves_no_page() {
             ("SPOOL_DIR", "off"),
         ],
     );
-    assert!(cfg.health_addr.is_none());
+    assert!(cfg.health.addr.is_none());
     let (addr_tx, addr_rx) = watch::channel(None);
     let (stop, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use market_streamer::app::{self, RunOptions};
-use market_streamer::config::Config;
+use market_streamer::settings;
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -181,7 +181,7 @@ async fn the_live_page_in_chromium_shows_every_symbol_moving_and_the_health_verd
         ("SPOOL_DIR", "off"),
         ("STATUS_INTERVAL", "0"),
     ];
-    let cfg = Config::from_lookup(|name| {
+    let cfg = settings::from_lookup(|name| {
         vars.iter()
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_string())

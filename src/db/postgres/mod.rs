@@ -16,8 +16,7 @@ use std::time::Duration;
 use chrono::{Days, NaiveDate};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{SinkError, WriteReport};
-use crate::config::{Config, RealtimeMode};
+use super::{DbSettings, RealtimeMode, RetentionDays, SinkError, WriteReport};
 use crate::rows::Batch;
 use partitions::{PartitionCache, TICK_TABLES};
 
@@ -49,8 +48,8 @@ pub struct Maintenance {
 }
 
 impl PostgresSink {
-    /// Connects to `cfg.database` (which must be a PostgreSQL URL), one writer connection plus spares.
-    pub async fn connect(url: &str, cfg: &Config) -> Result<Self, SinkError> {
+    /// Connects to `url` (the PostgreSQL `settings.target`), one writer connection plus spares.
+    pub async fn connect(url: &str, settings: &DbSettings) -> Result<Self, SinkError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| SinkError::new("parse DATABASE_URL", e))?
             .application_name("market-streamer");
@@ -64,8 +63,8 @@ impl PostgresSink {
         Ok(Self {
             pool,
             shared: Arc::new(Shared {
-                realtime_mode: cfg.realtime_mode,
-                realtime_topic: cfg.realtime_topic.clone(),
+                realtime_mode: settings.realtime_mode,
+                realtime_topic: settings.realtime_topic.clone(),
                 broadcast: AtomicBool::new(false),
                 partitions: PartitionCache::default(),
             }),
@@ -137,10 +136,14 @@ impl PostgresSink {
 
     /// Retention and sizing: partitions for `today - 1 ..= today + premake`, drop tick
     /// partitions older than the retention, delete old candles, measure the database.
-    pub async fn maintain(&self, cfg: &Config, today: NaiveDate) -> Result<Maintenance, SinkError> {
+    pub async fn maintain(
+        &self,
+        keep: &RetentionDays,
+        today: NaiveDate,
+    ) -> Result<Maintenance, SinkError> {
         let mut report = Maintenance::default();
         let first = today.checked_sub_days(Days::new(1)).unwrap_or(today);
-        for offset in 0..=u64::from(cfg.partition_premake_days) + 1 {
+        for offset in 0..=u64::from(keep.partition_premake) + 1 {
             let Some(day) = first.checked_add_days(Days::new(offset)) else {
                 break;
             };
@@ -156,7 +159,7 @@ impl PostgresSink {
             }
         }
         let tick_cutoff = today
-            .checked_sub_days(Days::new(u64::from(cfg.tick_retention_days)))
+            .checked_sub_days(Days::new(u64::from(keep.ticks)))
             .unwrap_or(today);
         for table in TICK_TABLES {
             report.partitions_dropped += partitions::drop_before(&self.pool, table, tick_cutoff)
@@ -167,7 +170,7 @@ impl PostgresSink {
             self.shared.partitions.clear();
         }
         let bar_cutoff = today
-            .checked_sub_days(Days::new(u64::from(cfg.bar_retention_days)))
+            .checked_sub_days(Days::new(u64::from(keep.bars)))
             .unwrap_or(today);
         report.bars_deleted = sqlx::query(
             "DELETE FROM equity_bars WHERE bar_start < $1::date::timestamp AT TIME ZONE 'UTC'",
