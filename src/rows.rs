@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::indicators::IndicatorValues;
-use crate::market::option_symbol::OptionContract;
+use streamer_config::option_symbol::OptionContract;
 use crate::schwab::wire::{EquityFields, OptionFields};
 
 /// A full, merged LEVELONE_EQUITIES quote at one event.

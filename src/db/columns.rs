@@ -368,7 +368,7 @@ mod tests {
 
     use super::*;
     use crate::db::sqlite::{ROWS_PER_STATEMENT, SqliteSink};
-    use crate::market::option_symbol::OptionContract;
+    use streamer_config::option_symbol::OptionContract;
     use crate::schwab::wire::{EquityFields, OptionFields};
 
     fn equity() -> EquityRow {
