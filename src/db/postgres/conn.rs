@@ -121,13 +121,17 @@ impl ConnectSettings {
     }
 
     /// Opens a connection, starts its driver task and sets the session's statement timeout.
-    pub async fn connect(&self) -> Result<tokio_postgres::Client, SinkError> {
+    /// Abort the returned handle to close the socket at once (dropping the client alone
+    /// leaves the driver waiting for answers a dead peer never sends).
+    pub async fn connect(
+        &self,
+    ) -> Result<(tokio_postgres::Client, tokio::task::AbortHandle), SinkError> {
         let (client, connection) = self
             .config
             .connect(self.tls.clone())
             .await
             .map_err(|e| SinkError::new("connect to PostgreSQL", e))?;
-        tokio::spawn(drive(connection));
+        let driver = tokio::spawn(drive(connection)).abort_handle();
         let ms = self.statement_timeout.as_millis().max(1);
         tokio::time::timeout(
             CONNECT_TIMEOUT,
@@ -136,7 +140,7 @@ impl ConnectSettings {
         .await
         .map_err(|_| SinkError::new("set statement_timeout", DbError::Timeout(CONNECT_TIMEOUT)))?
         .map_err(|e| SinkError::new("set statement_timeout", e))?;
-        Ok(client)
+        Ok((client, driver))
     }
 }
 

@@ -63,15 +63,24 @@ impl std::fmt::Debug for Shared {
 struct WriterConn {
     client: tokio_postgres::Client,
     prepared: Option<insert::Prepared>,
+    driver: tokio::task::AbortHandle,
 }
 
 impl WriterConn {
     async fn open(settings: &conn::ConnectSettings) -> Result<Self, SinkError> {
-        let client = settings.connect().await?;
+        let (client, driver) = settings.connect().await?;
         Ok(Self {
             client,
             prepared: None,
+            driver,
         })
+    }
+}
+
+impl Drop for WriterConn {
+    /// Closes the socket even when the peer stopped answering.
+    fn drop(&mut self) {
+        self.driver.abort();
     }
 }
 
