@@ -441,7 +441,7 @@ start_service() {
 }
 
 HEALTH_STATE="not checked"
-HEALTH_CMD="$IN_DIR $D compose exec -T $SERVICE health_check --url $HEALTH_URL_IN_CONTAINER --timeout 5 --color never"
+HEALTH_CMD="$IN_DIR $D compose exec -T $SERVICE market-streamer probe --url $HEALTH_URL_IN_CONTAINER --timeout 5"
 
 wait_healthy() {
   step "Wait until /health answers on the box (up to ${HEALTH_WAIT}s)"
@@ -456,7 +456,7 @@ wait_healthy() {
   while :; do
     if out="$(ssh "${SSH_ARGS[@]}" "$HOST" "$HEALTH_CMD" 2>&1)"; then rc=0; else rc=$?; fi
     first="$(printf '%s\n' "$out" | head -n1)"
-    # An answer is health_check's report saying OK (exit 0) or WARNING (exit 1). Exit 1 with
+    # An answer is the probe's report saying OK (exit 0) or WARNING (exit 1). Exit 1 with
     # anything else is docker compose failing, e.g. while the container is restarting.
     case "$rc:$first" in
       0:OK*)

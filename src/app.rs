@@ -6,32 +6,29 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Config;
 use crate::counters::PipelineStats;
 use crate::db::stream_gaps::spawn_gap_recorder;
-use crate::db::tokens::open_token_store;
 use crate::db::warm_start;
 use crate::db::{Database, SinkError};
+use crate::health::live::LivePage;
 use crate::health::metrics::Metrics;
 use crate::health::server::{HealthServer, HealthServerError};
-use crate::health::{FixedFacts, Health, HealthRules, HealthSources, MarketClock};
-use crate::indicators::warm_start::WarmSymbols;
+use crate::health::{Health, HealthSources, MarketClock};
+use crate::indicators::warm_start::{WarmStart, WarmSymbols};
 use crate::indicators::{BadPeriods, IndicatorEngine};
 use crate::pipeline::{FrameProcessor, Pipeline};
 use crate::schwab::login::{Login, LoginError};
-use crate::schwab::oauth::OAuthApp;
 use crate::schwab::replay::{ReplayCounts, ReplayError, replay_file};
-use crate::schwab::rest::{RestError, RestSettings, SchwabRest};
-use crate::schwab::session::protocol::subscriptions_from;
+use crate::schwab::rest::{RestError, SchwabRest};
 use crate::schwab::session::recorder::{FrameRecorder, RecordError};
 use crate::schwab::session::supervisor::{SessionOutput, SessionParts};
-use crate::schwab::session::{CloseReason, SessionHealth, SupervisorSettings, run_session};
-use crate::schwab::settings::{SchwabMode, TokenStoreKind};
-use crate::schwab::token_manager::{TokenSettings, TokenStatus, spawn_token_manager};
-use crate::schwab::tokens::{TokenStore, TokenStoreError};
-use crate::writer::{OverflowPolicy, WriterError, WriterReport, WriterSettings, spawn_writer};
-use schwab_sim::SimConfig;
-use schwab_sim::server::{SimServer, SimServerSettings};
+use crate::schwab::session::{CloseReason, SessionHealth, run_session};
+use crate::schwab::token_manager::{TokenStatus, spawn_token_manager};
+use crate::schwab::tokens::{TokenStore, TokenStoreError, TokenStoreKind};
+use crate::settings::{self, Config};
+use crate::writer::{OverflowPolicy, WriterError, WriterReport, spawn_writer};
+use schwab_sim::server::SimServer;
+use streamer_config::SchwabMode;
 
 /// How long startup waits for an unreachable database before giving up.
 const CONNECT_GIVE_UP: Duration = Duration::from_secs(60);
@@ -65,10 +62,10 @@ pub enum AppError {
 
 /// Connects to `DATABASE_URL` (waiting up to a minute for it to come up) and migrates it.
 pub async fn open_database(cfg: &Config) -> Result<Database, AppError> {
-    let db = Database::connect_with_retry(cfg, CONNECT_GIVE_UP).await?;
+    let db = Database::connect_with_retry(&settings::database(cfg), CONNECT_GIVE_UP).await?;
     db.migrate().await?;
-    db.prepare_realtime(cfg).await?;
-    tracing::info!(database = %cfg.database.redacted(), "database ready (migrations applied)");
+    db.prepare_realtime(cfg.realtime.mode).await?;
+    tracing::info!(database = %cfg.database.url.redacted(), "database ready (migrations applied)");
     Ok(db)
 }
 
@@ -86,11 +83,22 @@ pub async fn indicator_engine(
     db: &Database,
     symbols: WarmSymbols<'_>,
 ) -> Result<IndicatorEngine, AppError> {
-    let mut engine = IndicatorEngine::new(cfg.indicators)?;
+    Ok(warm_indicator_engine(cfg, db, symbols).await?.0)
+}
+
+/// [`indicator_engine`], also returning the bars it was seeded with (the live page's rings
+/// start from them).
+pub async fn warm_indicator_engine(
+    cfg: &Config,
+    db: &Database,
+    symbols: WarmSymbols<'_>,
+) -> Result<(IndicatorEngine, WarmStart), AppError> {
+    let indicators = settings::indicators(cfg);
+    let mut engine = IndicatorEngine::new(indicators)?;
     let started = std::time::Instant::now();
-    let warm = warm_start::load(db, &cfg.indicators, symbols).await?;
+    let warm = warm_start::load(db, &indicators, symbols).await?;
     warm.apply(&mut engine);
-    if cfg.indicators.warm_start_bars > 0 {
+    if indicators.warm_start_bars > 0 {
         tracing::info!(
             symbols = warm.symbols.len(),
             bars = warm.bar_count(),
@@ -98,7 +106,7 @@ pub async fn indicator_engine(
             "indicators warm-started from equity_data"
         );
     }
-    Ok(engine)
+    Ok((engine, warm))
 }
 
 /// What a replay did.
@@ -139,7 +147,7 @@ pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError
     let stats = Arc::new(PipelineStats::default());
     let writer = spawn_writer(
         db.clone(),
-        WriterSettings::from_config(cfg, OverflowPolicy::Backpressure),
+        settings::writer(cfg, OverflowPolicy::Backpressure),
         stats.clone(),
     );
     let mut pipeline = Pipeline::new(FrameProcessor::new(stats.clone(), engine), writer.tx);
@@ -193,18 +201,6 @@ pub struct RunOptions {
     pub market_clock: MarketClock,
 }
 
-/// The simulator settings for the configured simulated market.
-pub fn simulator_settings(cfg: &Config) -> SimServerSettings {
-    SimServerSettings {
-        market: SimConfig {
-            seed: cfg.sim_seed,
-            updates_per_symbol_per_sec: cfg.sim_updates_per_symbol_per_sec,
-            ..SimConfig::default()
-        },
-        ..SimServerSettings::default()
-    }
-}
-
 /// The zero-configuration set-up: the Schwab simulator in process on loopback, a browser
 /// login done against it, and `cfg` pointed at it (token file in a temporary folder).
 struct InProcessSchwab {
@@ -214,7 +210,7 @@ struct InProcessSchwab {
 
 async fn start_in_process_schwab(cfg: &mut Config) -> Result<InProcessSchwab, AppError> {
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let server = SimServer::start(simulator_settings(cfg), loopback)
+    let server = SimServer::start(settings::simulator(cfg), loopback)
         .await
         .map_err(|e| AppError::Simulator(e.to_string()))?;
     let token_dir = tempfile::Builder::new()
@@ -228,8 +224,8 @@ async fn start_in_process_schwab(cfg: &mut Config) -> Result<InProcessSchwab, Ap
     s.client_secret = Some(crate::schwab::Secret::new(server.client_secret()));
     s.token_store = TokenStoreKind::File;
     s.token_file = token_dir.path().join("schwab-tokens.json");
-    let app = OAuthApp::from_config(cfg).ok_or(LoginError::NoApp)?;
-    let rest = SchwabRest::new(RestSettings::from_config(cfg))?;
+    let app = settings::oauth_app(cfg).ok_or(LoginError::NoApp)?;
+    let rest = SchwabRest::new(settings::rest(cfg))?;
     let login = Login::with(rest, app, TokenStore::file(&cfg.schwab.token_file));
     let redirect = server
         .approve(&cfg.schwab.callback_url)
@@ -251,7 +247,7 @@ pub async fn run(
 ) -> Result<RunSummary, AppError> {
     crate::schwab::install_crypto_provider();
     // A taken HEALTH_ADDR fails the start before anything else happens.
-    let health_listener = match cfg.health_addr {
+    let health_listener = match cfg.health.addr {
         Some(addr) => Some((addr, crate::health::server::bind(addr).await?)),
         None => None,
     };
@@ -293,19 +289,26 @@ pub async fn run(
                 tokens: token_status.subscribe(),
                 stats: stats.clone(),
                 started_at: chrono::Utc::now(),
-                fixed: FixedFacts::from_config(cfg),
+                fixed: settings::health_facts(cfg),
             };
             let endpoint = Health {
                 sources,
-                rules: HealthRules::from_config(cfg),
+                rules: settings::health_rules(cfg),
                 clock: options.market_clock,
             };
-            let server = HealthServer::start(listener, endpoint, metrics, stop_rx.clone())
-                .map_err(|source| HealthServerError::Bind { addr, source })?;
+            let live = LivePage::start(&cfg.symbols.equities, endpoint.clone());
+            let server = HealthServer::start(
+                listener,
+                endpoint,
+                metrics,
+                Some(live.view.clone()),
+                stop_rx.clone(),
+            )
+            .map_err(|source| HealthServerError::Bind { addr, source })?;
             if let Some(tx) = &options.health_addr {
                 let _ = tx.send(Some(server.addr()));
             }
-            Some(server)
+            Some((server, live))
         }
         _ => None,
     };
@@ -313,57 +316,64 @@ pub async fn run(
     health.send_modify(|h| {
         h.detail = format!(
             "connecting to the database ({}) and applying migrations",
-            cfg.database.redacted()
+            cfg.database.url.redacted()
         );
     });
     let db = Arc::new(open_database(cfg).await?);
-    let engine = indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols)).await?;
+    let (engine, warm) =
+        warm_indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols.equities)).await?;
+    let live_feed = health_server.as_ref().map(|(_, live)| live.feed.clone());
+    if let Some(feed) = &live_feed {
+        feed.seed(&warm, settings::indicators(cfg).bar_ms()).await;
+    }
+    drop(warm);
     let token_store = open_token_store(cfg).await?;
-    let rest = Arc::new(SchwabRest::new(RestSettings::from_config(cfg))?);
-    let app = OAuthApp::from_config(cfg).ok_or(LoginError::NoApp)?;
+    let rest = Arc::new(SchwabRest::new(settings::rest(cfg))?);
+    let app = settings::oauth_app(cfg).ok_or(LoginError::NoApp)?;
     let (tokens, token_task) = spawn_token_manager(
         token_store,
         rest.clone(),
         app,
-        TokenSettings::from_config(cfg),
+        settings::tokens(cfg),
         token_status,
     );
 
     let writer = spawn_writer(
         db.clone(),
-        WriterSettings::from_config(cfg, OverflowPolicy::DropOldest),
+        settings::writer(cfg, OverflowPolicy::DropOldest),
         stats.clone(),
     );
     let gaps = spawn_gap_recorder(db.clone());
     let status = tokio::spawn(crate::status_line::report_every(
         stats.clone(),
-        cfg.status_interval,
+        cfg.logging.status_interval,
     ));
-    if let Err(e) = crate::retention::run_once(&db, cfg, &stats).await {
+    let retention_settings = settings::retention(cfg);
+    if let Err(e) = crate::retention::run_once(&db, &retention_settings, &stats).await {
         tracing::warn!(error = %e, "startup retention pass failed; it runs again every MAINTENANCE_INTERVAL");
     }
     let retention = tokio::spawn(crate::retention::run_every(
         db.clone(),
-        cfg.clone(),
+        retention_settings,
         stats.clone(),
     ));
-    let subscriptions = subscriptions_from(cfg);
+    let subscriptions = settings::subscriptions(cfg);
     match &simulator {
         Some(sim) => tracing::info!(
             simulator = %sim.server.addr(),
-            symbols = %cfg.symbols.join(","),
-            options = cfg.option_symbols.len(),
+            symbols = %cfg.symbols.equities.join(","),
+            options = cfg.symbols.options.len(),
             "streaming the simulated market through the in-process Schwab simulator (Ctrl-C to stop)"
         ),
         None => tracing::info!(
             api = %cfg.schwab.api_base,
-            symbols = %cfg.symbols.join(","),
-            options = cfg.option_symbols.len(),
+            symbols = %cfg.symbols.equities.join(","),
+            options = cfg.symbols.options.len(),
             "streaming from Schwab (Ctrl-C to stop)"
         ),
     }
     let mut pipeline = Pipeline::new(
-        FrameProcessor::new(stats.clone(), engine),
+        FrameProcessor::new(stats.clone(), engine).with_live(live_feed),
         writer.tx.clone(),
     );
     let end = run_session(
@@ -371,7 +381,7 @@ pub async fn run(
             tokens,
             rest,
             subscriptions,
-            settings: SupervisorSettings::from_config(cfg),
+            settings: settings::supervisor(cfg),
             gaps: gaps.tx.clone(),
             health: health.clone(),
         },
@@ -383,16 +393,17 @@ pub async fn run(
     )
     .await;
     drop(stopper);
-    if let Some(server) = health_server {
+    if let Some((server, live)) = health_server {
         // It stops with the stop signal; after a writer failure it has shown `down` until here.
         server.finish().await;
+        drop(live);
     }
     drop(pipeline);
     drop(writer.tx);
     drop(gaps.tx);
     let written = writer.task.await?;
     // The gap rows are few; give them the same grace as the writer.
-    let gaps_recorded = tokio::time::timeout(cfg.shutdown_grace, gaps.task)
+    let gaps_recorded = tokio::time::timeout(cfg.writer.shutdown_grace, gaps.task)
         .await
         .ok()
         .and_then(Result::ok)
@@ -436,7 +447,7 @@ pub async fn start_simulator(
     cfg: &Config,
     listen: std::net::SocketAddr,
 ) -> Result<SimServer, AppError> {
-    SimServer::start(simulator_settings(cfg), listen)
+    SimServer::start(settings::simulator(cfg), listen)
         .await
         .map_err(|e| {
             AppError::Simulator(format!(
@@ -447,5 +458,20 @@ pub async fn start_simulator(
 
 /// `market-streamer login`: checks the app credentials and opens the configured token store.
 pub async fn prepare_login(cfg: &Config) -> Result<Login, LoginError> {
-    Login::prepare(cfg, open_token_store(cfg)).await
+    Login::prepare(
+        settings::oauth_app(cfg),
+        settings::rest(cfg),
+        open_token_store(cfg),
+    )
+    .await
+}
+
+/// Opens the token store `TOKEN_STORE` chose.
+pub async fn open_token_store(cfg: &Config) -> Result<TokenStore, TokenStoreError> {
+    crate::db::tokens::open_token_store(
+        cfg.schwab.token_store,
+        &cfg.schwab.token_file,
+        &settings::database(cfg),
+    )
+    .await
 }

@@ -8,12 +8,12 @@
 //! [`spool`]) → [`db`] (PostgreSQL/Supabase or SQLite; every SQL statement lives there).
 //!
 //! Beside the flow: [`health`] (`/health`, `/metrics`) and [`status_line`] read the shared
-//! [`counters`]; [`retention`] runs maintenance through [`db`]; [`app`] wires it all from the
-//! [`config`] (a leaf: it imports no component).
+//! [`counters`]; [`retention`] runs maintenance through [`db`]; [`app`] wires it all, and
+//! [`settings`] maps the validated `Config` (the leaf crate `streamer-config`, which imports no
+//! component) onto each component's own settings struct.
 
 pub mod app;
 pub mod backoff;
-pub mod config;
 pub mod counters;
 pub mod db;
 pub mod health;
@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod retention;
 pub mod rows;
 pub mod schwab;
+pub mod settings;
 pub mod shutdown;
 pub mod spool;
 pub mod status_line;

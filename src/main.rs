@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use market_streamer::schwab::login::LoginError;
-use market_streamer::{app, config, schwab, shutdown};
+use market_streamer::{app, schwab, settings, shutdown};
 
 /// Streams Schwab market data into PostgreSQL/Supabase or SQLite. All settings come from the
 /// environment or a `.env` file in the working directory (see README.md).
@@ -48,6 +48,16 @@ enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate,
+    /// Ask a running service's GET /health (the container's HEALTHCHECK): prints OK, WARNING,
+    /// CRITICAL or UNKNOWN with the reasons and exits 0, 1, 2 or 3. Reads no settings.
+    Probe {
+        /// The service's health endpoint (plain http; `/health` is added).
+        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Seconds the answer may take.
+        #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+        timeout: f64,
+    },
 }
 
 /// Warns about each variable of `.env` that no part of market-streamer reads but that looks
@@ -64,6 +74,17 @@ fn warn_about_unknown_variables(path: &std::path::Path) {
 }
 
 fn main() -> ExitCode {
+    if let Ok(Cli {
+        command: Some(Command::Probe { url, timeout }),
+    }) = Cli::try_parse()
+    {
+        // Needs no settings, no runtime and no logging: one GET, one line, an exit code.
+        let timeout = std::time::Duration::try_from_secs_f64(timeout)
+            .unwrap_or(std::time::Duration::from_secs(5));
+        let result = market_streamer::health::probe::probe(&url, timeout);
+        println!("{}", result.text);
+        return ExitCode::from(result.exit_code);
+    }
     match real_main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -76,9 +97,9 @@ fn main() -> ExitCode {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     schwab::install_crypto_provider();
-    let dotenv = config::load_dotenv().map_err(anyhow::Error::msg)?;
-    let cfg = config::Config::from_env()?;
-    init_logging(&cfg.rust_log);
+    let dotenv = streamer_config::load_dotenv().map_err(anyhow::Error::msg)?;
+    let cfg = settings::from_env()?;
+    init_logging(&cfg.logging.rust_log);
     if let Some(path) = dotenv {
         tracing::info!(path = %path.display(), "loaded settings from .env");
         warn_about_unknown_variables(&path);
@@ -121,9 +142,10 @@ fn real_main() -> anyhow::Result<()> {
                 let summary = app::replay(&cfg, &file).await?;
                 println!("{summary}");
             }
+            Command::Probe { .. } => unreachable!("handled in main"),
             Command::Migrate => {
                 app::migrate(&cfg).await?;
-                println!("migrations applied to {}", cfg.database.redacted());
+                println!("migrations applied to {}", cfg.database.url.redacted());
             }
         }
         Ok(())
@@ -131,7 +153,7 @@ fn real_main() -> anyhow::Result<()> {
 }
 
 /// `market-streamer login`: print the URL, read the pasted redirect URL, save the tokens.
-async fn login(cfg: &config::Config, redirect_url: Option<String>) -> anyhow::Result<()> {
+async fn login(cfg: &settings::Config, redirect_url: Option<String>) -> anyhow::Result<()> {
     let login = app::prepare_login(cfg).await?;
     println!(
         "1. Open this URL in a browser (on any computer) and sign in with your Schwab brokerage login"

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::mpsc;
 
 use crate::counters::PipelineStats;
+use crate::health::live::LiveFeed;
 use crate::indicators::IndicatorEngine;
 use crate::market::MarketState;
 use crate::rows::Row;
@@ -64,6 +65,8 @@ pub struct FrameProcessor {
     state: MarketState,
     indicators: IndicatorEngine,
     stats: Arc<PipelineStats>,
+    /// The live page's feed (equity rows offered without waiting; see [`LiveFeed::offer`]).
+    live: Option<LiveFeed>,
 }
 
 impl FrameProcessor {
@@ -74,7 +77,14 @@ impl FrameProcessor {
             state: MarketState::new(),
             indicators,
             stats,
+            live: None,
         }
+    }
+
+    /// Also offers every equity row to the live page.
+    pub fn with_live(mut self, feed: Option<LiveFeed>) -> Self {
+        self.live = feed;
+        self
     }
 
     /// The merged market state.
@@ -134,6 +144,9 @@ impl FrameProcessor {
                             equity.quote.last,
                             equity.quote.total_volume,
                         );
+                        if let Some(live) = &self.live {
+                            live.offer(equity);
+                        }
                     }
                     rows.push(row);
                     merged[service] += 1;

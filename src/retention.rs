@@ -11,9 +11,21 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use chrono::{Days, Utc};
 
-use crate::config::Config;
 use crate::counters::PipelineStats;
-use crate::db::{Database, SinkError};
+use crate::db::{Database, RetentionDays, SinkError};
+
+/// When maintenance runs, what it keeps and the size budget it watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// Days of ticks and candles kept, partitions made ahead.
+    pub keep: RetentionDays,
+    /// `MAINTENANCE_INTERVAL`: how often a pass runs.
+    pub interval: std::time::Duration,
+    /// `DB_SIZE_LIMIT_MB`: the database size to stay under.
+    pub db_size_limit_mb: u64,
+    /// `DB_SIZE_WARN_PERCENT`: warn at this share of the limit.
+    pub db_size_warn_percent: u8,
+}
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -27,13 +39,13 @@ pub struct RetentionReport {
 /// One maintenance pass.
 pub async fn run_once(
     db: &Database,
-    cfg: &Config,
+    settings: &RetentionSettings,
     stats: &PipelineStats,
 ) -> Result<RetentionReport, SinkError> {
     let now = Utc::now();
     let report = match db {
         Database::Postgres(pg) => {
-            let m = pg.maintain(cfg, now.date_naive()).await?;
+            let m = pg.maintain(&settings.keep, now.date_naive()).await?;
             RetentionReport {
                 partitions_created: m.partitions_created,
                 partitions_dropped: m.partitions_dropped,
@@ -51,8 +63,8 @@ pub async fn run_once(
             };
             let (rows_deleted, database_bytes) = lite
                 .maintain(
-                    day_start(cfg.tick_retention_days),
-                    day_start(cfg.bar_retention_days),
+                    day_start(settings.keep.ticks),
+                    day_start(settings.keep.bars),
                 )
                 .await?;
             RetentionReport {
@@ -64,14 +76,14 @@ pub async fn run_once(
     };
     stats.database_bytes.store(report.database_bytes, Relaxed);
     PipelineStats::stamp_now(&stats.database_measured_unix_ms);
-    let limit = cfg.db_size_limit_mb.saturating_mul(1024 * 1024);
-    let warn_at = limit / 100 * u64::from(cfg.db_size_warn_percent);
+    let limit = settings.db_size_limit_mb.saturating_mul(1024 * 1024);
+    let warn_at = limit / 100 * u64::from(settings.db_size_warn_percent);
     let near = report.database_bytes >= warn_at;
     stats.database_near_limit.store(near, Relaxed);
     if near {
         tracing::warn!(
             size_mb = report.database_bytes / (1024 * 1024),
-            limit_mb = cfg.db_size_limit_mb,
+            limit_mb = settings.db_size_limit_mb,
             "database is near DB_SIZE_LIMIT_MB (Supabase Free turns read-only past 500 MB): lower TICK_RETENTION_DAYS, trim SYMBOLS, or upgrade the plan"
         );
     }
@@ -81,13 +93,13 @@ pub async fn run_once(
 
 /// Runs a pass every `MAINTENANCE_INTERVAL` until aborted. Failures are logged and retried at
 /// the next interval: retention must never stop streaming.
-pub async fn run_every(db: Arc<Database>, cfg: Config, stats: Arc<PipelineStats>) {
-    let mut tick = tokio::time::interval(cfg.maintenance_interval);
+pub async fn run_every(db: Arc<Database>, settings: RetentionSettings, stats: Arc<PipelineStats>) {
+    let mut tick = tokio::time::interval(settings.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the startup pass already ran
     loop {
         tick.tick().await;
-        if let Err(e) = run_once(&db, &cfg, &stats).await {
+        if let Err(e) = run_once(&db, &settings, &stats).await {
             tracing::warn!(error = %e, "retention pass failed; trying again at the next MAINTENANCE_INTERVAL");
         }
     }

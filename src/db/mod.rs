@@ -22,9 +22,32 @@ use std::time::Duration;
 
 pub use crate::schwab::session::gaps::StreamGap;
 pub use error::{ErrorKind, SinkError};
+/// The value types of `DATABASE_URL` and `REALTIME_MODE` (defined by the leaf settings crate,
+/// which parses them).
+pub use streamer_config::{DatabaseTarget, RealtimeMode};
 
-use crate::config::{Config, DatabaseTarget};
 use crate::rows::Batch;
+
+/// Where rows go and how the front end is fed (`DATABASE_URL`, `REALTIME_MODE`,
+/// `REALTIME_TOPIC`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbSettings {
+    pub target: DatabaseTarget,
+    pub realtime_mode: RealtimeMode,
+    /// The public Broadcast topic.
+    pub realtime_topic: String,
+}
+
+/// How long rows are kept, and how far ahead daily partitions are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionDays {
+    /// `TICK_RETENTION_DAYS`: whole UTC days of `equity_data` / `option_data`.
+    pub ticks: u32,
+    /// `BAR_RETENTION_DAYS`: days of `equity_bars`.
+    pub bars: u32,
+    /// `PARTITION_PREMAKE_DAYS` (PostgreSQL).
+    pub partition_premake: u32,
+}
 
 /// What one committed write did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +75,11 @@ pub enum Database {
 }
 
 impl Database {
-    /// Connects to `cfg.database` (creating the SQLite file and its folder if missing).
+    /// Connects to `settings.target` (creating the SQLite file and its folder if missing).
     /// Does not migrate.
-    pub async fn connect(cfg: &Config) -> Result<Self, SinkError> {
-        match &cfg.database {
-            DatabaseTarget::Postgres(url) => postgres::PostgresSink::connect(url, cfg)
+    pub async fn connect(settings: &DbSettings) -> Result<Self, SinkError> {
+        match &settings.target {
+            DatabaseTarget::Postgres(url) => postgres::PostgresSink::connect(url, settings)
                 .await
                 .map(Self::Postgres),
             DatabaseTarget::Sqlite(path) => sqlite::SqliteSink::open(path).await.map(Self::Sqlite),
@@ -66,15 +89,15 @@ impl Database {
     /// Connects, retrying transient failures (database not up yet) with capped backoff
     /// until `give_up_after`; permanent failures (bad password, unknown database) return at once.
     pub async fn connect_with_retry(
-        cfg: &Config,
+        settings: &DbSettings,
         give_up_after: Duration,
     ) -> Result<Self, SinkError> {
-        let target = &cfg.database;
+        let target = &settings.target;
         let started = tokio::time::Instant::now();
         let mut backoff =
             crate::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         loop {
-            match Self::connect(cfg).await {
+            match Self::connect(settings).await {
                 Ok(db) => return Ok(db),
                 Err(e) if e.kind == ErrorKind::Transient && started.elapsed() < give_up_after => {
                     let wait = backoff.next_delay();
@@ -88,11 +111,11 @@ impl Database {
 
     /// Sets up Supabase Realtime per `REALTIME_MODE` (PostgreSQL only; SQLite has none and
     /// says so once when a mode other than `off` is configured).
-    pub async fn prepare_realtime(&self, cfg: &Config) -> Result<(), SinkError> {
+    pub async fn prepare_realtime(&self, mode: RealtimeMode) -> Result<(), SinkError> {
         match self {
             Self::Postgres(s) => s.prepare_realtime().await,
             Self::Sqlite(_) => {
-                if cfg.realtime_mode != crate::config::RealtimeMode::Off {
+                if mode != RealtimeMode::Off {
                     tracing::info!(
                         "REALTIME_MODE is ignored with SQLite (no Supabase Realtime): broadcast skipped"
                     );

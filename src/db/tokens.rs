@@ -16,20 +16,25 @@ use futures::future::BoxFuture;
 use sqlx::Row;
 
 use super::sqlite::sqlite_time;
-use super::{Database, SinkError};
-use crate::config::{Config, DatabaseTarget};
+use super::{Database, DatabaseTarget, DbSettings, SinkError};
 use crate::schwab::secret::Secret;
-use crate::schwab::settings::TokenStoreKind;
 use crate::schwab::tokens::file::{FileLock, lock_file, lock_path};
-use crate::schwab::tokens::{TokenSet, TokenStore, TokenStoreError, TokenTable, TokenTableLock};
+use crate::schwab::tokens::{
+    TokenSet, TokenStore, TokenStoreError, TokenStoreKind, TokenTable, TokenTableLock,
+};
 
-/// Opens the store chosen by `TOKEN_STORE` (for the database: connects with its own small
-/// pool and applies the migrations, so `login` works on a fresh database).
-pub async fn open_token_store(cfg: &Config) -> Result<TokenStore, TokenStoreError> {
-    match cfg.schwab.token_store {
-        TokenStoreKind::File => Ok(TokenStore::file(&cfg.schwab.token_file)),
+/// Opens the store chosen by `TOKEN_STORE`: `token_file`, or the `schwab_tokens` table of
+/// `db` (connecting with its own small pool and applying the migrations, so `login` works on
+/// a fresh database).
+pub async fn open_token_store(
+    kind: TokenStoreKind,
+    token_file: &std::path::Path,
+    db: &DbSettings,
+) -> Result<TokenStore, TokenStoreError> {
+    match kind {
+        TokenStoreKind::File => Ok(TokenStore::file(token_file)),
         TokenStoreKind::Database => {
-            let store = DatabaseStore::open(cfg).await?;
+            let store = DatabaseStore::open(db).await?;
             Ok(TokenStore::Table(Box::new(store)))
         }
     }
@@ -57,15 +62,15 @@ impl std::fmt::Debug for DatabaseStore {
 }
 
 impl DatabaseStore {
-    /// Connects to `cfg.database` and applies the migrations (which create `schwab_tokens`).
-    pub async fn open(cfg: &Config) -> Result<Self, TokenStoreError> {
-        let db = Database::connect_with_retry(cfg, CONNECT_GIVE_UP)
+    /// Connects to `settings.target` and applies the migrations (which create `schwab_tokens`).
+    pub async fn open(settings: &DbSettings) -> Result<Self, TokenStoreError> {
+        let db = Database::connect_with_retry(settings, CONNECT_GIVE_UP)
             .await
             .map_err(db_error)?;
         db.migrate().await.map_err(db_error)?;
         Ok(Self {
             db,
-            target: cfg.database.clone(),
+            target: settings.target.clone(),
         })
     }
 

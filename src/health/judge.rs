@@ -28,7 +28,6 @@ use super::report::{
     StreamSection, TokensSection, WriterSection,
 };
 use super::snapshot::Snapshot;
-use crate::config::Config;
 use crate::schwab::session::SessionState;
 use crate::schwab::token_manager::TokenState;
 use market_calendar::{MarketStatus, session_today};
@@ -51,12 +50,13 @@ pub struct HealthRules {
 }
 
 impl HealthRules {
-    /// The rules for `cfg`.
-    pub fn from_config(cfg: &Config) -> Self {
+    /// The rules for the session's `STALL_TIMEOUT` and `HEALTH_DB_DOWN_AFTER`, with the fixed
+    /// windows.
+    pub fn new(stall_timeout: Duration, db_down_after: Duration) -> Self {
         Self {
-            stall_timeout: cfg.schwab.stall_timeout,
-            stall_after: cfg.schwab.stall_timeout.saturating_mul(2),
-            db_down_after: cfg.health_db_down_after,
+            stall_timeout,
+            stall_after: stall_timeout.saturating_mul(2),
+            db_down_after,
             refresh_warning: Duration::from_secs(24 * 3600),
             drop_window: Duration::from_secs(15 * 60),
             no_updates_after: Duration::from_secs(10 * 60),

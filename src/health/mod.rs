@@ -10,9 +10,16 @@
 //! - [`metrics`]: the Prometheus recorder (`metrics` + `metrics-exporter-prometheus`, no
 //!   listener of its own) and what it mirrors at scrape time.
 //! - [`server`]: the axum router and listener, stopped by the service's stop signal.
+//! - [`live`]: the live page's data task (latest quotes, one-minute rings, status), fed by the
+//!   frame processor through a bounded channel that drops when full.
+//! - [`probe`]: `market-streamer probe`, the container health check (a plain GET /health).
+//! - [`page`]: the live page itself (`GET /`, embedded HTML) and its event stream (`GET /live`).
 
 pub mod judge;
+pub mod live;
 pub mod metrics;
+pub mod page;
+pub mod probe;
 pub mod report;
 pub mod server;
 pub mod snapshot;

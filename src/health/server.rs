@@ -1,5 +1,6 @@
 //! The HTTP side of the health endpoint: an axum router (HTTP/1.1) on `HEALTH_ADDR` with
-//! `GET /health` and `GET /metrics`, stopped gracefully by the service's stop signal.
+//! `GET /health`, `GET /metrics` and the live page (`GET /`, its event stream `GET /live`, see
+//! [`super::page`]), stopped gracefully by the service's stop signal.
 //!
 //! Binding happens first, at startup, so a taken port fails the start at once with what to
 //! do, before anything connects to Schwab or the database.
@@ -18,7 +19,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Health;
+use super::live::LiveView;
 use super::metrics::Metrics;
+use super::page;
 
 /// How often recorded histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -57,6 +60,8 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HealthServerError> {
 struct AppState {
     health: Health,
     metrics: Arc<Metrics>,
+    /// The live page's view (see [`super::live::LivePage`]); `None`: `/live` answers 404.
+    live: Option<watch::Receiver<Arc<LiveView>>>,
 }
 
 /// The running endpoint; dropping it aborts the tasks (use [`HealthServer::finish`] for a
@@ -69,11 +74,12 @@ pub struct HealthServer {
 }
 
 impl HealthServer {
-    /// Serves on `listener` until `stop` is set.
+    /// Serves on `listener` until `stop` is set; the live page reads `live`.
     pub fn start(
         listener: TcpListener,
         health: Health,
         metrics: Arc<Metrics>,
+        live: Option<watch::Receiver<Arc<LiveView>>>,
         stop: watch::Receiver<bool>,
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
@@ -87,7 +93,11 @@ impl HealthServer {
                 upkeep_metrics.run_upkeep();
             }
         });
-        let app = router(Arc::new(AppState { health, metrics }));
+        let app = router(Arc::new(AppState {
+            health,
+            metrics,
+            live,
+        }));
         let serve = tokio::spawn(async move {
             let result = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -99,9 +109,9 @@ impl HealthServer {
             }
         });
         if addr.ip().is_loopback() {
-            tracing::info!(address = %addr, "health endpoint listening: GET /health, GET /metrics");
+            tracing::info!(address = %addr, "health endpoint listening: GET /health, GET /metrics, live page at GET /");
         } else {
-            tracing::warn!(address = %addr, "health endpoint listening on a non-loopback address: GET /health, GET /metrics are reachable from the network (they hold no secrets); keep the port behind a firewall or an SSH tunnel");
+            tracing::warn!(address = %addr, "health endpoint listening on a non-loopback address: GET /health, GET /metrics and the live page are reachable from the network (they hold no secrets); keep the port behind a firewall or an SSH tunnel");
         }
         Ok(Self {
             addr,
@@ -137,6 +147,8 @@ impl Drop for HealthServer {
 
 fn router(state: Arc<AppState>) -> axum::Router {
     axum::Router::new()
+        .route("/", get(page::index))
+        .route("/live", get(live))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -153,6 +165,13 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         axum::Json(report),
     )
         .into_response()
+}
+
+async fn live(State(state): State<Arc<AppState>>) -> Response {
+    match &state.live {
+        Some(view) => page::events(view.clone()),
+        None => not_found().await,
+    }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -179,7 +198,7 @@ async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         axum::Json(serde_json::json!({
-            "error": "not found: this is market-streamer's health endpoint, with GET /health and GET /metrics"
+            "error": "not found: this is market-streamer's health endpoint, with GET /health and GET /metrics, and the live page at GET /"
         })),
     )
         .into_response()

@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::config::{Config, DatabaseTarget};
 use crate::counters::PipelineStats;
 use crate::schwab::session::SessionHealth;
 use crate::schwab::token_manager::TokenStatus;
@@ -99,32 +98,16 @@ pub struct HealthSources {
     pub fixed: FixedFacts,
 }
 
-/// The parts of a snapshot that come from the configuration.
+/// The parts of a snapshot that come from the configuration (the app wiring fills them in).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FixedFacts {
+    /// `postgres` or `sqlite`.
     pub database_kind: &'static str,
     pub db_limit_bytes: u64,
     pub db_warn_percent: u8,
     pub buffer_max_rows: u64,
     pub spool_configured: bool,
     pub spool_max_bytes: u64,
-}
-
-impl FixedFacts {
-    /// From the service configuration.
-    pub fn from_config(cfg: &Config) -> Self {
-        Self {
-            database_kind: match cfg.database {
-                DatabaseTarget::Postgres(_) => "postgres",
-                DatabaseTarget::Sqlite(_) => "sqlite",
-            },
-            db_limit_bytes: cfg.db_size_limit_mb.saturating_mul(1024 * 1024),
-            db_warn_percent: cfg.db_size_warn_percent,
-            buffer_max_rows: cfg.buffer_max_rows as u64,
-            spool_configured: cfg.spool_dir.is_some(),
-            spool_max_bytes: cfg.spool_max_bytes,
-        }
-    }
 }
 
 impl HealthSources {

@@ -1,4 +1,5 @@
-//! Indicator settings: bar length, periods and warm start depth (validated in `config.rs`).
+//! Indicator settings: bar length, periods and warm start depth (parsed by `streamer-config`,
+//! mapped here by the app wiring, `crate::settings`, which also applies [`IndicatorSettings::warm_start_bars_allowed`]).
 //!
 //! The warm-up lengths here are TA-Lib's lookbacks: an indicator with lookback `L` has its
 //! first value on bar number `L + 1` (counting from 1), provisionally while that bar forms.
@@ -103,6 +104,12 @@ impl IndicatorSettings {
             bbands: n(self.bb_period),
             vwap: 1,
         }
+    }
+
+    /// Whether `bars` is an allowed `WARM_START_BARS` with these periods: 0 (no warm start),
+    /// or at least the longest warm-up (fewer bars could not give every indicator a value).
+    pub fn warm_start_bars_allowed(&self, bars: usize) -> bool {
+        bars == 0 || bars >= self.warm_up_bars().longest()
     }
 
     /// The default `WARM_START_BARS`: 40 × the longest exponential memory (RSI period, EMA

@@ -8,7 +8,6 @@ use chrono::Utc;
 use super::oauth::{self, OAuthApp, OAuthError, RedirectError};
 use super::rest::{RestError, RestSettings, SchwabRest};
 use super::tokens::{TokenSet, TokenStore, TokenStoreError};
-use crate::config::Config;
 
 /// Why a login did not save tokens. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -48,15 +47,19 @@ pub struct Login {
 }
 
 impl Login {
-    /// Checks the credentials; `open_store` opens the token store (before the person opens
-    /// the browser, so a store problem shows up first; `crate::app::prepare_login` passes the
-    /// configured one).
-    pub async fn prepare<F>(cfg: &Config, open_store: F) -> Result<Self, LoginError>
+    /// Checks the credentials (`app` is `None` when the id or the secret is not set);
+    /// `open_store` opens the token store (before the person opens the browser, so a store
+    /// problem shows up first; `crate::app::prepare_login` passes the configured one).
+    pub async fn prepare<F>(
+        app: Option<OAuthApp>,
+        rest: RestSettings,
+        open_store: F,
+    ) -> Result<Self, LoginError>
     where
         F: Future<Output = Result<TokenStore, TokenStoreError>>,
     {
-        let app = OAuthApp::from_config(cfg).ok_or(LoginError::NoApp)?;
-        let rest = SchwabRest::new(RestSettings::from_config(cfg))?;
+        let app = app.ok_or(LoginError::NoApp)?;
+        let rest = SchwabRest::new(rest)?;
         let store = open_store.await?;
         Ok(Self { rest, app, store })
     }

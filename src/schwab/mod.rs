@@ -1,8 +1,8 @@
 //! The Charles Schwab session (see `schwab-protocol.md`): OAuth login and refresh
 //! ([`oauth`], [`login`]), the token store ([`tokens`]) and its lifecycle task
 //! ([`token_manager`]), the REST client ([`rest`], [`preferences`]) and the streamer
-//! session ([`session`]). [`settings`] holds the configuration, [`secret`] the type that keeps
-//! tokens out of logs.
+//! session ([`session`]), each with its own settings struct (filled in by `crate::settings`);
+//! [`secret`] holds the type that keeps tokens out of logs.
 
 pub mod downstream;
 pub mod login;
@@ -15,7 +15,6 @@ pub mod secret {
     pub use streamer_config::{Secret, scrub};
 }
 pub mod session;
-pub mod settings;
 pub mod token_manager;
 pub mod tokens;
 pub mod wire;

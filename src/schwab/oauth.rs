@@ -6,7 +6,6 @@ use serde::Deserialize;
 
 use super::rest::{RawResponse, RestError, SchwabRest};
 use super::secret::{Secret, scrub};
-use crate::config::Config;
 
 /// The developer app's credentials and its registered callback.
 #[derive(Debug, Clone)]
@@ -14,18 +13,6 @@ pub struct OAuthApp {
     pub client_id: String,
     pub client_secret: Secret,
     pub callback_url: String,
-}
-
-impl OAuthApp {
-    /// The app from `SCHWAB_CLIENT_ID`, `SCHWAB_CLIENT_SECRET` and `SCHWAB_CALLBACK_URL`;
-    /// `None` when the id or the secret is not set.
-    pub fn from_config(cfg: &Config) -> Option<Self> {
-        Some(Self {
-            client_id: cfg.schwab.client_id.clone()?,
-            client_secret: cfg.schwab.client_secret.clone()?,
-            callback_url: cfg.schwab.callback_url.clone(),
-        })
-    }
 }
 
 /// The token endpoint's answer (`id_token`, `token_type` and `scope` are not needed).

@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
-use crate::config::Config;
-
 /// Calls per minute the limiter allows on average (Schwab's limit is 120).
 const REQUESTS_PER_MINUTE: u32 = 100;
 /// Calls allowed at once after a quiet period; with the rate above, no 60-second window
@@ -31,17 +29,6 @@ pub struct RestSettings {
     pub auth_base: String,
     /// Deadline of one call (connect + answer).
     pub timeout: Duration,
-}
-
-impl RestSettings {
-    /// The settings from `SCHWAB_API_BASE`, `SCHWAB_AUTH_BASE` and `SCHWAB_HTTP_TIMEOUT`.
-    pub fn from_config(cfg: &Config) -> Self {
-        Self {
-            api_base: cfg.schwab.api_base.clone(),
-            auth_base: cfg.schwab.auth_base.clone(),
-            timeout: cfg.schwab.http_timeout,
-        }
-    }
 }
 
 /// Why a call got no usable HTTP answer.

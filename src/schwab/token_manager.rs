@@ -28,7 +28,6 @@ use super::rest::SchwabRest;
 use super::secret::Secret;
 use super::tokens::{TokenSet, TokenStore};
 use crate::backoff::Backoff;
-use crate::config::Config;
 
 /// Requests waiting for the task. Callers wait when it is full (there are only a handful
 /// of callers, each with at most one request in flight).
@@ -51,13 +50,14 @@ pub struct TokenSettings {
 }
 
 impl TokenSettings {
-    /// The settings from the config, with the fixed margins of the spec.
-    pub fn from_config(cfg: &Config) -> Self {
+    /// The fixed margins of the spec with the given `NEEDS_LOGIN_RETRY` and
+    /// `TOKEN_STORE_POLL`.
+    pub fn new(needs_login_retry: Duration, store_poll: Duration) -> Self {
         Self {
             refresh_margin: Duration::from_secs(300),
             expiry_warning: Duration::from_secs(24 * 3600),
-            needs_login_retry: cfg.schwab.needs_login_retry,
-            store_poll: cfg.schwab.token_store_poll,
+            needs_login_retry,
+            store_poll,
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
         }

@@ -12,9 +12,10 @@
 
 mod task;
 
-pub use task::{WriterError, WriterHandle, WriterReport, WriterSettings, spawn_writer};
-
-pub use crate::config::OverflowPolicy;
+pub use task::{
+    OverflowPolicy, SpoolSettings, WriterError, WriterHandle, WriterReport, WriterSettings,
+    spawn_writer,
+};
 
 #[cfg(test)]
 mod tests;

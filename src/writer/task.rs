@@ -13,7 +13,6 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::config::{Config, OverflowPolicy};
 use crate::counters::PipelineStats;
 use crate::db::{ErrorKind, Sink, SinkError, WriteReport};
 use crate::rows::{Batch, Row};
@@ -24,7 +23,19 @@ use crate::spool::{RecordId, Spool};
 /// messages as they come whenever its buffer has room.
 pub const INPUT_CHANNEL_CAPACITY: usize = 1024;
 
-/// How the writer batches and retries.
+/// What the writer does when its in-memory buffer holds `BUFFER_MAX_ROWS` rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// Live streaming: drop the oldest buffered row for each new one and count it
+    /// (`rows_dropped`), so the Schwab socket is never stalled by a slow database.
+    DropOldest,
+    /// Replay and other finite sources: stop taking rows until there is room, which makes
+    /// the producer wait. Nothing is lost.
+    Backpressure,
+}
+
+/// How the writer batches and retries (the app wiring, `crate::settings`, fills it in from
+/// the configuration).
 #[derive(Debug, Clone)]
 pub struct WriterSettings {
     pub batch_size: usize,
@@ -46,30 +57,6 @@ pub struct WriterSettings {
 pub struct SpoolSettings {
     pub dir: std::path::PathBuf,
     pub max_bytes: u64,
-}
-
-impl WriterSettings {
-    /// Settings from the service config with the given overflow policy.
-    pub fn from_config(cfg: &Config, overflow: OverflowPolicy) -> Self {
-        Self {
-            batch_size: cfg.batch_size,
-            batch_interval: cfg.batch_interval,
-            buffer_max_rows: cfg.buffer_max_rows,
-            max_rows_per_write: cfg.max_rows_per_write,
-            overflow,
-            retry_min: Duration::from_millis(100),
-            retry_max: Duration::from_secs(5),
-            shutdown_grace: cfg.shutdown_grace,
-            spool: match overflow {
-                // A finite source waits instead; it never needs the spool.
-                OverflowPolicy::Backpressure => None,
-                OverflowPolicy::DropOldest => cfg.spool_dir.clone().map(|dir| SpoolSettings {
-                    dir,
-                    max_bytes: cfg.spool_max_bytes,
-                }),
-            },
-        }
-    }
 }
 
 /// What the writer did over its life.

@@ -1,4 +1,4 @@
-//! `GET /health` and `GET /metrics` of a running service fed by the fake Schwab: the
+//! `GET /health` and `GET /metrics` (the live page: `tests/live_page.rs`) of a running service fed by the fake Schwab: the
 //! zero-configuration run, a PostgreSQL outage and recovery, a stalled stream with the
 //! market open and closed, tokens near their end, a needed login and a code-12 kick; and
 //! no secret in any body.
@@ -307,7 +307,7 @@ async fn the_zero_configuration_run_is_ok_and_serves_metrics() {
         );
     }
 
-    let (code, _, body) = probe.get("/").await;
+    let (code, _, body) = probe.get("/nothing-here").await;
     assert_eq!(code, 404);
     assert!(body.contains("GET /health and GET /metrics"), "{body}");
     let post = probe

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use market_streamer::app;
-use market_streamer::config::Config;
 use market_streamer::counters::PipelineStats;
 use market_streamer::indicators::{IndicatorEngine, IndicatorValues};
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::rows::Row;
+use market_streamer::settings::Config;
 use testkit::{config_for, start_postgres};
 
 /// A recorded LEVELONE_EQUITIES frame: its event time and JSON text.
@@ -307,7 +307,11 @@ async fn restart_on_postgres_after_midnight_with_truncated_history() {
     ];
     let whole = pg.create_database("whole").expect("db");
     let cfg = config_for(&whole, &vars);
-    assert_eq!(cfg.indicators.warm_start_bars, 360, "40 x (6 + 3)");
+    assert_eq!(
+        market_streamer::settings::indicators(&cfg).warm_start_bars,
+        360,
+        "40 x (6 + 3)"
+    );
     replay(&cfg, dir.path(), "whole", &frames, None).await;
     let restarted = pg.create_database("restarted").expect("db");
     replay(
@@ -345,7 +349,7 @@ const DISTINCT_PERIODS: [(&str, &str); 12] = [
 
 /// What the engine computes for `frames`, in process, by row key.
 fn computed(cfg: &Config, frames: &[Frame]) -> Vec<Stored> {
-    let engine = IndicatorEngine::new(cfg.indicators).expect("valid");
+    let engine = IndicatorEngine::new(market_streamer::settings::indicators(cfg)).expect("valid");
     let mut processor = FrameProcessor::new(std::sync::Arc::new(PipelineStats::default()), engine);
     let mut rows = Vec::new();
     for f in frames {
@@ -434,9 +438,13 @@ async fn warm_start_loads_the_asked_symbols_and_the_whole_latest_session() {
     };
 
     let db = app::open_database(&cfg).await.expect("open");
-    let all = warm_start::load(&db, &cfg.indicators, WarmSymbols::AllInDatabase)
-        .await
-        .expect("load");
+    let all = warm_start::load(
+        &db,
+        &market_streamer::settings::indicators(&cfg),
+        WarmSymbols::AllInDatabase,
+    )
+    .await
+    .expect("load");
     let names: Vec<&str> = all.symbols.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(names, ["AAPL", "MSFT"]);
     assert_eq!(
@@ -446,14 +454,18 @@ async fn warm_start_loads_the_asked_symbols_and_the_whole_latest_session() {
     );
 
     let only = ["MSFT".to_string(), "NVDA".to_string()];
-    let some = warm_start::load(&db, &cfg.indicators, WarmSymbols::These(&only))
-        .await
-        .expect("load");
+    let some = warm_start::load(
+        &db,
+        &market_streamer::settings::indicators(&cfg),
+        WarmSymbols::These(&only),
+    )
+    .await
+    .expect("load");
     assert_eq!(some.symbols.len(), 1, "NVDA has no rows");
     assert_eq!(some.symbols[0].0, "MSFT");
 
     // Ten bars asked, but the whole (one-hour) New York session is loaded for the VWAP.
-    let mut few = cfg.indicators;
+    let mut few = market_streamer::settings::indicators(&cfg);
     few.warm_start_bars = 10;
     let session = warm_start::load(&db, &few, WarmSymbols::These(&only))
         .await
@@ -504,9 +516,13 @@ async fn warm_start_reaches_back_over_an_overnight_gap() {
     buckets.dedup();
     let db = app::open_database(&cfg).await.expect("open");
     let only = ["AAPL".to_string()];
-    let warm = warm_start::load(&db, &cfg.indicators, WarmSymbols::These(&only))
-        .await
-        .expect("load");
+    let warm = warm_start::load(
+        &db,
+        &market_streamer::settings::indicators(&cfg),
+        WarmSymbols::These(&only),
+    )
+    .await
+    .expect("load");
     db.close().await;
     let loaded: Vec<i64> = warm.symbols[0].1.iter().map(|b| b.bucket).collect();
     assert_eq!(

@@ -2,11 +2,13 @@
 //! The fake Schwab and the throwaway PostgreSQL come from the `testkit` crate.
 
 mod cli;
+mod container_healthcheck;
 mod fault_injection;
 mod fuzz_props;
 mod health_endpoints;
 mod indicators_db;
 mod indicators_no_alloc;
+mod live_page;
 mod postgres_writer;
 mod replay;
 mod retention_sqlite;

@@ -46,7 +46,7 @@ async fn count(db: &Database, sql: &str) -> i64 {
 async fn writing_the_same_batch_twice_is_idempotent() {
     let pg = start_postgres();
     let url = pg.create_database("idem").expect("db");
-    let db = Database::connect(&config_for(&url, &[]))
+    let db = Database::connect(&market_streamer::settings::database(&config_for(&url, &[])))
         .await
         .expect("connect");
     db.migrate().await.expect("migrate");
@@ -82,11 +82,15 @@ async fn rows_survive_a_postgres_stop_and_restart() {
     let mut pg = start_postgres();
     let url = pg.create_database("outage").expect("db");
     let cfg = config_for(&url, &[("BATCH_SIZE", "1"), ("BATCH_INTERVAL", "0.05")]);
-    let db = Arc::new(Database::connect(&cfg).await.expect("connect"));
+    let db = Arc::new(
+        Database::connect(&market_streamer::settings::database(&cfg))
+            .await
+            .expect("connect"),
+    );
     db.migrate().await.expect("migrate");
 
     let stats = Arc::new(PipelineStats::default());
-    let mut settings = WriterSettings::from_config(&cfg, OverflowPolicy::DropOldest);
+    let mut settings = market_streamer::settings::writer(&cfg, OverflowPolicy::DropOldest);
     settings.retry_max = Duration::from_millis(500);
     settings.shutdown_grace = Duration::from_secs(30);
     let writer = spawn_writer(db.clone(), settings, stats.clone());
@@ -148,7 +152,11 @@ async fn a_missing_table_is_permanent_and_says_to_migrate() {
     let pg = start_postgres();
     let url = pg.create_database("broken").expect("db");
     let cfg = config_for(&url, &[]);
-    let db = Arc::new(Database::connect(&cfg).await.expect("connect"));
+    let db = Arc::new(
+        Database::connect(&market_streamer::settings::database(&cfg))
+            .await
+            .expect("connect"),
+    );
     db.migrate().await.expect("migrate");
     pg.psql("broken", "DROP TABLE equity_data")
         .expect("drop table");
@@ -165,7 +173,7 @@ async fn a_missing_table_is_permanent_and_says_to_migrate() {
     let stats = Arc::new(PipelineStats::default());
     let writer = spawn_writer(
         db,
-        WriterSettings::from_config(&cfg, OverflowPolicy::DropOldest),
+        market_streamer::settings::writer(&cfg, OverflowPolicy::DropOldest),
         stats.clone(),
     );
     writer
@@ -187,10 +195,13 @@ async fn a_missing_table_is_permanent_and_says_to_migrate() {
 async fn startup_reports_a_wrong_database_name_clearly() {
     let pg = start_postgres();
     let cfg = config_for(&pg.url_for("no_such_db"), &[]);
-    let err = Database::connect_with_retry(&cfg, Duration::from_secs(5))
-        .await
-        .err()
-        .expect("fails");
+    let err = Database::connect_with_retry(
+        &market_streamer::settings::database(&cfg),
+        Duration::from_secs(5),
+    )
+    .await
+    .err()
+    .expect("fails");
     assert_eq!(err.kind, ErrorKind::Permanent, "not retried: {err}");
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
@@ -206,8 +217,8 @@ async fn wait_until(mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn spool_settings(cfg: &market_streamer::config::Config) -> WriterSettings {
-    let mut settings = WriterSettings::from_config(cfg, OverflowPolicy::DropOldest);
+fn spool_settings(cfg: &market_streamer::settings::Config) -> WriterSettings {
+    let mut settings = market_streamer::settings::writer(cfg, OverflowPolicy::DropOldest);
     settings.retry_max = Duration::from_millis(300);
     settings
 }
@@ -226,7 +237,11 @@ async fn an_outage_goes_through_the_disk_spool_and_a_crash_loses_nothing() {
             ("SPOOL_DIR", &spool_path),
         ],
     );
-    let db = Arc::new(Database::connect(&cfg).await.expect("connect"));
+    let db = Arc::new(
+        Database::connect(&market_streamer::settings::database(&cfg))
+            .await
+            .expect("connect"),
+    );
     db.migrate().await.expect("migrate");
     let mut frames =
         equity_rows(1_700_000_000_000, 400, &["AAPL", "MSFT", "SPY", "NVDA"]).into_iter();
@@ -307,7 +322,11 @@ async fn stopping_while_the_database_is_down_spools_the_buffer_within_the_grace(
             ("SHUTDOWN_GRACE", "8"),
         ],
     );
-    let db = Arc::new(Database::connect(&cfg).await.expect("connect"));
+    let db = Arc::new(
+        Database::connect(&market_streamer::settings::database(&cfg))
+            .await
+            .expect("connect"),
+    );
     db.migrate().await.expect("migrate");
     pg.stop().expect("stop postgres");
 
@@ -351,7 +370,11 @@ async fn an_unusable_spool_folder_keeps_streaming_in_memory() {
     let file = tempfile::NamedTempFile::new().expect("file");
     let bad = file.path().join("spool").display().to_string();
     let cfg = config_for(&url, &[("SPOOL_DIR", &bad)]);
-    let db = Arc::new(Database::connect(&cfg).await.expect("connect"));
+    let db = Arc::new(
+        Database::connect(&market_streamer::settings::database(&cfg))
+            .await
+            .expect("connect"),
+    );
     db.migrate().await.expect("migrate");
     let writer = spawn_writer(
         db.clone(),
@@ -418,7 +441,7 @@ fn batch_for_every_table(start_ms: i64) -> Batch {
 async fn a_flush_costs_one_round_trip_through_a_delaying_proxy() {
     let pg = start_postgres();
     let url = pg.create_database("rtt").expect("db");
-    let direct = Database::connect(&config_for(&url, &[]))
+    let direct = Database::connect(&market_streamer::settings::database(&config_for(&url, &[])))
         .await
         .expect("connect");
     direct.migrate().await.expect("migrate");
@@ -426,9 +449,12 @@ async fn a_flush_costs_one_round_trip_through_a_delaying_proxy() {
     let proxy = testkit::proxy::DelayProxy::start(pg.port(), delay)
         .await
         .expect("proxy");
-    let db = Database::connect(&config_for(&proxy.url(&url, pg.port()), &[]))
-        .await
-        .expect("connect through the proxy");
+    let db = Database::connect(&market_streamer::settings::database(&config_for(
+        &proxy.url(&url, pg.port()),
+        &[],
+    )))
+    .await
+    .expect("connect through the proxy");
 
     // The first flush prepares the statements and creates the day's partitions.
     let first = batch_for_every_table(1_700_000_000_000);
@@ -463,7 +489,7 @@ async fn a_cut_or_silent_connection_is_noticed_and_the_batch_retried() {
     use market_streamer::db::postgres::{PostgresSink, conn::ConnectSettings};
     let pg = start_postgres();
     let url = pg.create_database("cut").expect("db");
-    let direct = Database::connect(&config_for(&url, &[]))
+    let direct = Database::connect(&market_streamer::settings::database(&config_for(&url, &[])))
         .await
         .expect("connect");
     direct.migrate().await.expect("migrate");
@@ -474,13 +500,17 @@ async fn a_cut_or_silent_connection_is_noticed_and_the_batch_retried() {
     let cfg = config_for(&proxied, &[("BATCH_SIZE", "1"), ("BATCH_INTERVAL", "0.02")]);
     let mut settings = ConnectSettings::from_url(&proxied).expect("url");
     settings.set_statement_timeout(Duration::from_millis(500));
-    let sink = PostgresSink::connect_with(&proxied, &cfg, settings)
-        .await
-        .expect("connect through the proxy");
+    let sink = PostgresSink::connect_with(
+        &proxied,
+        &market_streamer::settings::database(&cfg),
+        settings,
+    )
+    .await
+    .expect("connect through the proxy");
     let db = Arc::new(Database::Postgres(sink));
 
     let stats = Arc::new(PipelineStats::default());
-    let mut writer_settings = WriterSettings::from_config(&cfg, OverflowPolicy::DropOldest);
+    let mut writer_settings = market_streamer::settings::writer(&cfg, OverflowPolicy::DropOldest);
     writer_settings.retry_max = Duration::from_millis(200);
     writer_settings.shutdown_grace = Duration::from_secs(30);
     let writer = spawn_writer(db.clone(), writer_settings, stats.clone());
@@ -545,9 +575,12 @@ async fn the_writer_speaks_tls_with_sslmode_require() {
     })
     .expect("a test server with ssl=on");
     let url = pg.create_database("tls").expect("db");
-    let db = Database::connect(&config_for(&format!("{url}?sslmode=require"), &[]))
-        .await
-        .expect("connect with sslmode=require");
+    let db = Database::connect(&market_streamer::settings::database(&config_for(
+        &format!("{url}?sslmode=require"),
+        &[],
+    )))
+    .await
+    .expect("connect with sslmode=require");
     db.migrate().await.expect("migrate");
     let report = db
         .write(&batch_for_every_table(1_700_000_000_000))

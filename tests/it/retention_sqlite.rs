@@ -19,7 +19,9 @@ async fn old_rows_are_deleted_in_chunks_and_recent_ones_kept() {
         &url,
         &[("TICK_RETENTION_DAYS", "7"), ("BAR_RETENTION_DAYS", "30")],
     );
-    let db = Database::connect(&cfg).await.expect("open");
+    let db = Database::connect(&market_streamer::settings::database(&cfg))
+        .await
+        .expect("open");
     db.migrate().await.expect("migrate");
 
     let mut processor = FrameProcessor::new(
@@ -47,9 +49,13 @@ async fn old_rows_are_deleted_in_chunks_and_recent_ones_kept() {
     db.write(&batch).await.expect("write");
 
     let stats = PipelineStats::default();
-    let report = market_streamer::retention::run_once(&db, &cfg, &stats)
-        .await
-        .expect("retention");
+    let report = market_streamer::retention::run_once(
+        &db,
+        &market_streamer::settings::retention(&cfg),
+        &stats,
+    )
+    .await
+    .expect("retention");
     assert_eq!(report.rows_deleted, 12_000);
     assert!(report.database_bytes > 0);
     assert_eq!(
@@ -83,10 +89,12 @@ async fn the_size_warning_trips_near_the_limit() {
         &url,
         &[("DB_SIZE_LIMIT_MB", "50"), ("DB_SIZE_WARN_PERCENT", "1")],
     );
-    let db = Database::connect(&cfg).await.expect("open");
+    let db = Database::connect(&market_streamer::settings::database(&cfg))
+        .await
+        .expect("open");
     db.migrate().await.expect("migrate");
     let stats = PipelineStats::default();
-    market_streamer::retention::run_once(&db, &cfg, &stats)
+    market_streamer::retention::run_once(&db, &market_streamer::settings::retention(&cfg), &stats)
         .await
         .expect("retention");
     assert!(
@@ -102,7 +110,7 @@ async fn the_size_warning_trips_near_the_limit() {
         .execute(lite.pool())
         .await
         .expect("filler");
-    market_streamer::retention::run_once(&db, &cfg, &stats)
+    market_streamer::retention::run_once(&db, &market_streamer::settings::retention(&cfg), &stats)
         .await
         .expect("retention");
     assert!(

@@ -240,10 +240,9 @@ async fn a_second_instance_takes_the_slot_and_the_first_does_not_fight() {
         &[],
     ));
     let token = login(&cfg, first.sim()).await.access_token;
-    let rest = market_streamer::schwab::rest::SchwabRest::new(
-        market_streamer::schwab::rest::RestSettings::from_config(&cfg),
-    )
-    .expect("rest");
+    let rest =
+        market_streamer::schwab::rest::SchwabRest::new(market_streamer::settings::rest(&cfg))
+            .expect("rest");
     let info = market_streamer::schwab::preferences::fetch_streamer_info(&rest, &token)
         .await
         .expect("prefs");

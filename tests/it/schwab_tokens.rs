@@ -5,27 +5,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use market_streamer::config::Config;
-use market_streamer::schwab::oauth::OAuthApp;
-use market_streamer::schwab::rest::{RestSettings, SchwabRest};
+use market_streamer::schwab::rest::SchwabRest;
 use market_streamer::schwab::token_manager::{
-    TokenHandle, TokenSettings, TokenState, TokenStatus, Want, spawn_token_manager,
+    TokenHandle, TokenState, TokenStatus, Want, spawn_token_manager,
 };
 use market_streamer::schwab::tokens::TokenSet;
+use market_streamer::settings::Config;
 use schwab_sim::server::SimServer;
 use testkit::service::{config_from, fast_sim, live_vars, login, start_sim};
 use testkit::start_postgres;
 use tokio::sync::watch;
 
 async fn manager(cfg: &Config) -> (TokenHandle, watch::Receiver<TokenStatus>) {
-    let store = market_streamer::db::tokens::open_token_store(cfg)
+    let store = market_streamer::app::open_token_store(cfg)
         .await
         .expect("store");
-    let rest = Arc::new(SchwabRest::new(RestSettings::from_config(cfg)).expect("rest"));
-    let app = OAuthApp::from_config(cfg).expect("app");
+    let rest = Arc::new(SchwabRest::new(market_streamer::settings::rest(cfg)).expect("rest"));
+    let app = market_streamer::settings::oauth_app(cfg).expect("app");
     let (tx, rx) = watch::channel(TokenStatus::starting());
     let (handle, _task) =
-        spawn_token_manager(store, rest, app, TokenSettings::from_config(cfg), tx);
+        spawn_token_manager(store, rest, app, market_streamer::settings::tokens(cfg), tx);
     (handle, rx)
 }
 
@@ -40,7 +39,7 @@ async fn wait_state(rx: &mut watch::Receiver<TokenStatus>, state: TokenState) ->
 
 /// Rewrites the stored tokens as if the browser login happened `age` ago.
 async fn age_login(cfg: &Config, age: chrono::Duration) {
-    let store = market_streamer::db::tokens::open_token_store(cfg)
+    let store = market_streamer::app::open_token_store(cfg)
         .await
         .expect("store");
     let id = cfg.schwab.client_id.clone().expect("id");
@@ -100,7 +99,7 @@ async fn refreshing_never_moves_the_login_time() {
     let t2 = h.access(Want::Fresh).await.expect("fresh again");
     assert!(t2.generation > t1.generation);
     assert_ne!(t1.token, t2.token);
-    let store = market_streamer::db::tokens::open_token_store(&cfg)
+    let store = market_streamer::app::open_token_store(&cfg)
         .await
         .expect("store");
     let stored = store
@@ -207,10 +206,10 @@ async fn postgres_token_store_locks_refreshes_hands_tokens_over_and_grants_nothi
     );
 
     // The advisory lock: while one holder has it, another waits.
-    let store_a = market_streamer::db::tokens::open_token_store(&cfg)
+    let store_a = market_streamer::app::open_token_store(&cfg)
         .await
         .expect("a");
-    let store_b = market_streamer::db::tokens::open_token_store(&cfg)
+    let store_b = market_streamer::app::open_token_store(&cfg)
         .await
         .expect("b");
     let id = sim.client_id().to_string();
@@ -236,9 +235,11 @@ async fn postgres_token_store_locks_refreshes_hands_tokens_over_and_grants_nothi
 async fn the_migration_works_on_plain_postgres_without_supabase_roles() {
     let pg = start_postgres();
     let url = pg.create_database("plain").expect("db");
-    let db = market_streamer::db::Database::connect(&testkit::config_for(&url, &[]))
-        .await
-        .expect("connect");
+    let db = market_streamer::db::Database::connect(&market_streamer::settings::database(
+        &testkit::config_for(&url, &[]),
+    ))
+    .await
+    .expect("connect");
     db.migrate()
         .await
         .expect("migrate without anon/authenticated/service_role");
@@ -307,7 +308,7 @@ async fn a_login_into_the_database_store_reaches_a_running_service_without_a_res
 async fn rest_calls_are_rate_limited_below_120_per_minute() {
     let sim = start_sim(fast_sim()).await;
     let (_dir, cfg) = file_setup(&sim).await;
-    let rest = SchwabRest::new(RestSettings::from_config(&cfg)).expect("rest");
+    let rest = SchwabRest::new(market_streamer::settings::rest(&cfg)).expect("rest");
     let token = market_streamer::schwab::Secret::new("not-a-token");
     let started = std::time::Instant::now();
     for _ in 0..13 {

@@ -16,13 +16,16 @@ async fn equity_data_bytes_per_row() {
     let pg = start_postgres();
     let url = pg.create_database("sizing").expect("db");
     let cfg = config_for(&url, &[]);
-    let db = Database::connect(&cfg).await.expect("connect");
+    let db = Database::connect(&market_streamer::settings::database(&cfg))
+        .await
+        .expect("connect");
     db.migrate().await.expect("migrate");
 
     // 100 symbols x 200 updates of realistic merged quotes (every field set, as after a snapshot).
     let start = Utc::now().timestamp_millis() - 3_600_000;
     // Every indicator column set too: each symbol's indicators warmed up on 40 earlier bars.
-    let mut engine = IndicatorEngine::new(cfg.indicators).expect("default periods");
+    let mut engine =
+        IndicatorEngine::new(market_streamer::settings::indicators(&cfg)).expect("default periods");
     for s in 0..100 {
         let sym: Arc<str> = Arc::from(format!("SYM{s:03}"));
         for bar in 0..40i64 {

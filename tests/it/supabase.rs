@@ -203,9 +203,13 @@ async fn broadcast_sends_exactly_one_aggregated_message_per_flush() {
             ("REALTIME_TOPIC", "market:test"),
         ],
     );
-    let db = Database::connect(&cfg).await.expect("connect");
+    let db = Database::connect(&market_streamer::settings::database(&cfg))
+        .await
+        .expect("connect");
     db.migrate().await.expect("migrate");
-    db.prepare_realtime(&cfg).await.expect("realtime");
+    db.prepare_realtime(cfg.realtime.mode)
+        .await
+        .expect("realtime");
 
     let mut p = FrameProcessor::new(
         Arc::new(PipelineStats::default()),
@@ -294,7 +298,9 @@ async fn partitions_are_created_ahead_and_old_ones_dropped() {
             ("PARTITION_PREMAKE_DAYS", "3"),
         ],
     );
-    let db = Database::connect(&cfg).await.expect("connect");
+    let db = Database::connect(&market_streamer::settings::database(&cfg))
+        .await
+        .expect("connect");
     db.migrate().await.expect("migrate");
     let Database::Postgres(sink) = &db else {
         panic!("postgres")
@@ -339,7 +345,10 @@ async fn partitions_are_created_ahead_and_old_ones_dropped() {
     pg.psql(&sb.database, "INSERT INTO equity_bars (ticker, bar_start, open, high, low, close, volume) VALUES ('OLD', now() - interval '40 days', 1,1,1,1,1), ('NEW', now(), 1,1,1,1,1)")
         .expect("bars");
 
-    let report = sink.maintain(&cfg, today).await.expect("maintenance");
+    let report = sink
+        .maintain(&market_streamer::settings::retention(&cfg).keep, today)
+        .await
+        .expect("maintenance");
     for offset in -1..=3 {
         assert!(
             exists(&name(day(offset))),
@@ -377,7 +386,10 @@ async fn partitions_are_created_ahead_and_old_ones_dropped() {
     .expect_err("direct partition access");
     assert!(err.contains("permission denied"), "{err}");
     // Running it again changes nothing.
-    let again = sink.maintain(&cfg, today).await.expect("maintenance");
+    let again = sink
+        .maintain(&market_streamer::settings::retention(&cfg).keep, today)
+        .await
+        .expect("maintenance");
     assert_eq!((again.partitions_created, again.partitions_dropped), (0, 0));
 }
 
@@ -385,7 +397,9 @@ async fn partitions_are_created_ahead_and_old_ones_dropped() {
 async fn the_dashboard_query_runs_as_written() {
     let (pg, sb) = setup("dashboard", false);
     let cfg = config_for(&sb.owner_url, &[]);
-    let db = Database::connect(&cfg).await.expect("connect");
+    let db = Database::connect(&market_streamer::settings::database(&cfg))
+        .await
+        .expect("connect");
     db.migrate().await.expect("migrate");
     let mut p = FrameProcessor::new(
         Arc::new(PipelineStats::default()),

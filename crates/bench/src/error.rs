@@ -1,8 +1,8 @@
 //! Why a benchmark run stopped. Each message says what to check.
 
 use market_streamer::app::AppError;
-use market_streamer::config::ConfigError;
 use market_streamer::db::SinkError;
+use market_streamer::settings::ConfigError;
 use market_streamer::writer::WriterError;
 use schwab_sim::SimError;
 use testkit::TestkitError;

@@ -14,7 +14,7 @@ use super::unnest_sqlx as insert;
 use market_streamer::counters::PipelineStats;
 use market_streamer::db::{Database, SinkError};
 use market_streamer::rows::{Batch, EquityRow, Row, finite, time_from_ms};
-use market_streamer::writer::{OverflowPolicy, WriterSettings, spawn_writer};
+use market_streamer::writer::{OverflowPolicy, spawn_writer};
 use testkit::TestPostgres;
 
 use super::copy_binary::{copy_equities, equity_copy_data};
@@ -387,13 +387,13 @@ async fn through_writer(
             ("BATCH_INTERVAL", "1"),
         ],
     )?;
-    let db = Arc::new(Database::connect(&cfg).await?);
+    let db = Arc::new(Database::connect(&market_streamer::settings::database(&cfg)).await?);
     // Owned copies made before the clock starts; the writer takes them as they come.
     let input: Vec<Vec<Row>> = frames.to_vec();
     let stats = Arc::new(PipelineStats::default());
     // A finite producer: the writer's full buffer makes it wait (Backpressure), nothing is
     // dropped or spooled.
-    let settings = WriterSettings::from_config(&cfg, OverflowPolicy::Backpressure);
+    let settings = market_streamer::settings::writer(&cfg, OverflowPolicy::Backpressure);
     let started = Instant::now();
     let writer = spawn_writer(db.clone(), settings, stats);
     for rows in input {

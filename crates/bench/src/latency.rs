@@ -16,7 +16,7 @@ use market_streamer::counters::PipelineStats;
 use market_streamer::db::{Database, Sink, SinkError, WriteReport};
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::rows::{Batch, Row};
-use market_streamer::writer::{OverflowPolicy, WriterSettings, spawn_writer};
+use market_streamer::writer::{OverflowPolicy, spawn_writer};
 use testkit::TestPostgres;
 
 use super::session::{self, Until};
@@ -85,7 +85,8 @@ pub async fn run(
     let db = market_streamer::app::open_database(&cfg).await?;
     let stats = Arc::new(PipelineStats::default());
     // As at startup: today's partitions are made ahead by the retention pass.
-    market_streamer::retention::run_once(&db, &cfg, &stats).await?;
+    market_streamer::retention::run_once(&db, &market_streamer::settings::retention(&cfg), &stats)
+        .await?;
 
     let per_symbol = offered_per_sec as f64 / symbols.len().max(1) as f64;
     let start_ms = chrono::Utc::now().timestamp_millis();
@@ -103,7 +104,7 @@ pub async fn run(
     });
     let writer = spawn_writer(
         sink.clone(),
-        WriterSettings::from_config(&cfg, OverflowPolicy::DropOldest),
+        market_streamer::settings::writer(&cfg, OverflowPolicy::DropOldest),
         stats.clone(),
     );
     let mut offered_rows = 0u64;
@@ -150,7 +151,7 @@ pub async fn run(
         p99: percentile(&samples, 0.99),
         max: samples.last().copied().unwrap_or_default(),
         writes: report.writes,
-        batch_interval: cfg.batch_interval,
+        batch_interval: cfg.writer.batch_interval,
         load: (load_before, load_average()),
     })
 }

@@ -36,8 +36,8 @@ pub use error::BenchError;
 pub use machine::{Machine, load_average};
 pub use report::Report;
 
-use market_streamer::config::Config;
 use market_streamer::rows::Row;
+use market_streamer::settings::{self, Config};
 use testkit::{PgOptions, TestPostgres};
 
 /// Options of the benchmark.
@@ -260,7 +260,7 @@ pub(crate) fn bench_config(
         vars.retain(|(name, _)| name != k);
         vars.push((k.to_string(), v.to_string()));
     }
-    Ok(Config::from_lookup(|name| {
+    Ok(settings::from_lookup(|name| {
         vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     })?)
 }

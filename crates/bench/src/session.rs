@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use market_streamer::config::Config;
 use market_streamer::counters::PipelineStats;
 use market_streamer::indicators::bars::BarAggregate;
 use market_streamer::indicators::{IndicatorEngine, IndicatorSettings};
 use market_streamer::pipeline::FrameProcessor;
 use market_streamer::rows::Row;
+use market_streamer::settings::Config;
 use schwab_sim::{MarketSimulator, SimConfig};
 
 use super::BenchError;

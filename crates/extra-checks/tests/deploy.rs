@@ -194,7 +194,7 @@ fn dry_run_prints_every_step_and_executes_nothing() {
                 "{ssh} 'cd market-streamer && docker compose up -d --remove-orphans --force-recreate'"
             ),
             &format!(
-                "{ssh} 'cd market-streamer && docker compose exec -T market-streamer health_check --url http://127.0.0.1:8080 --timeout 5 --color never'"
+                "{ssh} 'cd market-streamer && docker compose exec -T market-streamer market-streamer probe --url http://127.0.0.1:8080 --timeout 5'"
             ),
             "==> Summary",
             "docker compose ps",
@@ -214,7 +214,7 @@ fn dry_run_prints_every_step_and_executes_nothing() {
             &[
                 ".env.upload && chmod 600",
                 "docker compose up -d",
-                "health_check --url",
+                "market-streamer probe --url",
             ],
             &["docker build", "docker save"],
         ),
@@ -224,7 +224,7 @@ fn dry_run_prints_every_step_and_executes_nothing() {
                 "docker image inspect market-streamer:previous",
                 "docker tag market-streamer:previous market-streamer:current",
                 "docker compose up -d",
-                "health_check --url",
+                "market-streamer probe --url",
             ],
             &["docker build", "docker save", ".env.upload"],
         ),
@@ -249,7 +249,7 @@ fn dry_run_prints_every_step_and_executes_nothing() {
         ),
         (
             "--status",
-            &["health_check --url", "docker compose ps"],
+            &["market-streamer probe --url", "docker compose ps"],
             &["docker build", "compose up"],
         ),
     ];
@@ -628,8 +628,8 @@ fn deploy_over_a_real_ssh_connection_uploads_ships_restarts_and_rolls_back() {
             "image prune -f",
             "compose up -d --remove-orphans --force-recreate",
             "running market-streamer:current = v1",
-            "compose exec -T market-streamer health_check --url http://127.0.0.1:8080 --timeout 5 --color never",
-            "compose exec -T market-streamer health_check",
+            "compose exec -T market-streamer market-streamer probe --url http://127.0.0.1:8080 --timeout 5",
+            "compose exec -T market-streamer market-streamer probe",
             "compose ps",
         ],
     );
@@ -1028,17 +1028,21 @@ fn dockerfile_builds_both_binaries_and_runs_them_as_a_non_root_user() {
         "ARG RUST_VERSION={rust_version}"
     );
     let froms = instruction(&lines, "FROM");
-    assert_eq!(froms.len(), 2, "two stages: {froms:?}");
+    assert_eq!(froms.len(), 3, "builder, its output, runtime: {froms:?}");
     assert_eq!(
         froms[0],
         "--platform=$BUILDPLATFORM rust:${RUST_VERSION}-slim-bookworm AS builder"
     );
+    // The runtime takes its files from the builder, or from a local image with the same
+    // /rootfs (the offline image test); then it starts from nothing.
+    assert!(lines.contains(&"ARG BUILD_OUTPUT=builder".to_string()));
+    assert_eq!(froms[1], "${BUILD_OUTPUT} AS build-output");
     assert_eq!(
-        froms[1], "debian:bookworm-slim AS runtime",
-        "same Debian as the builder"
+        froms[2], "scratch AS runtime",
+        "nothing but the assembled files"
     );
 
-    // Cached dependencies and a locked build of both binaries.
+    // Cached dependencies and a locked build of the service's binary.
     let build = lines
         .iter()
         .find(|l| l.contains("cargo build"))
@@ -1047,38 +1051,49 @@ fn dockerfile_builds_both_binaries_and_runs_them_as_a_non_root_user() {
         "--mount=type=cache,id=cargo-registry,target=/usr/local/cargo/registry",
         "target=/src/target",
         "cargo build --release --locked",
-        "-p market-streamer -p health_check --bins",
+        "-p market-streamer --bins",
     ] {
         assert!(build.contains(part), "{part:?} missing from: {build}");
     }
     assert!(cargo_toml.contains("name = \"market-streamer\""));
-    assert!(read(repo().join("health_check/Cargo.toml")).contains("name = \"health_check\""));
 
-    // Runtime: CA certificates, a non-root user, both binaries, the health check.
+    // The root file system: the binary, the libraries it links (from its ELF header), the
+    // loader, a passwd entry for uid 10001 and the data folder it owns.
+    let assemble = lines
+        .iter()
+        .find(|l| l.contains("/rootfs/etc/passwd"))
+        .expect("a step assembling /rootfs");
+    for part in [
+        "readelf -d /out/market-streamer",
+        "cp /out/market-streamer /rootfs/usr/local/bin/",
+        "app:x:10001:10001:",
+        "chown -R 10001:10001 /rootfs/app",
+    ] {
+        assert!(assemble.contains(part), "{part:?} missing from: {assemble}");
+    }
+
+    // Runtime: nothing but the files, a non-root user, the health check by the same binary.
     let runtime = runtime_stage(&lines);
-    let runs = instruction(&runtime, "RUN").join(" ");
     assert!(
-        runs.contains("apt-get install -y --no-install-recommends ca-certificates"),
-        "{runs}"
+        instruction(&runtime, "RUN").is_empty(),
+        "scratch has no shell"
     );
-    assert!(runs.contains("useradd"), "{runs}");
-    assert!(runs.contains("rm -rf /var/lib/apt/lists/*"), "{runs}");
     let user = instruction(&runtime, "USER");
     let user = user.last().expect("USER");
-    assert!(!["root", "0", "0:0"].contains(user), "runs as {user}");
-    assert!(
-        instruction(&runtime, "COPY")
-            .iter()
-            .any(|c| c.starts_with("--from=builder")
-                && c.contains("/market-streamer")
-                && c.contains("/health_check")),
-        "both binaries are copied"
+    assert_eq!(*user, "10001:10001", "runs as {user}");
+    assert_eq!(
+        instruction(&runtime, "COPY"),
+        [
+            "--from=build-output /rootfs/ /",
+            "--from=build-output --chown=10001:10001 /rootfs/app/ /app/"
+        ]
     );
     assert_eq!(instruction(&runtime, "STOPSIGNAL"), ["SIGTERM"]);
     let healthcheck = instruction(&runtime, "HEALTHCHECK");
     assert_eq!(healthcheck.len(), 1);
     assert!(
-        healthcheck[0].contains("CMD [\"health_check\", \"--url\", \"http://127.0.0.1:8080\""),
+        healthcheck[0]
+            .contains("CMD [\"market-streamer\", \"probe\", \"--url\", \"http://127.0.0.1:8080\""),
         "{}",
         healthcheck[0]
     );
@@ -1111,7 +1126,13 @@ fn dockerfile_builds_both_binaries_and_runs_them_as_a_non_root_user() {
         "health_check",
         "health_check/Cargo.toml",
         "health_check/src",
+        "crates/market-calendar",
+        "crates/schwab-sim",
     ];
+    // Cargo reads every workspace member's manifest and targets, even for `-p`.
+    for member in ["crates/extra-checks", "crates/testkit", "crates/bench"] {
+        needed.push(member);
+    }
     if repo().join("build.rs").exists() {
         needed.push("build.rs");
     }

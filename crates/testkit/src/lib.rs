@@ -14,7 +14,7 @@ pub mod supabase;
 
 pub use postgres::{PgOptions, TestPostgres, TestkitError};
 
-use market_streamer::config::Config;
+use market_streamer::settings::{self, Config};
 
 /// A config for `database_url` with defaults otherwise, built through the real validation.
 pub fn config_for(database_url: &str, extra: &[(&str, &str)]) -> Config {
@@ -28,7 +28,7 @@ pub fn config_for(database_url: &str, extra: &[(&str, &str)]) -> Config {
     if !extra.iter().any(|(k, _)| *k == "HEALTH_ADDR") {
         vars.push(("HEALTH_ADDR".into(), "127.0.0.1:0".into()));
     }
-    Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    settings::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
         .expect("test config is valid")
 }
 

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use market_streamer::app::{self, AppError, RunOptions, RunSummary};
-use market_streamer::config::{Config, ConfigError};
 use market_streamer::health::MarketClock;
 use market_streamer::schwab::login::LoginError;
 use market_streamer::schwab::session::{SessionHealth, SessionState};
 use market_streamer::schwab::token_manager::TokenStatus;
 use market_streamer::schwab::tokens::{TokenSet, TokenStoreError};
+use market_streamer::settings::{self, Config, ConfigError};
 use schwab_sim::SimConfig;
 use schwab_sim::server::{ReceivedCommand, SimServer, SimServerSettings};
 use tokio::sync::{oneshot, watch};
@@ -48,7 +48,7 @@ pub async fn start_sim(settings: SimServerSettings) -> SimServer {
 
 /// A validated config from `vars`.
 pub fn config_from(vars: &[(String, String)]) -> Config {
-    Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    settings::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
         .expect("test config is valid")
 }
 
@@ -171,7 +171,7 @@ impl TestService {
         market_streamer::schwab::install_crypto_provider();
         let sim = SimServer::start(settings, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let vars = live_vars(&sim, dir.path(), database_url, extra);
-        let cfg = Config::from_lookup(|name| {
+        let cfg = settings::from_lookup(|name| {
             vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })?;
         try_login(&cfg, &sim).await?;
@@ -182,7 +182,7 @@ impl TestService {
         let (addr_tx, mut addr_rx) = watch::channel(None);
         let (health_tx, health) = watch::channel(SessionHealth::starting());
         let (token_tx, tokens) = watch::channel(TokenStatus::starting());
-        let listens = cfg.health_addr.is_some();
+        let listens = cfg.health.addr.is_some();
         let (stop, stop_rx) = oneshot::channel::<()>();
         let run_cfg = cfg.clone();
         let mut task = tokio::spawn(async move {
@@ -366,7 +366,7 @@ async fn try_login(cfg: &Config, sim: &SimServer) -> Result<(), TestServiceError
 
 /// Rewrites the stored tokens as if the browser login happened `age` ago.
 async fn age_login(cfg: &Config, age: chrono::Duration) -> Result<(), TestServiceError> {
-    let store = market_streamer::db::tokens::open_token_store(cfg).await?;
+    let store = market_streamer::app::open_token_store(cfg).await?;
     let id = cfg.schwab.client_id.clone().unwrap_or_default();
     let stored = store.load(&id).await?;
     if let Some(mut tokens) = stored {

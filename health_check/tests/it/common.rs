@@ -13,9 +13,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use market_streamer::config::Config;
 use market_streamer::db::{Database, Sink};
 use market_streamer::rows::{Batch, EquityRow};
+use market_streamer::settings::{self, Config};
 
 /// Wednesday 2025-01-08 10:00 New York: the regular session is running.
 pub const MARKET_OPEN_NOW: &str = "2025-01-08T15:00:00Z";
@@ -69,14 +69,16 @@ pub fn at(text: &str) -> DateTime<Utc> {
 
 /// A config for `url` through the service's real validation.
 pub fn config_for(url: &str) -> Config {
-    Config::from_lookup(|name| (name == "DATABASE_URL").then(|| url.to_string()))
+    settings::from_lookup(|name| (name == "DATABASE_URL").then(|| url.to_string()))
         .expect("valid config")
 }
 
 /// Migrates the database at `url` and writes one quote per `(ticker, time)` through the
 /// service's sink (which also upserts `latest_quotes`).
 pub async fn write_quotes(url: &str, quotes: &[(&str, &str)]) {
-    let db = Database::connect(&config_for(url)).await.expect("connect");
+    let db = Database::connect(&settings::database(&config_for(url)))
+        .await
+        .expect("connect");
     db.migrate().await.expect("migrate");
     let mut batch = Batch::default();
     for (ticker, time) in quotes {

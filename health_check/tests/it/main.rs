@@ -3,7 +3,6 @@
 
 mod cli;
 mod common;
-mod container;
 mod database;
 mod live_service;
 mod service;

@@ -21,8 +21,7 @@ use chrono::{Days, NaiveDate};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::error::DbError;
-use super::{SinkError, WriteReport};
-use crate::config::{Config, RealtimeMode};
+use super::{DbSettings, RealtimeMode, RetentionDays, SinkError, WriteReport};
 use crate::rows::Batch;
 use partitions::{PartitionCache, TICK_TABLES};
 
@@ -100,16 +99,17 @@ pub struct Maintenance {
 }
 
 impl PostgresSink {
-    /// Connects to `cfg.database` (which must be a PostgreSQL URL), one writer connection plus spares.
-    pub async fn connect(url: &str, cfg: &Config) -> Result<Self, SinkError> {
-        Self::connect_with(url, cfg, conn::ConnectSettings::from_url(url)?).await
+    /// Connects to `url` (the PostgreSQL `settings.target`): the writer connection plus a
+    /// small pool for everything else.
+    pub async fn connect(url: &str, settings: &DbSettings) -> Result<Self, SinkError> {
+        Self::connect_with(url, settings, conn::ConnectSettings::from_url(url)?).await
     }
 
     /// [`connect`](Self::connect) with explicit writer-connection settings (timeouts).
     pub async fn connect_with(
         url: &str,
-        cfg: &Config,
-        settings: conn::ConnectSettings,
+        settings: &DbSettings,
+        writer_settings: conn::ConnectSettings,
     ) -> Result<Self, SinkError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| SinkError::new("parse DATABASE_URL", e))?
@@ -121,14 +121,14 @@ impl PostgresSink {
             .connect_with(options)
             .await
             .map_err(|e| SinkError::new("connect to PostgreSQL", e))?;
-        let writer = WriterConn::open(&settings).await?;
+        let writer = WriterConn::open(&writer_settings).await?;
         Ok(Self {
             pool,
             shared: Arc::new(Shared {
-                connect: settings,
+                connect: writer_settings,
                 writer: tokio::sync::Mutex::new(Some(writer)),
-                realtime_mode: cfg.realtime_mode,
-                realtime_topic: cfg.realtime_topic.clone(),
+                realtime_mode: settings.realtime_mode,
+                realtime_topic: settings.realtime_topic.clone(),
                 broadcast: AtomicBool::new(false),
                 partitions: PartitionCache::default(),
             }),
@@ -218,10 +218,14 @@ impl PostgresSink {
 
     /// Retention and sizing: partitions for `today - 1 ..= today + premake`, drop tick
     /// partitions older than the retention, delete old candles, measure the database.
-    pub async fn maintain(&self, cfg: &Config, today: NaiveDate) -> Result<Maintenance, SinkError> {
+    pub async fn maintain(
+        &self,
+        keep: &RetentionDays,
+        today: NaiveDate,
+    ) -> Result<Maintenance, SinkError> {
         let mut report = Maintenance::default();
         let first = today.checked_sub_days(Days::new(1)).unwrap_or(today);
-        for offset in 0..=u64::from(cfg.partition_premake_days) + 1 {
+        for offset in 0..=u64::from(keep.partition_premake) + 1 {
             let Some(day) = first.checked_add_days(Days::new(offset)) else {
                 break;
             };
@@ -237,7 +241,7 @@ impl PostgresSink {
             }
         }
         let tick_cutoff = today
-            .checked_sub_days(Days::new(u64::from(cfg.tick_retention_days)))
+            .checked_sub_days(Days::new(u64::from(keep.ticks)))
             .unwrap_or(today);
         for table in TICK_TABLES {
             report.partitions_dropped += partitions::drop_before(&self.pool, table, tick_cutoff)
@@ -248,7 +252,7 @@ impl PostgresSink {
             self.shared.partitions.clear();
         }
         let bar_cutoff = today
-            .checked_sub_days(Days::new(u64::from(cfg.bar_retention_days)))
+            .checked_sub_days(Days::new(u64::from(keep.bars)))
             .unwrap_or(today);
         report.bars_deleted = sqlx::query(
             "DELETE FROM equity_bars WHERE bar_start < $1::date::timestamp AT TIME ZONE 'UTC'",

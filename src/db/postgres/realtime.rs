@@ -8,7 +8,7 @@
 
 use sqlx::PgPool;
 
-use crate::config::RealtimeMode;
+use crate::db::RealtimeMode;
 use crate::db::SinkError;
 
 /// The publication Supabase Realtime reads.

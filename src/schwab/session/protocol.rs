@@ -5,7 +5,6 @@ use std::fmt;
 
 use serde_json::json;
 
-use crate::config::Config;
 use crate::schwab::preferences::StreamerInfo;
 use crate::schwab::secret::Secret;
 use crate::schwab::wire::Service;
@@ -19,35 +18,28 @@ pub struct Subscription {
     pub fields: Vec<u32>,
 }
 
-/// The subscriptions of the configured symbols, in the order they are sent:
-/// LEVELONE_EQUITIES (`SYMBOLS`), LEVELONE_OPTIONS (`OPTION_SYMBOLS`), CHART_EQUITY
-/// (`CHART_SYMBOLS`). Services without symbols are left out.
-pub fn subscriptions_from(cfg: &Config) -> Vec<Subscription> {
-    [
-        (
-            Service::LevelOneEquities,
-            &cfg.symbols,
-            &cfg.schwab.equity_fields,
-        ),
-        (
-            Service::LevelOneOptions,
-            &cfg.option_symbols,
-            &cfg.schwab.option_fields,
-        ),
-        (
-            Service::ChartEquity,
-            &cfg.chart_symbols,
-            &cfg.schwab.chart_fields,
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, keys, _)| !keys.is_empty())
-    .map(|(service, keys, fields)| Subscription {
-        service,
-        keys: keys.clone(),
-        fields: crate::schwab::settings::with_field_zero(fields),
-    })
-    .collect()
+/// The data subscriptions to send, in the order given (the app wiring gives
+/// LEVELONE_EQUITIES, LEVELONE_OPTIONS, CHART_EQUITY): services without keys are left out,
+/// field lists get field 0, ascending, without duplicates.
+pub fn subscriptions(wanted: impl IntoIterator<Item = Subscription>) -> Vec<Subscription> {
+    wanted
+        .into_iter()
+        .filter(|sub| !sub.keys.is_empty())
+        .map(|sub| Subscription {
+            fields: with_field_zero(&sub.fields),
+            ..sub
+        })
+        .collect()
+}
+
+/// Field list for a subscription: field 0 plus `fields`, ascending, without duplicates.
+pub fn with_field_zero(fields: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(fields.len() + 1);
+    out.push(0);
+    out.extend_from_slice(fields);
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// A request ready to send. `Debug` hides the text (a LOGIN carries the access token).
@@ -143,7 +135,7 @@ impl<'a> RequestBuilder<'a> {
 
 /// `"0,1,2,…"`: field 0 added, ascending, no duplicates.
 pub fn field_list(fields: &[u32]) -> String {
-    crate::schwab::settings::with_field_zero(fields)
+    with_field_zero(fields)
         .iter()
         .map(u32::to_string)
         .collect::<Vec<_>>()
@@ -211,9 +203,18 @@ mod tests {
     }
 
     #[test]
-    fn configured_subscriptions_follow_the_documented_order() {
-        let cfg = Config::from_lookup(|n| (n == "OPTION_SYMBOLS").then(String::new)).expect("cfg");
-        let subs = subscriptions_from(&cfg);
+    fn subscriptions_leave_out_services_without_keys() {
+        // The configured order is tested with the app wiring (`crate::settings`).
+        let sub = |service, keys: &[&str], fields: &[u32]| Subscription {
+            service,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            fields: fields.to_vec(),
+        };
+        let subs = subscriptions([
+            sub(Service::LevelOneEquities, &["AAPL"], &[3, 1]),
+            sub(Service::LevelOneOptions, &[], &[2]),
+            sub(Service::ChartEquity, &["AAPL"], &[0, 8, 8]),
+        ]);
         let services: Vec<_> = subs.iter().map(|s| s.service).collect();
         assert_eq!(
             services,

@@ -29,7 +29,6 @@ use super::gaps::{StreamGap, send_gap};
 use super::protocol::Subscription;
 use super::recorder::FrameRecorder;
 use crate::backoff::Backoff;
-use crate::config::Config;
 use crate::schwab::downstream::FrameConsumer;
 use crate::schwab::preferences::{PreferenceError, fetch_streamer_info};
 use crate::schwab::rest::SchwabRest;
@@ -52,19 +51,21 @@ pub struct SupervisorSettings {
 }
 
 impl SupervisorSettings {
-    /// The settings from the config.
-    pub fn from_config(cfg: &Config) -> Self {
-        let s = &cfg.schwab;
+    /// The configurable timings (`connection`, the reconnect backoff `[min, max]`,
+    /// `KICKED_BACKOFF`, `NEEDS_LOGIN_RETRY`), with the fixed ones of the spec: a minute of
+    /// streaming resets the backoff, three LOGIN denials in a row mean `needs_login`.
+    pub fn new(
+        connection: ConnectionSettings,
+        [backoff_min, backoff_max]: [Duration; 2],
+        kicked_backoff: Duration,
+        needs_login_retry: Duration,
+    ) -> Self {
         Self {
-            connection: ConnectionSettings {
-                connect_timeout: s.http_timeout,
-                response_timeout: s.response_timeout,
-                stall_timeout: s.stall_timeout,
-            },
-            backoff_min: s.reconnect_backoff_min,
-            backoff_max: s.reconnect_backoff_max,
-            kicked_backoff: s.kicked_backoff,
-            needs_login_retry: s.needs_login_retry,
+            connection,
+            backoff_min,
+            backoff_max,
+            kicked_backoff,
+            needs_login_retry,
             healthy_after: Duration::from_secs(60),
             login_denied_retries: 3,
         }

@@ -24,6 +24,9 @@ use futures::future::BoxFuture;
 use super::oauth::TokenResponse;
 use super::secret::Secret;
 
+/// Which store `TOKEN_STORE` chose (the leaf settings crate defines it, as it parses it).
+pub use streamer_config::TokenStoreKind;
+
 /// How long a refresh token lasts from the browser login (refreshing does not extend it).
 pub const REFRESH_TOKEN_LIFETIME: ChronoDuration = ChronoDuration::days(7);
 

@@ -76,7 +76,7 @@ fn big_batch() -> Batch {
 
 async fn database(pg: &TestPostgres, name: &str) -> Database {
     let url = pg.create_database(name).expect("create database");
-    let db = Database::connect(&config_for(&url, &[]))
+    let db = Database::connect(&market_streamer::settings::database(&config_for(&url, &[])))
         .await
         .expect("connect");
     db.migrate().await.expect("migrate");

@@ -259,10 +259,12 @@ impl SimServer {
     }
 
     /// Every secret the fake ever handed out (codes, access and refresh tokens) plus the app
-    /// secret: none of them may appear in a log.
+    /// secret and the account id: none of them may appear in a log or on a page.
     pub fn issued_secrets(&self) -> Vec<String> {
         let mut all = lock(&self.shared.auth).issued.clone();
         all.push(self.shared.settings.client_secret.clone());
+        // The account identifier is not a secret to Schwab, but it is never shown either.
+        all.push(self.shared.customer_id.clone());
         all
     }
 
