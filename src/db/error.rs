@@ -3,6 +3,9 @@
 //! Transient: the database is unreachable, restarting, out of connections or momentarily
 //! locked; the batch stays buffered and is retried. Permanent: the data or schema is wrong
 //! (missing table, constraint violation, bad password); retrying would loop forever.
+//!
+//! Two drivers report errors: sqlx (SQLite, and the PostgreSQL maintenance paths) and
+//! tokio-postgres (the PostgreSQL writer connection). Both map SQLSTATEs the same way.
 
 use std::fmt;
 
@@ -20,14 +23,36 @@ pub struct SinkError {
     /// What we were doing, e.g. "insert into equity_data".
     pub action: String,
     #[source]
-    pub source: sqlx::Error,
+    pub source: DbError,
+}
+
+/// The driver error behind a [`SinkError`].
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// tokio-postgres; shown with the server's message (its own `Display` says only "db error").
+    #[error("{}", postgres_text(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The server did not answer in time (the connection is dropped and remade).
+    #[error("no answer from PostgreSQL within {0:?}")]
+    Timeout(std::time::Duration),
+    /// DATABASE_URL or its TLS settings cannot be used.
+    #[error("{0}")]
+    Config(String),
 }
 
 impl SinkError {
-    /// Classifies a sqlx error raised while doing `action`.
-    pub fn new(action: impl Into<String>, source: sqlx::Error) -> Self {
+    /// Classifies a driver error raised while doing `action`.
+    pub fn new(action: impl Into<String>, source: impl Into<DbError>) -> Self {
+        let source = source.into();
         Self {
-            kind: classify(&source),
+            kind: match &source {
+                DbError::Sqlx(e) => classify(e),
+                DbError::Postgres(e) => classify_postgres(e),
+                DbError::Timeout(_) => ErrorKind::Transient,
+                DbError::Config(_) => ErrorKind::Permanent,
+            },
             action: action.into(),
             source,
         }
@@ -36,7 +61,8 @@ impl SinkError {
     /// The SQLSTATE (Postgres) or result code (SQLite), when the database answered.
     pub fn code(&self) -> Option<String> {
         match &self.source {
-            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            DbError::Sqlx(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+            DbError::Postgres(e) => e.code().map(|c| c.code().to_owned()),
             _ => None,
         }
     }
@@ -62,7 +88,10 @@ impl SinkError {
                 "a row broke a table constraint: this is a bug, please report it with the log"
             }
             _ => match &self.source {
-                sqlx::Error::Configuration(_) => {
+                DbError::Sqlx(sqlx::Error::Configuration(_)) | DbError::Config(_) => {
+                    "DATABASE_URL is malformed: fix it and start again"
+                }
+                DbError::Postgres(e) if postgres_kind(e) == PgKind::Config => {
                     "DATABASE_URL is malformed: fix it and start again"
                 }
                 _ => "not retried; fix the cause above and start the service again",
@@ -73,7 +102,7 @@ impl SinkError {
 
 impl fmt::Display for SinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // sqlx error texts carry no URL or password.
+        // sqlx and tokio-postgres error texts carry no URL or password.
         write!(
             f,
             "{} failed: {} ({})",
@@ -102,16 +131,92 @@ pub fn classify(e: &sqlx::Error) -> ErrorKind {
                 _ => Permanent,
             }
         }
-        sqlx::Error::Database(db) => match db.code().as_deref() {
-            // Postgres: connection exceptions, shutdown/restart, out of resources,
-            // serialization failures, deadlocks, lock timeouts.
-            Some(c) if c.starts_with("08") || c.starts_with("53") || c.starts_with("57P") => {
-                Transient
-            }
-            Some("40001") | Some("40P01") | Some("55P03") | Some("58030") => Transient,
-            _ => Permanent,
-        },
+        sqlx::Error::Database(db) => db.code().as_deref().map_or(Permanent, classify_sqlstate),
         _ => Permanent,
+    }
+}
+
+/// PostgreSQL SQLSTATEs: connection exceptions, shutdown/restart, out of resources,
+/// serialization failures, deadlocks, lock timeouts and the statement timeout (a slow
+/// moment, not bad data) are transient; everything else is permanent.
+pub fn classify_sqlstate(code: &str) -> ErrorKind {
+    use ErrorKind::*;
+    match code {
+        c if c.starts_with("08") || c.starts_with("53") || c.starts_with("57P") => Transient,
+        "40001" | "40P01" | "55P03" | "58030" | "57014" => Transient,
+        _ => Permanent,
+    }
+}
+
+/// What went wrong in tokio-postgres when the server did not answer with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PgKind {
+    /// The server answered with an error (a SQLSTATE).
+    Db,
+    /// The connection: I/O, TLS, closed, a timeout, an unreadable or unexpected message.
+    Connection,
+    /// The connection string or settings.
+    Config,
+    /// Encoding or decoding values, wrong parameter or column counts: a bug.
+    Data,
+}
+
+/// tokio-postgres keeps its error kinds private; its `Display` names them, one fixed text
+/// per kind (tokio-postgres 0.7).
+fn postgres_kind(e: &tokio_postgres::Error) -> PgKind {
+    if e.as_db_error().is_some() {
+        return PgKind::Db;
+    }
+    if e.is_closed() {
+        return PgKind::Connection;
+    }
+    let text = e.to_string();
+    let starts = |p: &str| text.starts_with(p);
+    if starts("error communicating with the server")
+        || starts("unexpected message from server")
+        || starts("error performing TLS handshake")
+        || starts("connection closed")
+        || starts("error parsing response from server")
+        || starts("error connecting to server")
+        || starts("timeout waiting for server")
+    {
+        PgKind::Connection
+    } else if starts("invalid connection string") || starts("invalid configuration") {
+        PgKind::Config
+    } else {
+        // Serialising/deserialising, column and parameter counts, authentication
+        // (a missing password), encoding.
+        PgKind::Data
+    }
+}
+
+/// Sorts tokio-postgres errors into transient and permanent, like [`classify`].
+pub fn classify_postgres(e: &tokio_postgres::Error) -> ErrorKind {
+    match postgres_kind(e) {
+        PgKind::Db => e
+            .code()
+            .map_or(ErrorKind::Permanent, |c| classify_sqlstate(c.code())),
+        PgKind::Connection => ErrorKind::Transient,
+        PgKind::Config | PgKind::Data => ErrorKind::Permanent,
+    }
+}
+
+/// A tokio-postgres error with the server's message, detail and hint, or the kind and its
+/// cause (its own `Display` prints only the kind, e.g. "db error").
+fn postgres_text(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!(" (detail: {detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!(" (hint: {hint})"));
+        }
+        return text;
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 

@@ -403,3 +403,222 @@ async fn wait_until_async<F: std::future::Future<Output = bool>>(mut cond: impl 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// One batch with rows for every table: equities (and so `latest_quotes`), an option and a
+/// candle, all on the day of `start_ms`.
+fn batch_for_every_table(start_ms: i64) -> Batch {
+    use market_streamer::market::option_symbol::OptionContract;
+    use market_streamer::rows::{BarRow, OptionRow};
+    let mut batch = Batch::default();
+    equity_rows(start_ms, 20, &["AAPL", "MSFT"])
+        .into_iter()
+        .flatten()
+        .for_each(|r| batch.push(r));
+    let at = batch.equities[0].timestamp;
+    let symbol = "AAPL  271217C00250000";
+    batch.options.push(OptionRow {
+        symbol: Arc::from(symbol),
+        contract: OptionContract::parse(symbol).expect("a valid symbol"),
+        timestamp: at,
+        seq: 0,
+        quote: Default::default(),
+    });
+    batch.bars.push(BarRow {
+        ticker: Arc::from("AAPL"),
+        bar_start: at,
+        open: 1.0,
+        high: 2.0,
+        low: 0.5,
+        close: 1.5,
+        volume: 10,
+        sequence: None,
+        chart_day: None,
+    });
+    batch
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_costs_one_round_trip_through_a_delaying_proxy() {
+    let pg = start_postgres();
+    let url = pg.create_database("rtt").expect("db");
+    let direct = Database::connect(&market_streamer::settings::database(&config_for(&url, &[])))
+        .await
+        .expect("connect");
+    direct.migrate().await.expect("migrate");
+    let delay = Duration::from_millis(20);
+    let proxy = testkit::proxy::DelayProxy::start(pg.port(), delay)
+        .await
+        .expect("proxy");
+    let db = Database::connect(&market_streamer::settings::database(&config_for(
+        &proxy.url(&url, pg.port()),
+        &[],
+    )))
+    .await
+    .expect("connect through the proxy");
+
+    // The first flush prepares the statements and creates the day's partitions.
+    let first = batch_for_every_table(1_700_000_000_000);
+    db.write(&first).await.expect("first write");
+    for n in 1..=3 {
+        let batch = batch_for_every_table(1_700_000_000_000 + n * 1_000);
+        let turns = proxy.turns();
+        let started = std::time::Instant::now();
+        let report = db.write(&batch).await.expect("write");
+        let elapsed = started.elapsed();
+        assert_eq!((report.equities, report.options, report.bars), (20, 1, 1));
+        assert_eq!(
+            proxy.turns() - turns,
+            1,
+            "BEGIN, four statements and COMMIT in one round trip (took {elapsed:?})"
+        );
+        assert!(
+            elapsed >= 2 * delay,
+            "the proxy is in the path: {elapsed:?}"
+        );
+    }
+    // One candle per batch (each starts at its batch's first quote).
+    assert_eq!(count(&direct, "SELECT count(*) FROM equity_bars").await, 4);
+    assert_eq!(
+        count(&direct, "SELECT count(*) FROM latest_quotes").await,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_or_silent_connection_is_noticed_and_the_batch_retried() {
+    use market_streamer::db::postgres::{PostgresSink, conn::ConnectSettings};
+    let pg = start_postgres();
+    let url = pg.create_database("cut").expect("db");
+    let direct = Database::connect(&market_streamer::settings::database(&config_for(&url, &[])))
+        .await
+        .expect("connect");
+    direct.migrate().await.expect("migrate");
+    let proxy = testkit::proxy::DelayProxy::start(pg.port(), Duration::ZERO)
+        .await
+        .expect("proxy");
+    let proxied = proxy.url(&url, pg.port());
+    let cfg = config_for(&proxied, &[("BATCH_SIZE", "1"), ("BATCH_INTERVAL", "0.02")]);
+    let mut settings = ConnectSettings::from_url(&proxied).expect("url");
+    settings.set_statement_timeout(Duration::from_millis(500));
+    let sink = PostgresSink::connect_with(
+        &proxied,
+        &market_streamer::settings::database(&cfg),
+        settings,
+    )
+    .await
+    .expect("connect through the proxy");
+    let db = Arc::new(Database::Postgres(sink));
+
+    let stats = Arc::new(PipelineStats::default());
+    let mut writer_settings = market_streamer::settings::writer(&cfg, OverflowPolicy::DropOldest);
+    writer_settings.retry_max = Duration::from_millis(200);
+    writer_settings.shutdown_grace = Duration::from_secs(30);
+    let writer = spawn_writer(db.clone(), writer_settings, stats.clone());
+    let mut frames = equity_rows(1_700_000_000_000, 300, &["AAPL", "MSFT", "SPY"]).into_iter();
+
+    // Connections cut while batches stream.
+    for (i, rows) in frames.by_ref().take(150).enumerate() {
+        writer.tx.send(rows).await.expect("send");
+        if i % 50 == 25 {
+            proxy.cut_all();
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    wait_until(|| stats.rows_written() == 150).await;
+
+    // A peer that stops answering: the flush deadline (statement timeout + as much again)
+    // gives the connection up in about a second; the batch is retried on a new one.
+    proxy.set_blackhole(true);
+    let retries = PipelineStats::get(&stats.write_retries);
+    for rows in frames.by_ref().take(10) {
+        writer.tx.send(rows).await.expect("send");
+    }
+    let silent = std::time::Instant::now();
+    wait_until(|| PipelineStats::get(&stats.write_retries) > retries).await;
+    assert!(
+        silent.elapsed() < Duration::from_secs(8),
+        "a silent peer is noticed in seconds: {:?}",
+        silent.elapsed()
+    );
+    proxy.set_blackhole(false);
+    for rows in frames {
+        writer.tx.send(rows).await.expect("send");
+    }
+    drop(writer.tx);
+    let report = writer.task.await.expect("join").expect("writer drains");
+    assert_eq!(report.rows_written, 300);
+    assert!(
+        proxy.connections() >= 3,
+        "reconnected: {}",
+        proxy.connections()
+    );
+    assert_eq!(
+        count(&direct, "SELECT count(*) FROM equity_data").await,
+        300
+    );
+    assert_eq!(
+        count(
+            &direct,
+            r#"SELECT count(*) FROM (SELECT DISTINCT ticker, "timestamp", seq FROM equity_data) k"#
+        )
+        .await,
+        300,
+        "zero duplicates"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_speaks_tls_with_sslmode_require() {
+    let pg = testkit::TestPostgres::start_with(testkit::PgOptions {
+        tls: true,
+        ..testkit::PgOptions::default()
+    })
+    .expect("a test server with ssl=on");
+    let url = pg.create_database("tls").expect("db");
+    let db = Database::connect(&market_streamer::settings::database(&config_for(
+        &format!("{url}?sslmode=require"),
+        &[],
+    )))
+    .await
+    .expect("connect with sslmode=require");
+    db.migrate().await.expect("migrate");
+    let report = db
+        .write(&batch_for_every_table(1_700_000_000_000))
+        .await
+        .expect("write over TLS");
+    assert_eq!(report.rows, 22);
+    // Every connection of the service (the writer's and the pool's) is encrypted.
+    let plain = pg
+        .psql(
+            "tls",
+            "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.application_name = 'market-streamer' AND NOT s.ssl",
+        )
+        .expect("psql");
+    let encrypted = pg
+        .psql(
+            "tls",
+            "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.application_name = 'market-streamer' AND s.ssl",
+        )
+        .expect("psql");
+    assert_eq!(plain.trim(), "0");
+    assert!(
+        encrypted.trim().parse::<u32>().expect("a count") >= 2,
+        "{encrypted}"
+    );
+
+    // Against a server without TLS, sslmode=require refuses to go on in the clear.
+    let plain_pg = start_postgres();
+    let plain_url = plain_pg.create_database("plain").expect("db");
+    let attempt = market_streamer::db::postgres::conn::ConnectSettings::from_url(&format!(
+        "{plain_url}?sslmode=require"
+    ))
+    .expect("url")
+    .connect()
+    .await;
+    let Err(err) = attempt else {
+        panic!("sslmode=require connected without TLS")
+    };
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+}

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Postgres, Transaction};
 
+use super::unnest_sqlx as insert;
 use market_streamer::counters::PipelineStats;
-use market_streamer::db::postgres::insert;
 use market_streamer::db::{Database, SinkError};
 use market_streamer::rows::{Batch, EquityRow, Row, finite, time_from_ms};
 use market_streamer::writer::{OverflowPolicy, spawn_writer};

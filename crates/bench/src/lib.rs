@@ -26,6 +26,7 @@ pub mod latency;
 mod machine;
 pub mod report;
 pub mod session;
+pub mod unnest_sqlx;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod postgres;
+pub mod proxy;
 pub mod service;
 pub mod supabase;
 

@@ -169,6 +169,9 @@ pub struct PgOptions {
     /// `true` (the default) sets `wal_level=logical`, `max_replication_slots=10`
     /// and `max_wal_senders=10`, so logical replication / decoding can be tested.
     pub wal_level_logical: bool,
+    /// `true` starts the server with `ssl=on` and a fresh self-signed certificate for
+    /// `localhost` (made with the `openssl` command), so clients can use `sslmode=require`.
+    pub tls: bool,
     /// Extra `-c key=value` server settings, applied last (they override the above).
     pub extra_settings: Vec<(String, String)>,
 }
@@ -178,6 +181,7 @@ impl Default for PgOptions {
         Self {
             fsync: false,
             wal_level_logical: true,
+            tls: false,
             extra_settings: Vec::new(),
         }
     }
@@ -202,6 +206,11 @@ impl PgOptions {
             set("wal_level", "logical");
             set("max_replication_slots", "10");
             set("max_wal_senders", "10");
+        }
+        if self.tls {
+            set("ssl", "on");
+            set("ssl_cert_file", "server.crt");
+            set("ssl_key_file", "server.key");
         }
         s.extend(self.extra_settings.iter().cloned());
         s
@@ -280,6 +289,9 @@ impl TestPostgres {
             tmp,
         };
         pg.initdb()?;
+        if pg.opts.tls {
+            pg.make_certificate()?;
+        }
 
         let mut attempt = 0;
         loop {
@@ -474,6 +486,36 @@ impl TestPostgres {
             cmd.uid(uid).gid(gid);
         }
         cmd
+    }
+
+    /// A self-signed certificate and its key in the data directory (read relative to it),
+    /// made as the server's user so the server may read the key.
+    fn make_certificate(&self) -> Result<(), TestkitError> {
+        let mut cmd = Command::new("openssl");
+        cmd.current_dir(&self.data_dir)
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
+            .args(["-keyout", "server.key", "-out", "server.crt", "-days", "2"])
+            .args(["-subj", "/CN=localhost"])
+            .stdin(Stdio::null());
+        if let Some((uid, gid)) = self.run_as {
+            cmd.uid(uid).gid(gid);
+        }
+        let out = cmd.output().map_err(|e| {
+            TestkitError::io(
+                "could not run `openssl` for the test server's certificate (install openssl)",
+                e,
+            )
+        })?;
+        if !out.status.success() {
+            return Err(TestkitError::InvalidArgument(format!(
+                "openssl could not make a test certificate: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let key = self.data_dir.join("server.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| TestkitError::io(format!("could not chmod {key:?}"), e))
     }
 
     fn initdb(&self) -> Result<(), TestkitError> {
@@ -928,6 +970,7 @@ mod tests {
         let durable = TestPostgres::start_with(PgOptions {
             fsync: true,
             wal_level_logical: false,
+            tls: false,
             extra_settings: Vec::new(),
         })?;
         let out = durable.psql(

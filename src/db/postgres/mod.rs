@@ -2,8 +2,12 @@
 //!
 //! One transaction per batch: quote inserts (`UNNEST` of column arrays, one statement per
 //! table whatever the batch size), candle upserts, the `latest_quotes` upsert and, in
-//! Broadcast mode, one `realtime.send`. Daily partitions the batch needs are created first.
+//! Broadcast mode, one `realtime.send`, all pipelined on one tokio-postgres connection so a
+//! flush costs one round trip ([`insert::flush`], [`conn`]). Daily partitions the batch needs
+//! are created first. Migrations, Realtime setup, partitions, retention and the other tables
+//! still use a small sqlx pool.
 
+pub mod conn;
 pub mod insert;
 pub mod partitions;
 pub mod realtime;
@@ -16,6 +20,7 @@ use std::time::Duration;
 use chrono::{Days, NaiveDate};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::error::DbError;
 use super::{DbSettings, RealtimeMode, RetentionDays, SinkError, WriteReport};
 use crate::rows::Batch;
 use partitions::{PartitionCache, TICK_TABLES};
@@ -29,13 +34,59 @@ pub struct PostgresSink {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
 struct Shared {
+    /// How the writer connection is made.
+    connect: conn::ConnectSettings,
+    /// The writer connection and its prepared statements; `None` after it failed.
+    writer: tokio::sync::Mutex<Option<WriterConn>>,
     realtime_mode: RealtimeMode,
     realtime_topic: String,
     /// Set by [`PostgresSink::prepare_realtime`] when `realtime.send` exists.
     broadcast: AtomicBool,
     partitions: PartitionCache,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("connect", &self.connect)
+            .field("realtime_mode", &self.realtime_mode)
+            .field("realtime_topic", &self.realtime_topic)
+            .field("broadcast", &self.broadcast)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One tokio-postgres connection with the flush's statements prepared on it (at its first
+/// flush: the service connects before it migrates).
+struct WriterConn {
+    client: tokio_postgres::Client,
+    prepared: Option<insert::Prepared>,
+    driver: tokio::task::AbortHandle,
+}
+
+impl WriterConn {
+    async fn open(settings: &conn::ConnectSettings) -> Result<Self, SinkError> {
+        let (client, driver) = settings.connect().await?;
+        Ok(Self {
+            client,
+            prepared: None,
+            driver,
+        })
+    }
+}
+
+impl Drop for WriterConn {
+    /// Closes the socket even when the peer stopped answering.
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// How long a flush may wait for the server's answers before the connection is given up:
+/// the statement timeout plus as much again (at most 5 s) for the network.
+fn flush_deadline(statement_timeout: Duration) -> Duration {
+    statement_timeout + statement_timeout.min(Duration::from_secs(5))
 }
 
 /// What one maintenance pass did.
@@ -48,8 +99,18 @@ pub struct Maintenance {
 }
 
 impl PostgresSink {
-    /// Connects to `url` (the PostgreSQL `settings.target`), one writer connection plus spares.
+    /// Connects to `url` (the PostgreSQL `settings.target`): the writer connection plus a
+    /// small pool for everything else.
     pub async fn connect(url: &str, settings: &DbSettings) -> Result<Self, SinkError> {
+        Self::connect_with(url, settings, conn::ConnectSettings::from_url(url)?).await
+    }
+
+    /// [`connect`](Self::connect) with explicit writer-connection settings (timeouts).
+    pub async fn connect_with(
+        url: &str,
+        settings: &DbSettings,
+        writer_settings: conn::ConnectSettings,
+    ) -> Result<Self, SinkError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| SinkError::new("parse DATABASE_URL", e))?
             .application_name("market-streamer");
@@ -60,9 +121,12 @@ impl PostgresSink {
             .connect_with(options)
             .await
             .map_err(|e| SinkError::new("connect to PostgreSQL", e))?;
+        let writer = WriterConn::open(&writer_settings).await?;
         Ok(Self {
             pool,
             shared: Arc::new(Shared {
+                connect: writer_settings,
+                writer: tokio::sync::Mutex::new(Some(writer)),
                 realtime_mode: settings.realtime_mode,
                 realtime_topic: settings.realtime_topic.clone(),
                 broadcast: AtomicBool::new(false),
@@ -98,40 +162,58 @@ impl PostgresSink {
         self.shared.broadcast.load(Ordering::Relaxed)
     }
 
-    /// Writes one batch in one transaction.
+    /// Writes one batch in one transaction, pipelined on the writer connection (made again
+    /// first when the last one failed).
     pub async fn write(&self, batch: &Batch) -> Result<WriteReport, SinkError> {
         self.shared
             .partitions
             .ensure_for_batch(&self.pool, batch)
             .await?;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| SinkError::new("begin transaction", e))?;
-        let equities = insert::insert_equities(&mut tx, batch).await?;
-        let options = insert::insert_options(&mut tx, batch).await?;
-        insert::upsert_bars(&mut tx, batch).await?;
-        let latest = batch.latest_equities();
-        insert::upsert_latest_quotes(&mut tx, &latest).await?;
-        if self.broadcasts() && !latest.is_empty() {
-            // realtime.send turns its own errors into warnings, so it never aborts the flush.
-            sqlx::query("SELECT realtime.send($1, $2, $3, false)")
-                .bind(super::broadcast::quotes_payload(&latest))
-                .bind(super::broadcast::QUOTES_EVENT)
-                .bind(&self.shared.realtime_topic)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| SinkError::new("broadcast with realtime.send", e))?;
+        let mut slot = self.shared.writer.lock().await;
+        if slot.as_ref().is_some_and(|w| w.client.is_closed()) {
+            *slot = None;
         }
-        tx.commit().await.map_err(|e| SinkError::new("commit", e))?;
-        Ok(WriteReport {
-            rows: batch.len() as u64,
-            inserted: equities + options,
-            equities: batch.equities.len() as u64,
-            options: batch.options.len() as u64,
-            bars: batch.bars.len() as u64,
-        })
+        let writer = match &mut *slot {
+            Some(w) => w,
+            None => slot.insert(WriterConn::open(&self.shared.connect).await?),
+        };
+        let broadcast = self.broadcasts().then_some(insert::Broadcast {
+            topic: &self.shared.realtime_topic,
+        });
+        let deadline = flush_deadline(self.shared.connect.statement_timeout());
+        let flush = async {
+            let prepared = match &mut writer.prepared {
+                Some(p) => p,
+                None => writer
+                    .prepared
+                    .insert(insert::Prepared::new(&writer.client).await?),
+            };
+            insert::flush(&writer.client, prepared, batch, broadcast).await
+        };
+        let result = match tokio::time::timeout(deadline, flush).await {
+            Ok(result) => result,
+            Err(_) => Err(SinkError::new("write a batch", DbError::Timeout(deadline))),
+        };
+        match result {
+            Ok(flushed) => Ok(WriteReport {
+                rows: batch.len() as u64,
+                inserted: flushed.inserted,
+                equities: batch.equities.len() as u64,
+                options: batch.options.len() as u64,
+                bars: batch.bars.len() as u64,
+            }),
+            Err(e) => {
+                // A server error leaves the connection usable (the transaction was rolled
+                // back); anything else (timeout, I/O, closed) may leave it mid-transaction:
+                // drop it and connect again for the retry.
+                let server_answered =
+                    matches!(&e.source, DbError::Postgres(pg) if pg.as_db_error().is_some());
+                if !server_answered || writer.client.is_closed() {
+                    *slot = None;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Retention and sizing: partitions for `today - 1 ..= today + premake`, drop tick

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bench::copy_binary::{EQUITY_COPY_TYPES, copy_equities};
 use bench::session::{self, Until};
+use bench::unnest_sqlx as insert;
 use market_streamer::db::Database;
-use market_streamer::db::postgres::insert;
 use market_streamer::indicators::IndicatorValues;
 use market_streamer::rows::{Batch, EquityRow, Row, time_from_ms};
 use market_streamer::schwab::wire::EquityFields;
