@@ -10,8 +10,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::indicators::IndicatorValues;
-use streamer_config::option_symbol::OptionContract;
 use crate::schwab::wire::{EquityFields, OptionFields};
+use streamer_config::option_symbol::OptionContract;
 
 /// A full, merged LEVELONE_EQUITIES quote at one event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

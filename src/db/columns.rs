@@ -368,8 +368,8 @@ mod tests {
 
     use super::*;
     use crate::db::sqlite::{ROWS_PER_STATEMENT, SqliteSink};
-    use streamer_config::option_symbol::OptionContract;
     use crate::schwab::wire::{EquityFields, OptionFields};
+    use streamer_config::option_symbol::OptionContract;
 
     fn equity() -> EquityRow {
         EquityRow {
