@@ -194,6 +194,8 @@ fn the_runtime_stage_builds_offline_is_small_and_runs_read_only_as_uid_10001() {
     let image = "localhost/market-streamer:image-test";
     run(buildah(work)
         .arg("bud")
+        // Docker's image format, as `docker build` makes: OCI's has no HEALTHCHECK.
+        .args(["--format", "docker"])
         .args(["--target", "runtime"])
         .arg("--build-arg")
         .arg(format!("BUILD_OUTPUT={output_image}"))
