@@ -296,7 +296,9 @@ pub async fn run(
                 rules: settings::health_rules(cfg),
                 clock: options.market_clock,
             };
-            let live = LivePage::start(&cfg.symbols.equities, endpoint.clone());
+            // Equities first, then option contracts, in their configured order.
+            let shown = [&cfg.symbols.equities[..], &cfg.symbols.options[..]].concat();
+            let live = LivePage::start(&shown, endpoint.clone());
             let server = HealthServer::start(
                 listener,
                 endpoint,

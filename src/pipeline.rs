@@ -148,6 +148,9 @@ impl FrameProcessor {
                             live.offer(equity);
                         }
                     }
+                    if let (Row::Option(option), Some(live)) = (&row, &self.live) {
+                        live.offer_option(option);
+                    }
                     rows.push(row);
                     merged[service] += 1;
                 }

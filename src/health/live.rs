@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use super::Health;
 use crate::indicators::IndicatorValues;
 use crate::indicators::warm_start::WarmStart;
-use crate::rows::EquityRow;
+use crate::rows::{EquityRow, OptionRow};
 
 /// Capacity of the quote channel from the pipeline: a few seconds of a busy stream. When it is
 /// full, quotes are dropped and counted (the page is a view; the pipeline never waits for it).
@@ -72,6 +72,31 @@ impl LiveQuote {
     }
 }
 
+impl LiveQuote {
+    /// The page's fields of an option row (no indicators: they are computed for equities).
+    /// Net percent change is derived from the net change and the last price.
+    pub fn from_option(row: &OptionRow) -> Self {
+        let q = &row.quote;
+        let net_percent_change = match (q.net_change, q.last) {
+            (Some(change), Some(last)) if last - change != 0.0 => {
+                Some(change / (last - change) * 100.0)
+            }
+            _ => None,
+        };
+        Self {
+            symbol: row.symbol.clone(),
+            time_ms: row.timestamp.timestamp_millis(),
+            last: q.last,
+            net_change: q.net_change,
+            net_percent_change,
+            bid: q.bid,
+            ask: q.ask,
+            volume: q.total_volume,
+            indicators: IndicatorValues::default(),
+        }
+    }
+}
+
 /// The pipeline's end of the page feed (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct LiveFeed {
@@ -82,8 +107,18 @@ pub struct LiveFeed {
 impl LiveFeed {
     /// Offers `row` to the page without ever waiting: a full channel drops it (counted).
     pub fn offer(&self, row: &EquityRow) {
-        let msg = LiveMsg::Quote(Box::new(LiveQuote::from_row(row)));
-        if self.tx.try_send(msg).is_err() {
+        self.send(LiveQuote::from_row(row));
+    }
+
+    /// Offers an option row the same way.
+    pub fn offer_option(&self, row: &OptionRow) {
+        self.send(LiveQuote::from_option(row));
+    }
+
+    fn send(&self, quote: LiveQuote) {
+        // Never waits: when the page task is behind, the quote is dropped and counted (the
+        // next one of the symbol replaces it anyway).
+        if self.tx.try_send(LiveMsg::Quote(Box::new(quote))).is_err() {
             self.dropped.fetch_add(1, Relaxed);
         }
     }

@@ -17,6 +17,8 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// The default `SYMBOLS`.
 const DEFAULT_SYMBOLS: [&str; 5] = ["AAPL", "MSFT", "NVDA", "SPY", "TSLA"];
+/// The option contract the test harness subscribes (`OPTION_SYMBOLS`): shown like an equity.
+const OPTION: &str = "AAPL  271217C00250000";
 
 /// Reads `GET /live` for `window` and returns the JSON of each `view` event, and the raw text.
 async fn read_events(url: &str, window: Duration) -> (Vec<Value>, String) {
@@ -115,6 +117,7 @@ async fn the_page_and_its_event_stream_show_every_symbol_live_and_no_secret() {
         let first = &events[0];
         if DEFAULT_SYMBOLS
             .iter()
+            .chain([&OPTION])
             .all(|s| last_price(first, s).is_some())
         {
             break (events, raw);
@@ -129,7 +132,7 @@ async fn the_page_and_its_event_stream_show_every_symbol_live_and_no_secret() {
         .iter()
         .filter_map(|s| s["symbol"].as_str())
         .collect();
-    for symbol in DEFAULT_SYMBOLS {
+    for symbol in DEFAULT_SYMBOLS.into_iter().chain([OPTION]) {
         assert!(listed.contains(&symbol), "{symbol} missing: {listed:?}");
     }
     assert!(events.len() >= 3, "a few events in 3 s: {}", events.len());
