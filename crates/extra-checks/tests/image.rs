@@ -155,14 +155,56 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((code, body.to_string()))
 }
 
-/// Ends the container: killing the outer `unshare` makes each level's `--kill-child` pass a
-/// SIGTERM on to the service, which drains and exits.
+/// Every process below `pid` (children first listed by the kernel in
+/// `/proc/PID/task/*/children`).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                out.push(child);
+                todo.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// Ends the container like `docker stop`: SIGTERM to the service (the process tree below
+/// the outer `unshare`; `--kill-child` cannot reach it, since changing the user id clears the
+/// parent-death signal), up to 15 s to drain, then SIGKILL for whatever is left.
 struct Running(Child);
+
+impl Running {
+    fn stop(&mut self) {
+        let signal = |sig: &str, pids: &[u32]| {
+            if !pids.is_empty() {
+                let _ = Command::new("kill")
+                    .arg(sig)
+                    .args(pids.iter().map(u32::to_string))
+                    .status();
+            }
+        };
+        signal("-TERM", &descendants(self.0.id()));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        signal("-KILL", &descendants(self.0.id()));
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        self.stop();
     }
 }
 
@@ -323,5 +365,19 @@ fn the_runtime_stage_builds_offline_is_small_and_runs_read_only_as_uid_10001() {
         std::fs::read_dir(data.join("spool")).is_ok(),
         "the spool lives in the volume too"
     );
-    drop(running);
+
+    // Stopping the container stops the service gracefully (nothing is left running).
+    running.stop();
+    assert!(
+        matches!(running.0.try_wait(), Ok(Some(_))),
+        "the container ended"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(port, "/health").is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the service in the container still answers after the stop"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
