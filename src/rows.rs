@@ -140,21 +140,18 @@ impl Batch {
         latest
     }
 
-    /// Keeps only the last copy of each candle `(ticker, bar_start)`: an upsert statement
-    /// may not touch the same row twice.
-    pub fn dedup_bars(&mut self) {
-        if self.bars.len() < 2 {
-            return;
-        }
+    /// The last copy of each candle `(ticker, bar_start)`, in batch order: an upsert
+    /// statement may not touch the same row twice.
+    pub fn latest_bars(&self) -> Vec<&BarRow> {
         let mut seen = std::collections::HashSet::with_capacity(self.bars.len());
-        let mut kept: Vec<BarRow> = Vec::with_capacity(self.bars.len());
-        for bar in self.bars.drain(..).rev() {
-            if seen.insert((bar.ticker.clone(), bar.bar_start)) {
-                kept.push(bar);
-            }
-        }
-        kept.reverse();
-        self.bars = kept;
+        let mut latest: Vec<&BarRow> = self
+            .bars
+            .iter()
+            .rev()
+            .filter(|b| seen.insert((&*b.ticker, b.bar_start)))
+            .collect();
+        latest.reverse();
+        latest
     }
 }
 
@@ -166,4 +163,42 @@ pub fn time_from_ms(ms: i64) -> Option<DateTime<Utc>> {
 /// Database columns take no NaN or infinity: those become NULL.
 pub fn finite(v: Option<f64>) -> Option<f64> {
     v.filter(|x| x.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(ticker: &str, minute: i64, close: f64) -> BarRow {
+        BarRow {
+            ticker: Arc::from(ticker),
+            bar_start: time_from_ms(minute * 60_000).expect("a valid time"),
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: 1,
+            sequence: None,
+            chart_day: None,
+        }
+    }
+
+    #[test]
+    fn latest_bars_keeps_the_last_copy_of_each_candle_in_batch_order() {
+        let batch = Batch {
+            bars: vec![
+                bar("A", 1, 1.0),
+                bar("B", 1, 2.0),
+                bar("A", 1, 3.0),
+                bar("A", 2, 4.0),
+            ],
+            ..Batch::default()
+        };
+        let closes: Vec<(&str, f64)> = batch
+            .latest_bars()
+            .iter()
+            .map(|b| (&*b.ticker, b.close))
+            .collect();
+        assert_eq!(closes, [("B", 2.0), ("A", 3.0), ("A", 4.0)]);
+    }
 }

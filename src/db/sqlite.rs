@@ -89,15 +89,9 @@ impl SqliteSink {
         for chunk in batch.options.chunks(ROWS_PER_STATEMENT) {
             inserted += write_rows(&mut tx, &OPTION_DATA, chunk, "insert into option_data").await?;
         }
-        if !batch.bars.is_empty() {
-            let mut deduped = Batch {
-                bars: batch.bars.clone(),
-                ..Batch::default()
-            };
-            deduped.dedup_bars();
-            for chunk in deduped.bars.chunks(ROWS_PER_STATEMENT) {
-                write_rows(&mut tx, &EQUITY_BARS, chunk, "upsert into equity_bars").await?;
-            }
+        for chunk in batch.latest_bars().chunks(ROWS_PER_STATEMENT) {
+            let rows = chunk.iter().copied();
+            write_rows(&mut tx, &EQUITY_BARS, rows, "upsert into equity_bars").await?;
         }
         let latest = batch.latest_equities();
         for chunk in latest.chunks(ROWS_PER_STATEMENT) {

@@ -231,12 +231,7 @@ pub async fn flush(
     batch: &Batch,
     broadcast: Option<Broadcast<'_>>,
 ) -> Result<Flushed, SinkError> {
-    // An upsert may not touch one row twice in a statement: keep the last copy of each candle.
-    let mut bars = Batch {
-        bars: batch.bars.clone(),
-        ..Batch::default()
-    };
-    bars.dedup_bars();
+    let bars = batch.latest_bars();
     let latest: Vec<&EquityRow> = batch.latest_equities();
     let send = match &broadcast {
         Some(_) if !latest.is_empty() => Some(prepared.realtime_send(client).await?),
@@ -263,11 +258,11 @@ pub async fn flush(
             params: column_arrays(&OPTION_DATA, batch.options.iter()),
         });
     }
-    if !bars.bars.is_empty() {
+    if !bars.is_empty() {
         steps.push(Step {
             action: "upsert into equity_bars",
             statement: prepared.equity_bars.clone(),
-            params: column_arrays(&EQUITY_BARS, bars.bars.iter()),
+            params: column_arrays(&EQUITY_BARS, bars.iter().copied()),
         });
     }
     if !latest.is_empty() {
