@@ -211,6 +211,8 @@ pub struct Broadcast<'a> {
 /// One statement of a flush: what it is, for errors, and its bound values.
 struct Step<'a> {
     action: &'static str,
+    /// Its affected rows count as newly inserted quotes ([`Flushed::inserted`]).
+    counts_inserted: bool,
     statement: Statement,
     params: Vec<Param<'a>>,
 }
@@ -241,12 +243,14 @@ pub async fn flush(
     let mut steps: Vec<Step<'_>> = Vec::with_capacity(7);
     steps.push(Step {
         action: "begin transaction",
+        counts_inserted: false,
         statement: prepared.begin.clone(),
         params: Vec::new(),
     });
     if !batch.equities.is_empty() {
         steps.push(Step {
             action: "insert into equity_data",
+            counts_inserted: true,
             statement: prepared.equity_data.clone(),
             params: column_arrays(&EQUITY_DATA, batch.equities.iter()),
         });
@@ -254,6 +258,7 @@ pub async fn flush(
     if !batch.options.is_empty() {
         steps.push(Step {
             action: "insert into option_data",
+            counts_inserted: true,
             statement: prepared.option_data.clone(),
             params: column_arrays(&OPTION_DATA, batch.options.iter()),
         });
@@ -261,6 +266,7 @@ pub async fn flush(
     if !bars.is_empty() {
         steps.push(Step {
             action: "upsert into equity_bars",
+            counts_inserted: false,
             statement: prepared.equity_bars.clone(),
             params: column_arrays(&EQUITY_BARS, bars.iter().copied()),
         });
@@ -270,6 +276,7 @@ pub async fn flush(
         // later one).
         steps.push(Step {
             action: "upsert into latest_quotes",
+            counts_inserted: false,
             statement: prepared.latest_quotes.clone(),
             params: column_arrays(&LATEST_QUOTES, latest.iter().copied()),
         });
@@ -277,6 +284,7 @@ pub async fn flush(
     if let (Some(statement), Some(b)) = (send, &broadcast) {
         steps.push(Step {
             action: "broadcast with realtime.send",
+            counts_inserted: false,
             statement,
             params: vec![
                 Box::new(crate::db::broadcast::quotes_payload(&latest)),
@@ -287,6 +295,7 @@ pub async fn flush(
     }
     steps.push(Step {
         action: "commit",
+        counts_inserted: false,
         statement: prepared.commit.clone(),
         params: Vec::new(),
     });
@@ -314,7 +323,7 @@ pub async fn flush(
     let mut first_error: Option<SinkError> = None;
     for (step, result) in steps.iter().zip(results) {
         match result {
-            Ok(n) if step.action.starts_with("insert into") => inserted += n,
+            Ok(n) if step.counts_inserted => inserted += n,
             Ok(_) => {}
             Err(e) => {
                 // The first failure is the cause; later ones are "transaction is aborted".
