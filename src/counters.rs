@@ -47,6 +47,8 @@ pub struct PipelineStats {
     /// Committed writes and failed attempts.
     pub flushes: AtomicU64,
     pub write_retries: AtomicU64,
+    /// Batches found in `batch_ledger` (committed by an earlier attempt) and not written again.
+    pub batches_already_committed: AtomicU64,
     /// Unix ms of the last commit (0 = none yet) and its size.
     pub last_flush_unix_ms: AtomicI64,
     pub last_flush_rows: AtomicU64,

@@ -91,12 +91,93 @@ impl Row {
     }
 }
 
-/// Rows of one database write, split by table.
-#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// The identity of one batch, kept through retries and the disk spool: the flush that
+/// commits the batch records it in the same transaction (`batch_ledger`), so a batch sent
+/// again after an ambiguous failure, or replayed from the spool after a crash, is recognised
+/// and skipped instead of written twice.
+///
+/// The value is the creation time in microseconds since the Unix epoch, shifted left by 10
+/// bits, plus a random 10-bit tag drawn once per process: unique within a process (the time
+/// part is made strictly increasing), ordered by creation, and two processes writing into
+/// one database at the same time would have to create a batch in the same microsecond and
+/// draw the same tag to collide.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct BatchId(i64);
+
+impl BatchId {
+    /// Bits below the time part.
+    const TAG_BITS: u32 = 10;
+
+    /// A new id, greater than every id this process made before.
+    pub fn next() -> Self {
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicI64, Ordering};
+        static LAST_MICROS: AtomicI64 = AtomicI64::new(0);
+        static TAG: OnceLock<i64> = OnceLock::new();
+        let tag = *TAG.get_or_init(|| fastrand::i64(0..(1 << Self::TAG_BITS)));
+        let now = Utc::now().timestamp_micros();
+        // Strictly increasing even when the clock stands still or steps back.
+        let mut last = LAST_MICROS.load(Ordering::Relaxed);
+        let micros = loop {
+            let candidate = now.max(last + 1);
+            match LAST_MICROS.compare_exchange_weak(
+                last,
+                candidate,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break candidate,
+                Err(seen) => last = seen,
+            }
+        };
+        // Microseconds since 1970 stay below 2^53 until the year 2255: the shift fits i64.
+        Self((micros << Self::TAG_BITS) | tag)
+    }
+
+    /// The id as stored in the ledger's `batch_id` column.
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+
+    /// An id read back from the ledger.
+    pub const fn from_raw(raw: i64) -> Self {
+        Self(raw)
+    }
+}
+
+impl std::fmt::Display for BatchId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Rows of one database write, split by table, under one [`BatchId`].
+///
+/// A batch's rows never change once it has been sent: a retry sends the same rows under the
+/// same id, and rows that arrive meanwhile go into the next batch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Batch {
+    /// Spool records written before batches had ids get a new one when read back.
+    #[serde(default = "BatchId::next")]
+    pub id: BatchId,
     pub equities: Vec<EquityRow>,
     pub options: Vec<OptionRow>,
     pub bars: Vec<BarRow>,
+}
+
+impl Default for Batch {
+    /// An empty batch with a new id.
+    fn default() -> Self {
+        Self {
+            id: BatchId::next(),
+            equities: Vec::new(),
+            options: Vec::new(),
+            bars: Vec::new(),
+        }
+    }
 }
 
 impl Batch {
@@ -117,13 +198,6 @@ impl Batch {
             Row::Option(r) => self.options.push(r),
             Row::Bar(r) => self.bars.push(r),
         }
-    }
-
-    /// Moves every row of `other` into this batch.
-    pub fn append(&mut self, other: &mut Batch) {
-        self.equities.append(&mut other.equities);
-        self.options.append(&mut other.options);
-        self.bars.append(&mut other.bars);
     }
 
     /// The last equity row of each ticker in the batch (rows are in arrival order), in the
@@ -181,6 +255,25 @@ mod tests {
             sequence: None,
             chart_day: None,
         }
+    }
+
+    #[test]
+    fn batch_ids_increase_and_survive_the_spool_encoding() {
+        let ids: Vec<BatchId> = (0..1000).map(|_| BatchId::next()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids strictly increase");
+        let first_micros = ids[0].get() >> BatchId::TAG_BITS;
+        let now = Utc::now().timestamp_micros();
+        assert!(
+            (now - first_micros).abs() < 60_000_000,
+            "the time part is the creation time"
+        );
+        let batch = Batch::default();
+        let json = serde_json::to_string(&batch).expect("encode");
+        let back: Batch = serde_json::from_str(&json).expect("decode");
+        assert_eq!(back.id, batch.id);
+        let old: Batch =
+            serde_json::from_str(r#"{"equities":[],"options":[],"bars":[]}"#).expect("decode");
+        assert!(old.id > batch.id, "a record without an id gets a new one");
     }
 
     #[test]

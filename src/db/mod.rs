@@ -59,6 +59,23 @@ pub struct WriteReport {
     pub equities: u64,
     pub options: u64,
     pub bars: u64,
+    /// The batch was found in `batch_ledger`: an earlier attempt (whose answer was lost, or
+    /// before a crash) committed it, and nothing was written again.
+    pub already_committed: bool,
+}
+
+impl WriteReport {
+    /// The report of a committed `batch` (now, or by an earlier attempt).
+    pub fn committed(batch: &Batch, inserted: u64, already_committed: bool) -> Self {
+        Self {
+            rows: batch.len() as u64,
+            inserted,
+            equities: batch.equities.len() as u64,
+            options: batch.options.len() as u64,
+            bars: batch.bars.len() as u64,
+            already_committed,
+        }
+    }
 }
 
 /// A database that commits batches.

@@ -20,6 +20,10 @@ use crate::rows::Batch;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// The ledger entry of a batch; nothing when the batch is already recorded.
+const LEDGER_SQL: &str =
+    "INSERT INTO batch_ledger (batch_id, row_count) VALUES (?, ?) ON CONFLICT DO NOTHING";
+
 /// Rows per INSERT statement: at most 31 columns × 500 stays far below the 32766 parameter limit
 /// (a test checks the widest table).
 pub(crate) const ROWS_PER_STATEMENT: usize = 500;
@@ -82,6 +86,21 @@ impl SqliteSink {
             .begin()
             .await
             .map_err(|e| SinkError::new("begin transaction", e))?;
+        // The ledger first: a batch committed before (a crash between the commit and the
+        // spool's bookkeeping) is recognised and not written again.
+        let recorded = sqlx::query(LEDGER_SQL)
+            .bind(batch.id.get())
+            .bind(i64::try_from(batch.len()).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| SinkError::new("record the batch in batch_ledger", e))?
+            .rows_affected();
+        if recorded == 0 {
+            tx.rollback()
+                .await
+                .map_err(|e| SinkError::new("roll back", e))?;
+            return Ok(WriteReport::committed(batch, 0, true));
+        }
         let mut inserted = 0;
         for chunk in batch.equities.chunks(ROWS_PER_STATEMENT) {
             inserted += write_rows(&mut tx, &EQUITY_DATA, chunk, "insert into equity_data").await?;
@@ -99,13 +118,7 @@ impl SqliteSink {
             write_rows(&mut tx, &LATEST_QUOTES, rows, "upsert into latest_quotes").await?;
         }
         tx.commit().await.map_err(|e| SinkError::new("commit", e))?;
-        Ok(WriteReport {
-            rows: batch.len() as u64,
-            inserted,
-            equities: batch.equities.len() as u64,
-            options: batch.options.len() as u64,
-            bars: batch.bars.len() as u64,
-        })
+        Ok(WriteReport::committed(batch, inserted, false))
     }
 }
 

@@ -19,6 +19,7 @@
 //! `market_streamer_heartbeats_total`, `market_streamer_rows_written_total{table}`,
 //! `market_streamer_rows_dropped_total`, `market_streamer_rows_spooled_total`,
 //! `market_streamer_writes_total`, `market_streamer_write_retries_total`,
+//! `market_streamer_batches_already_committed_total`,
 //! `market_streamer_reconnects_total{reason}`, `market_streamer_connects_total`,
 //! `market_streamer_stream_gaps_total`, gauges `market_streamer_buffered_rows`,
 //! `market_streamer_buffer_max_rows`, `market_streamer_spool_rows`, `market_streamer_spool_bytes`,
@@ -89,6 +90,7 @@ struct Mirrored {
     rows_spooled: Counter,
     writes: Counter,
     write_retries: Counter,
+    batches_already_committed: Counter,
     connects: Counter,
     gaps: Counter,
     buffered_rows: Gauge,
@@ -187,6 +189,8 @@ impl Metrics {
         m.rows_spooled.absolute(get(&stats.rows_spooled));
         m.writes.absolute(get(&stats.flushes));
         m.write_retries.absolute(get(&stats.write_retries));
+        m.batches_already_committed
+            .absolute(get(&stats.batches_already_committed));
         m.connects.absolute(snap.session.connects);
         m.gaps.absolute(snap.session.gaps);
         with_local_recorder(&self.recorder, || {
@@ -302,6 +306,11 @@ fn register_mirrored() -> Mirrored {
         "Failed database writes (retried)"
     );
     describe_counter!(
+        "market_streamer_batches_already_committed_total",
+        Unit::Count,
+        "Batches found in batch_ledger (committed by an attempt whose answer was lost, or before a restart) and not written again"
+    );
+    describe_counter!(
         RECONNECTS,
         Unit::Count,
         "Waits before another streamer connect, by reason"
@@ -397,6 +406,7 @@ fn register_mirrored() -> Mirrored {
         rows_spooled: counter!("market_streamer_rows_spooled_total"),
         writes: counter!("market_streamer_writes_total"),
         write_retries: counter!("market_streamer_write_retries_total"),
+        batches_already_committed: counter!("market_streamer_batches_already_committed_total"),
         connects: counter!("market_streamer_connects_total"),
         gaps: counter!("market_streamer_stream_gaps_total"),
         buffered_rows: gauge!("market_streamer_buffered_rows"),

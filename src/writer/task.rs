@@ -524,10 +524,17 @@ impl State {
         }
     }
 
-    /// The retry batch first (if any), topped up with buffered rows, up to the write cap.
+    /// The batch kept for retry, unchanged: an attempt whose answer was lost may have
+    /// committed it, and the ledger recognises it only under the same id with the same rows.
+    /// Otherwise a new batch of the oldest buffered rows, up to the write cap (everything that
+    /// arrived during the last write goes out together: group commit).
     fn take_batch(&mut self) -> (Batch, Arrivals) {
-        let (mut batch, mut arrivals) = self.retry.take().unwrap_or_default();
-        let room = self.settings.max_rows_per_write.saturating_sub(batch.len());
+        if let Some(retry) = self.retry.take() {
+            return retry;
+        }
+        let mut batch = Batch::default();
+        let mut arrivals = Arrivals::default();
+        let room = self.settings.max_rows_per_write;
         for b in self.buffer.drain(..room.min(self.buffer.len())) {
             arrivals.push(b.at);
             batch.push(b.row);
@@ -557,6 +564,12 @@ impl State {
                     && let Err(e) = spool.commit(id)
                 {
                     tracing::warn!(error = %e, "cannot mark a spooled batch as written; it may be written again (harmless)");
+                }
+                if w.already_committed {
+                    // Not an error: the ledger did its job. The rows count as written now,
+                    // since the attempt that committed them was not counted.
+                    PipelineStats::add(&self.stats.batches_already_committed, 1);
+                    tracing::info!(batch = %batch.id, rows = w.rows, "batch was already committed by an earlier attempt (its answer was lost, or the service stopped before noting it); not written again");
                 }
                 self.report.rows_written += w.rows;
                 self.report.writes += 1;

@@ -28,6 +28,8 @@ struct MemorySink {
     /// (time of commit, rows) of every committed write.
     commits: Mutex<Vec<(Instant, Vec<i32>)>>,
     attempts: Mutex<u32>,
+    /// The batch id of every attempt.
+    attempt_ids: Mutex<Vec<crate::rows::BatchId>>,
 }
 
 impl MemorySink {
@@ -62,6 +64,7 @@ impl MemorySink {
 impl Sink for MemorySink {
     async fn write(&self, batch: &Batch) -> Result<WriteReport, SinkError> {
         *self.attempts.lock().expect("lock") += 1;
+        self.attempt_ids.lock().expect("lock").push(batch.id);
         tokio::time::sleep(self.latency).await;
         let outcome = self
             .script
@@ -229,13 +232,22 @@ async fn transient_errors_keep_the_batch_and_retry_with_backoff() {
     let (w, stats) = start(&sink, settings(1, 1000));
     w.tx.send(vec![row(1), row(2)]).await.expect("send");
     tokio::time::sleep(Duration::from_millis(50)).await;
-    w.tx.send(vec![row(3)]).await.expect("send"); // joins the retried batch
+    // Arrives during the outage: it goes out in the next batch, the retried one is sent
+    // unchanged (an attempt may have committed it, and the ledger knows it by its id).
+    w.tx.send(vec![row(3)]).await.expect("send");
     drop(w.tx);
     let report = w.task.await.expect("join").expect("writer");
     assert_eq!(sink.committed_ids(), vec![1, 2, 3]);
+    assert_eq!(sink.commit_sizes(), vec![2, 1]);
     assert_eq!(report.retries, 3);
     assert_eq!(PipelineStats::get(&stats.write_retries), 3);
-    assert_eq!(*sink.attempts.lock().expect("lock"), 4);
+    assert_eq!(*sink.attempts.lock().expect("lock"), 5);
+    let ids = sink.attempt_ids.lock().expect("lock").clone();
+    assert!(
+        ids[..4].iter().all(|id| *id == ids[0]),
+        "every retry keeps the batch id: {ids:?}"
+    );
+    assert_ne!(ids[4], ids[0], "the next batch has its own id");
 }
 
 #[tokio::test(start_paused = true)]
@@ -277,10 +289,11 @@ async fn the_outage_its_end_and_the_latencies_are_published_for_health_and_metri
     assert_ne!(PipelineStats::get(&stats.flushes), 0);
     let text = metrics.render_text();
     for line in [
-        // One committed write of 3 rows (failed attempts are not flushes)...
-        "market_streamer_flush_rows_count 1",
+        // The retried batch of 2 rows, then the row that arrived meanwhile (failed attempts
+        // are not flushes)...
+        "market_streamer_flush_rows_count 2",
         "market_streamer_flush_rows_sum 3",
-        "market_streamer_flush_duration_seconds_count 1",
+        "market_streamer_flush_duration_seconds_count 2",
         // ...whose rows each waited through the two failures and their backoff.
         "market_streamer_tick_to_commit_seconds_count 3",
         "market_streamer_tick_to_commit_seconds_bucket{le=\"0.05\"} 0",

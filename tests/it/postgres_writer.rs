@@ -57,24 +57,28 @@ async fn writing_the_same_batch_twice_is_idempotent() {
     }
     let first = db.write(&batch).await.expect("first write");
     assert_eq!((first.rows, first.inserted), (50, 50));
+    assert!(!first.already_committed);
     let second = db
         .write(&batch)
         .await
         .expect("same batch again does not fail");
     assert_eq!(
-        (second.rows, second.inserted),
-        (50, 0),
-        "duplicates ignored"
+        (second.rows, second.inserted, second.already_committed),
+        (50, 0, true),
+        "the ledger knows the batch: nothing written again"
     );
 
-    // A retried batch with new rows mixed in keeps the new ones.
+    // The same rows under another batch id (the same recording replayed twice), with new
+    // rows mixed in: the stored rows are kept, the new ones go in.
     let mut mixed = batch.clone();
+    mixed.id = market_streamer::rows::BatchId::next();
     for rows in equity_rows(1_800_000_000_000, 5, &["NVDA"]) {
         rows.into_iter().for_each(|r| mixed.push(r));
     }
     let third = db.write(&mixed).await.expect("mixed");
-    assert_eq!(third.inserted, 5);
+    assert_eq!((third.inserted, third.already_committed), (5, false));
     assert_eq!(count(&db, "SELECT count(*) FROM equity_data").await, 55);
+    assert_eq!(count(&db, "SELECT count(*) FROM batch_ledger").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

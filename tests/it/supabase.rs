@@ -218,7 +218,7 @@ async fn broadcast_sends_exactly_one_aggregated_message_per_flush() {
     let now = Utc::now().timestamp_millis();
     let mut first = batch(&mut p, now, &[("AAPL", 230.0), ("MSFT", 420.0)]);
     let mut more = batch(&mut p, now + 500, &[("AAPL", 230.5)]);
-    first.append(&mut more); // AAPL twice in one flush: only its newest quote is sent
+    first.equities.append(&mut more.equities); // AAPL twice in one flush: only its newest quote is sent
     db.write(&first).await.expect("flush 1");
     db.write(&batch(&mut p, now + 1000, &[("NVDA", 180.0)]))
         .await

@@ -10,12 +10,31 @@
 //! server's time. The statements are prepared once per connection ([`Prepared`]), and their
 //! parameter types are checked against the column lists then, so no value can fail to encode
 //! on the client after `BEGIN` went out (which would let `COMMIT` commit a partial batch).
+//!
+//! Exactly once: right after `BEGIN` the flush records the batch's id in `batch_ledger`. A
+//! batch already committed (an attempt whose answer was lost, or a spool replayed after a
+//! crash) fails that insert with `unique_violation`, which aborts the transaction before any
+//! row is touched; the flush reports it as already committed.
+//!
+//! Large batches ([`COPY_MIN_ROWS`] quotes or more of a table) go into the tick tables by
+//! binary `COPY` ([`super::copy`]): the `COPY` has to wait for the server's go-ahead, so such
+//! a flush costs two round trips (three with both tick tables), but the server loads rows
+//! several times faster than an `INSERT ... ON CONFLICT`. `COPY` cannot skip rows already
+//! stored under their natural key (the same recording replayed twice): when it hits one, the
+//! batch is written again with the conflict-tolerant `UNNEST` insert.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::LazyLock;
 
+use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::SinkExt;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Statement};
+
+use super::copy;
 
 use crate::db::SinkError;
 use crate::db::columns::{
@@ -45,6 +64,16 @@ static OPTION_DATA_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&OPTION_D
 static EQUITY_BARS_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&EQUITY_BARS));
 static LATEST_QUOTES_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&LATEST_QUOTES));
 
+/// The ledger entry every flush makes right after `BEGIN`.
+pub const LEDGER_SQL: &str = "INSERT INTO batch_ledger (batch_id, row_count) VALUES ($1, $2)";
+
+/// A tick table with at least this many rows in a batch is written by binary `COPY`
+/// (two round trips, fastest per row); smaller ones by `UNNEST` (one round trip).
+pub const COPY_MIN_ROWS: usize = 1000;
+
+static COPY_EQUITY_DATA_SQL: LazyLock<String> = LazyLock::new(|| copy::copy_sql(&EQUITY_DATA));
+static COPY_OPTION_DATA_SQL: LazyLock<String> = LazyLock::new(|| copy::copy_sql(&OPTION_DATA));
+
 /// The Broadcast call; `realtime.send` turns its own errors into warnings.
 pub const REALTIME_SEND_SQL: &str = "SELECT realtime.send($1, $2, $3, false)";
 
@@ -64,6 +93,11 @@ fn array_type(ty: Ty) -> Type {
 pub struct Prepared {
     begin: Statement,
     commit: Statement,
+    rollback: Statement,
+    ledger: Statement,
+    /// `None` when the table's column types differ from the column list (then `UNNEST`).
+    copy_equity_data: Option<Statement>,
+    copy_option_data: Option<Statement>,
     equity_data: Statement,
     option_data: Statement,
     equity_bars: Statement,
@@ -73,7 +107,8 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Prepares every statement of a flush in one round trip and checks their parameter types.
+    /// Prepares every statement of a flush in one round trip and checks their parameter types
+    /// (and, for `COPY`, the tables' column types).
     pub async fn new(client: &Client) -> Result<Self, SinkError> {
         let prepare = |what: &'static str, sql: &'static str| async move {
             client
@@ -81,13 +116,38 @@ impl Prepared {
                 .await
                 .map_err(|e| SinkError::new(format!("prepare the {what} statement"), e))
         };
-        let (begin, commit, equity_data, option_data, equity_bars, latest_quotes) = futures::try_join!(
-            prepare("BEGIN", "BEGIN"),
-            prepare("COMMIT", "COMMIT"),
-            prepare("equity_data", &EQUITY_DATA_SQL),
-            prepare("option_data", &OPTION_DATA_SQL),
-            prepare("equity_bars", &EQUITY_BARS_SQL),
-            prepare("latest_quotes", &LATEST_QUOTES_SQL),
+        let ledger = async {
+            client
+                .prepare_typed(LEDGER_SQL, &[Type::INT8, Type::INT4])
+                .await
+                .map_err(|e| {
+                    SinkError::new(
+                        "prepare the batch_ledger insert (is the schema migrated?)",
+                        e,
+                    )
+                })
+        };
+        let (
+            (begin, commit, rollback, ledger),
+            (equity_data, option_data, equity_bars, latest_quotes),
+            (copy_equity_data, copy_option_data),
+        ) = futures::try_join!(
+            futures::future::try_join4(
+                prepare("BEGIN", "BEGIN"),
+                prepare("COMMIT", "COMMIT"),
+                prepare("ROLLBACK", "ROLLBACK"),
+                ledger,
+            ),
+            futures::future::try_join4(
+                prepare("equity_data", &EQUITY_DATA_SQL),
+                prepare("option_data", &OPTION_DATA_SQL),
+                prepare("equity_bars", &EQUITY_BARS_SQL),
+                prepare("latest_quotes", &LATEST_QUOTES_SQL),
+            ),
+            futures::future::try_join(
+                prepare_copy(client, &EQUITY_DATA, &COPY_EQUITY_DATA_SQL),
+                prepare_copy(client, &OPTION_DATA, &COPY_OPTION_DATA_SQL),
+            ),
         )?;
         check_params(&equity_data, &EQUITY_DATA)?;
         check_params(&option_data, &OPTION_DATA)?;
@@ -96,6 +156,10 @@ impl Prepared {
         Ok(Self {
             begin,
             commit,
+            rollback,
+            ledger,
+            copy_equity_data,
+            copy_option_data,
             equity_data,
             option_data,
             equity_bars,
@@ -115,6 +179,46 @@ impl Prepared {
             .map_err(|e| SinkError::new("prepare realtime.send", e))?;
         self.realtime_send = Some(s.clone());
         Ok(s)
+    }
+}
+
+/// Prepares a table's binary `COPY` after checking its column types; `None` (with a warning)
+/// when they differ from the column list, so the table is written by `UNNEST`.
+async fn prepare_copy<R>(
+    client: &Client,
+    spec: &TableSpec<R>,
+    sql: &'static str,
+) -> Result<Option<Statement>, SinkError> {
+    let (types, statement) = futures::try_join!(
+        async {
+            client
+                .query(copy::TYPES_SQL, &[&spec.name])
+                .await
+                .map_err(|e| SinkError::new(format!("read the column types of {}", spec.name), e))
+        },
+        async {
+            client
+                .prepare(sql)
+                .await
+                .map_err(|e| SinkError::new(format!("prepare the COPY into {}", spec.name), e))
+        },
+    )?;
+    let mut actual = Vec::with_capacity(types.len());
+    for row in &types {
+        let name: String = row
+            .try_get(0)
+            .map_err(|e| SinkError::new("read a column name", e))?;
+        let ty: String = row
+            .try_get(1)
+            .map_err(|e| SinkError::new("read a column type", e))?;
+        actual.push((name, ty));
+    }
+    match copy::check_types(spec, &actual) {
+        Ok(()) => Ok(Some(statement)),
+        Err(why) => {
+            tracing::warn!(table = spec.name, mismatch = %why, "binary COPY disabled for this table (column types differ from what the writer sends; rerun the migrations or restore the column types): it is written with INSERT instead");
+            Ok(None)
+        }
     }
 }
 
@@ -208,57 +312,163 @@ pub struct Broadcast<'a> {
     pub topic: &'a str,
 }
 
+/// What a statement of a flush is, for its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// `BEGIN`, candles, `latest_quotes`, Broadcast, `COMMIT`.
+    Plain,
+    /// The `batch_ledger` insert: `unique_violation` means the batch is already committed.
+    Ledger,
+    /// A tick insert: its affected rows count as newly inserted ([`Flushed::inserted`]).
+    Quotes,
+    /// The end of a tick table's `COPY`: `unique_violation` means a row is already stored.
+    Copy,
+}
+
 /// One statement of a flush: what it is, for errors, and its bound values.
 struct Step<'a> {
     action: &'static str,
-    /// Its affected rows count as newly inserted quotes ([`Flushed::inserted`]).
-    counts_inserted: bool,
+    role: Role,
     statement: Statement,
     params: Vec<Param<'a>>,
 }
 
-/// Quote rows newly inserted by one flush.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Flushed {
-    pub inserted: u64,
+impl<'a> Step<'a> {
+    fn plain(action: &'static str, statement: &Statement) -> Self {
+        Self {
+            action,
+            role: Role::Plain,
+            statement: statement.clone(),
+            params: Vec::new(),
+        }
+    }
 }
 
-/// Writes `batch` in one transaction, pipelined: `BEGIN`, the table statements, Broadcast
-/// and `COMMIT` go out together and the answers are read once. On error the server has
-/// rolled the transaction back (a failed statement aborts it and `COMMIT` then rolls back)
-/// unless the connection itself failed, in which case the caller drops the connection.
+/// What one flush did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Flushed {
+    /// Quote rows newly inserted.
+    pub inserted: u64,
+    /// The ledger already held the batch: an earlier attempt committed it, nothing was
+    /// written now.
+    pub already_committed: bool,
+    /// Tables written by binary `COPY`.
+    pub copied_tables: u8,
+}
+
+impl Flushed {
+    const ALREADY_COMMITTED: Self = Self {
+        inserted: 0,
+        already_committed: true,
+        copied_tables: 0,
+    };
+}
+
+/// How a flush attempt failed.
+enum Failure {
+    /// A `COPY` hit a row already stored under its natural key: the transaction is rolled
+    /// back, write the batch again with `UNNEST`.
+    CopyConflict(SinkError),
+    Other(SinkError),
+}
+
+/// Writes `batch` in one transaction: by binary `COPY` for large tick tables, else all by
+/// `UNNEST` in one pipelined round trip. On error the server has rolled the transaction back
+/// (a failed statement aborts it and `COMMIT` then rolls back) unless the connection itself
+/// failed, in which case the caller drops the connection.
 pub async fn flush(
     client: &Client,
     prepared: &mut Prepared,
     batch: &Batch,
     broadcast: Option<Broadcast<'_>>,
 ) -> Result<Flushed, SinkError> {
+    let copy_equities =
+        batch.equities.len() >= COPY_MIN_ROWS && prepared.copy_equity_data.is_some();
+    let copy_options = batch.options.len() >= COPY_MIN_ROWS && prepared.copy_option_data.is_some();
+    if copy_equities || copy_options {
+        match flush_once(
+            client,
+            prepared,
+            batch,
+            &broadcast,
+            (copy_equities, copy_options),
+        )
+        .await
+        {
+            Ok(done) => return Ok(done),
+            Err(Failure::Other(e)) => return Err(e),
+            Err(Failure::CopyConflict(e)) => {
+                tracing::debug!(batch = %batch.id, error = %e, "COPY found rows already stored (a recording replayed?); writing the batch with INSERT ... ON CONFLICT DO NOTHING");
+            }
+        }
+    }
+    match flush_once(client, prepared, batch, &broadcast, (false, false)).await {
+        Ok(done) => Ok(done),
+        Err(Failure::Other(e) | Failure::CopyConflict(e)) => Err(e),
+    }
+}
+
+type Pending<'c> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'c>>;
+
+/// One attempt: `BEGIN` and the ledger entry, then each `COPY` (one round trip each), then
+/// the remaining statements and `COMMIT` pipelined together.
+async fn flush_once(
+    client: &Client,
+    prepared: &mut Prepared,
+    batch: &Batch,
+    broadcast: &Option<Broadcast<'_>>,
+    (copy_equities, copy_options): (bool, bool),
+) -> Result<Flushed, Failure> {
     let bars = batch.latest_bars();
     let latest: Vec<&EquityRow> = batch.latest_equities();
-    let send = match &broadcast {
-        Some(_) if !latest.is_empty() => Some(prepared.realtime_send(client).await?),
+    let send = match broadcast {
+        Some(_) if !latest.is_empty() => Some(
+            prepared
+                .realtime_send(client)
+                .await
+                .map_err(Failure::Other)?,
+        ),
         _ => None,
     };
 
-    let mut steps: Vec<Step<'_>> = Vec::with_capacity(7);
-    steps.push(Step {
-        action: "begin transaction",
-        counts_inserted: false,
-        statement: prepared.begin.clone(),
-        params: Vec::new(),
-    });
-    if !batch.equities.is_empty() {
+    let id = batch.id.get();
+    let row_count = i32::try_from(batch.len()).unwrap_or(i32::MAX);
+    let mut head: Vec<Step<'_>> = vec![
+        Step::plain("begin transaction", &prepared.begin),
+        Step {
+            action: "record the batch in batch_ledger",
+            role: Role::Ledger,
+            statement: prepared.ledger.clone(),
+            params: vec![Box::new(id), Box::new(row_count)],
+        },
+    ];
+    // The tables that go by COPY, in order, with their data.
+    let mut copies: Vec<(&'static str, Statement, Bytes)> = Vec::new();
+    let mut steps: Vec<Step<'_>> = Vec::with_capacity(6);
+    if copy_equities && let Some(statement) = &prepared.copy_equity_data {
+        copies.push((
+            "COPY into equity_data",
+            statement.clone(),
+            Bytes::from(copy::encode(&EQUITY_DATA, batch.equities.iter())),
+        ));
+    } else if !batch.equities.is_empty() {
         steps.push(Step {
             action: "insert into equity_data",
-            counts_inserted: true,
+            role: Role::Quotes,
             statement: prepared.equity_data.clone(),
             params: column_arrays(&EQUITY_DATA, batch.equities.iter()),
         });
     }
-    if !batch.options.is_empty() {
+    if copy_options && let Some(statement) = &prepared.copy_option_data {
+        copies.push((
+            "COPY into option_data",
+            statement.clone(),
+            Bytes::from(copy::encode(&OPTION_DATA, batch.options.iter())),
+        ));
+    } else if !batch.options.is_empty() {
         steps.push(Step {
             action: "insert into option_data",
-            counts_inserted: true,
+            role: Role::Quotes,
             statement: prepared.option_data.clone(),
             params: column_arrays(&OPTION_DATA, batch.options.iter()),
         });
@@ -266,7 +476,7 @@ pub async fn flush(
     if !bars.is_empty() {
         steps.push(Step {
             action: "upsert into equity_bars",
-            counts_inserted: false,
+            role: Role::Plain,
             statement: prepared.equity_bars.clone(),
             params: column_arrays(&EQUITY_BARS, bars.iter().copied()),
         });
@@ -276,15 +486,15 @@ pub async fn flush(
         // later one).
         steps.push(Step {
             action: "upsert into latest_quotes",
-            counts_inserted: false,
+            role: Role::Plain,
             statement: prepared.latest_quotes.clone(),
             params: column_arrays(&LATEST_QUOTES, latest.iter().copied()),
         });
     }
-    if let (Some(statement), Some(b)) = (send, &broadcast) {
+    if let (Some(statement), Some(b)) = (send, broadcast) {
         steps.push(Step {
             action: "broadcast with realtime.send",
-            counts_inserted: false,
+            role: Role::Plain,
             statement,
             params: vec![
                 Box::new(crate::db::broadcast::quotes_payload(&latest)),
@@ -293,48 +503,171 @@ pub async fn flush(
             ],
         });
     }
-    steps.push(Step {
-        action: "commit",
-        counts_inserted: false,
-        statement: prepared.commit.clone(),
-        params: Vec::new(),
-    });
+    steps.push(Step::plain("commit", &prepared.commit));
 
-    let refs: Vec<Vec<&(dyn ToSql + Sync)>> = steps
-        .iter()
-        .map(|s| {
-            s.params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                .collect()
-        })
-        .collect();
-    // Polled together: each request is queued on the connection before any answer is
-    // awaited, in this order, so they leave in one write.
-    let results = futures::future::join_all(
-        steps
-            .iter()
-            .zip(&refs)
-            .map(|(step, params)| client.execute(&step.statement, params)),
-    )
-    .await;
+    let mut done = Flushed::default();
+    let mut results = Results::default();
+    if copies.is_empty() {
+        // Everything in one round trip.
+        head.append(&mut steps);
+        let outcome = run_pipelined(client, &head, Vec::new()).await;
+        results.collect(&head, outcome.into_iter(), &mut done);
+        return results.finish(done);
+    }
 
-    let mut inserted = 0;
-    let mut first_error: Option<SinkError> = None;
-    for (step, result) in steps.iter().zip(results) {
-        match result {
-            Ok(n) if step.counts_inserted => inserted += n,
-            Ok(_) => {}
-            Err(e) => {
-                // The first failure is the cause; later ones are "transaction is aborted".
-                if first_error.is_none() {
-                    first_error = Some(SinkError::new(step.action, e));
+    // Round trip 1: BEGIN, the ledger entry and the start of the first COPY.
+    let mut copies = copies.into_iter();
+    let Some((mut action, statement, mut data)) = copies.next() else {
+        return Err(Failure::Other(SinkError::new(
+            "plan the flush",
+            DbError::Config("no COPY planned; this is a bug, please report it".into()),
+        )));
+    };
+    let (head_results, started) = tokio::join!(
+        run_pipelined(client, &head, Vec::new()),
+        client.copy_in::<_, Bytes>(&statement),
+    );
+    results.collect(&head, head_results.into_iter(), &mut done);
+    let mut sink = match started {
+        Ok(sink) if results.first.is_none() => Box::pin(sink),
+        Ok(_) => return rollback(client, prepared, results).await,
+        Err(e) => {
+            results.fail(action, Role::Plain, e);
+            return rollback(client, prepared, results).await;
+        }
+    };
+    // Each further round trip: the data and end of one COPY, pipelined with the start of the
+    // next COPY or, for the last one, with every other statement and COMMIT.
+    loop {
+        if let Err(e) = sink.send(std::mem::take(&mut data)).await {
+            results.fail(action, Role::Plain, e);
+            return rollback(client, prepared, results).await;
+        }
+        match copies.next() {
+            Some((next_action, next_statement, next_data)) => {
+                let (finished, started) = tokio::join!(
+                    sink.as_mut().finish(),
+                    client.copy_in::<_, Bytes>(&next_statement)
+                );
+                match finished {
+                    Ok(n) => {
+                        done.inserted += n;
+                        done.copied_tables += 1;
+                    }
+                    Err(e) => results.fail(action, Role::Copy, e),
                 }
+                match started {
+                    Ok(next) if results.first.is_none() => sink = Box::pin(next),
+                    Ok(_) => return rollback(client, prepared, results).await,
+                    Err(e) => {
+                        results.fail(next_action, Role::Plain, e);
+                        return rollback(client, prepared, results).await;
+                    }
+                }
+                action = next_action;
+                data = next_data;
+            }
+            None => {
+                let finish: Pending<'_> = Box::pin(sink.as_mut().finish());
+                let mut outcome = run_pipelined(client, &steps, vec![finish])
+                    .await
+                    .into_iter();
+                match outcome.next() {
+                    Some(Ok(n)) => {
+                        done.inserted += n;
+                        done.copied_tables += 1;
+                    }
+                    Some(Err(e)) => results.fail(action, Role::Copy, e),
+                    None => {}
+                }
+                // COMMIT was in the pipeline: after a failure it rolled back.
+                results.collect(&steps, outcome, &mut done);
+                return results.finish(done);
             }
         }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(Flushed { inserted }),
+}
+
+/// Sends `before` (already started futures, polled first) and then `steps`, all polled
+/// together: each request is queued on the connection before any answer is awaited, in this
+/// order, so they leave in one write. The results come back in the same order.
+async fn run_pipelined<'c>(
+    client: &'c Client,
+    steps: &'c [Step<'_>],
+    before: Vec<Pending<'c>>,
+) -> Vec<Result<u64, tokio_postgres::Error>> {
+    let mut futures = before;
+    for step in steps {
+        let params: Vec<&(dyn ToSql + Sync)> = step
+            .params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let statement = &step.statement;
+        futures.push(Box::pin(
+            async move { client.execute(statement, &params).await },
+        ));
     }
+    futures::future::join_all(futures).await
+}
+
+/// The first failure of an attempt (later ones are "transaction is aborted").
+#[derive(Default)]
+struct Results {
+    first: Option<(Role, SinkError, Option<SqlState>)>,
+}
+
+impl Results {
+    fn fail(&mut self, action: &'static str, role: Role, e: tokio_postgres::Error) {
+        if self.first.is_none() {
+            let code = e.code().cloned();
+            self.first = Some((role, SinkError::new(action, e), code));
+        }
+    }
+
+    fn collect(
+        &mut self,
+        steps: &[Step<'_>],
+        results: impl Iterator<Item = Result<u64, tokio_postgres::Error>>,
+        done: &mut Flushed,
+    ) {
+        for (step, result) in steps.iter().zip(results) {
+            match result {
+                Ok(n) if step.role == Role::Quotes => done.inserted += n,
+                Ok(_) => {}
+                Err(e) => self.fail(step.action, step.role, e),
+            }
+        }
+    }
+
+    /// The attempt's outcome from its first failure, if any.
+    fn finish(self, done: Flushed) -> Result<Flushed, Failure> {
+        match self.first {
+            None => Ok(done),
+            Some((Role::Ledger, _, Some(SqlState::UNIQUE_VIOLATION))) => {
+                Ok(Flushed::ALREADY_COMMITTED)
+            }
+            Some((Role::Copy, e, Some(SqlState::UNIQUE_VIOLATION))) => {
+                Err(Failure::CopyConflict(e))
+            }
+            Some((_, e, _)) => Err(Failure::Other(e)),
+        }
+    }
+}
+
+/// Ends an attempt that failed before `COMMIT` was sent: `ROLLBACK` (one more round trip,
+/// on failures only), then the attempt's outcome.
+async fn rollback(
+    client: &Client,
+    prepared: &Prepared,
+    results: Results,
+) -> Result<Flushed, Failure> {
+    if let Err(e) = client.execute(&prepared.rollback, &[]).await {
+        // The connection is unusable; its error is the one to act on.
+        return Err(Failure::Other(SinkError::new(
+            "roll back a failed flush",
+            e,
+        )));
+    }
+    results.finish(Flushed::default())
 }

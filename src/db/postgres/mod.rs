@@ -8,6 +8,7 @@
 //! still use a small sqlx pool.
 
 pub mod conn;
+pub mod copy;
 pub mod insert;
 pub mod partitions;
 pub mod realtime;
@@ -195,13 +196,11 @@ impl PostgresSink {
             Err(_) => Err(SinkError::new("write a batch", DbError::Timeout(deadline))),
         };
         match result {
-            Ok(flushed) => Ok(WriteReport {
-                rows: batch.len() as u64,
-                inserted: flushed.inserted,
-                equities: batch.equities.len() as u64,
-                options: batch.options.len() as u64,
-                bars: batch.bars.len() as u64,
-            }),
+            Ok(flushed) => Ok(WriteReport::committed(
+                batch,
+                flushed.inserted,
+                flushed.already_committed,
+            )),
             Err(e) => {
                 // A server error leaves the connection usable (the transaction was rolled
                 // back); anything else (timeout, I/O, closed) may leave it mid-transaction:
