@@ -62,6 +62,8 @@ pub struct WriteReport {
     /// The batch was found in `batch_ledger`: an earlier attempt (whose answer was lost, or
     /// before a crash) committed it, and nothing was written again.
     pub already_committed: bool,
+    /// Quote rows written by binary `COPY` (PostgreSQL, large batches).
+    pub copied_rows: u64,
 }
 
 impl WriteReport {
@@ -74,6 +76,7 @@ impl WriteReport {
             options: batch.options.len() as u64,
             bars: batch.bars.len() as u64,
             already_committed,
+            copied_rows: 0,
         }
     }
 }

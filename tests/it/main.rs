@@ -3,6 +3,7 @@
 
 mod cli;
 mod container_healthcheck;
+mod exactly_once;
 mod fault_injection;
 mod fuzz_props;
 mod health_endpoints;

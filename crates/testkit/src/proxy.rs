@@ -1,7 +1,8 @@
 //! A TCP proxy on 127.0.0.1 for network tests of the PostgreSQL writer: it delays every
 //! chunk by a fixed time each way (a WAN), counts the client's turns (bursts of
 //! client-to-server data that follow an answer from the server: one per network round trip
-//! the client waits for), can cut every connection, and can swallow traffic (a dead peer).
+//! the client waits for), can cut every connection, and can swallow traffic (a dead peer) or
+//! only the server's answers (requests arrive and are acted on, the client never hears).
 
 use std::io;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ struct Shared {
     turns: AtomicU64,
     connections: AtomicU64,
     blackhole: AtomicBool,
+    /// Drop server-to-client data only.
+    drop_answers: AtomicBool,
     cut: watch::Sender<u64>,
 }
 
@@ -50,6 +53,7 @@ impl DelayProxy {
             turns: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             blackhole: AtomicBool::new(false),
+            drop_answers: AtomicBool::new(false),
             cut,
         });
         let accept_shared = shared.clone();
@@ -104,6 +108,20 @@ impl DelayProxy {
     pub fn set_blackhole(&self, on: bool) {
         self.shared.blackhole.store(on, Ordering::SeqCst);
     }
+
+    /// While on, the server's answers are read and dropped while requests still reach it: a
+    /// `COMMIT` goes through and commits, but the client never learns it (the ambiguous
+    /// failure of a WAN link that dies at the wrong moment).
+    pub fn set_drop_answers(&self, on: bool) {
+        self.shared.drop_answers.store(on, Ordering::SeqCst);
+    }
+}
+
+/// Which way a pump copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
 }
 
 async fn relay(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
@@ -118,6 +136,7 @@ async fn relay(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
         client_read,
         server_write,
         shared.clone(),
+        Direction::Up,
         {
             let server_spoke = server_spoke.clone();
             let shared = shared.clone();
@@ -133,6 +152,7 @@ async fn relay(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
         server_read,
         client_write,
         shared.clone(),
+        Direction::Down,
         || {},
         move || server_spoke.store(true, Ordering::SeqCst),
     );
@@ -148,6 +168,7 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     shared: Arc<Shared>,
+    direction: Direction,
     on_read: impl Fn() + Send + 'static,
     on_written: impl Fn() + Send + 'static,
 ) {
@@ -159,7 +180,10 @@ async fn pump(
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
-                    if shared.blackhole.load(Ordering::SeqCst) {
+                    if shared.blackhole.load(Ordering::SeqCst)
+                        || (direction == Direction::Down
+                            && shared.drop_answers.load(Ordering::SeqCst))
+                    {
                         continue;
                     }
                     on_read();

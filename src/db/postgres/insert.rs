@@ -104,6 +104,9 @@ pub struct Prepared {
     latest_quotes: Statement,
     /// Prepared on the first flush that broadcasts.
     realtime_send: Option<Statement>,
+    /// Set when a flush left the connection out of step (a `COPY` that failed to start):
+    /// the caller drops the connection.
+    pub unusable: bool,
 }
 
 impl Prepared {
@@ -165,6 +168,7 @@ impl Prepared {
             equity_bars,
             latest_quotes,
             realtime_send: None,
+            unusable: false,
         })
     }
 
@@ -352,15 +356,15 @@ pub struct Flushed {
     /// The ledger already held the batch: an earlier attempt committed it, nothing was
     /// written now.
     pub already_committed: bool,
-    /// Tables written by binary `COPY`.
-    pub copied_tables: u8,
+    /// Quote rows written by binary `COPY` (part of `inserted`).
+    pub copied_rows: u64,
 }
 
 impl Flushed {
     const ALREADY_COMMITTED: Self = Self {
         inserted: 0,
         already_committed: true,
-        copied_tables: 0,
+        copied_rows: 0,
     };
 }
 
@@ -530,14 +534,26 @@ async fn flush_once(
     results.collect(&head, head_results.into_iter(), &mut done);
     let mut sink = match started {
         Ok(sink) if results.first.is_none() => Box::pin(sink),
-        Ok(_) => return rollback(client, prepared, results).await,
+        Ok(sink) => {
+            // Cannot happen (a failed BEGIN or ledger entry aborts the transaction, so the
+            // COPY cannot start); dropping the sink aborts the COPY.
+            drop(sink);
+            prepared.unusable = true;
+            return results.finish(done);
+        }
         Err(e) => {
+            // A COPY that fails to start leaves an extra answer on the connection
+            // (tokio-postgres ends it with CopyFail and Sync), so the connection is not reused:
+            // dropping it rolls the transaction back. Only on rare paths: a batch already
+            // committed, a failed BEGIN, or a COPY the server refuses.
+            prepared.unusable = true;
             results.fail(action, Role::Plain, e);
-            return rollback(client, prepared, results).await;
+            return results.finish(done);
         }
     };
-    // Each further round trip: the data and end of one COPY, pipelined with the start of the
-    // next COPY or, for the last one, with every other statement and COMMIT.
+    // Then per COPY: its data and end, pipelined for the last one with every other
+    // statement and COMMIT. A further COPY starts only after the previous one succeeded
+    // (one more round trip), so a failed COPY never leaves a started one behind.
     loop {
         if let Err(e) = sink.send(std::mem::take(&mut data)).await {
             results.fail(action, Role::Plain, e);
@@ -545,23 +561,22 @@ async fn flush_once(
         }
         match copies.next() {
             Some((next_action, next_statement, next_data)) => {
-                let (finished, started) = tokio::join!(
-                    sink.as_mut().finish(),
-                    client.copy_in::<_, Bytes>(&next_statement)
-                );
-                match finished {
+                match sink.as_mut().finish().await {
                     Ok(n) => {
                         done.inserted += n;
-                        done.copied_tables += 1;
+                        done.copied_rows += n;
                     }
-                    Err(e) => results.fail(action, Role::Copy, e),
-                }
-                match started {
-                    Ok(next) if results.first.is_none() => sink = Box::pin(next),
-                    Ok(_) => return rollback(client, prepared, results).await,
                     Err(e) => {
-                        results.fail(next_action, Role::Plain, e);
+                        results.fail(action, Role::Copy, e);
                         return rollback(client, prepared, results).await;
+                    }
+                }
+                match client.copy_in::<_, Bytes>(&next_statement).await {
+                    Ok(next) => sink = Box::pin(next),
+                    Err(e) => {
+                        prepared.unusable = true;
+                        results.fail(next_action, Role::Plain, e);
+                        return results.finish(done);
                     }
                 }
                 action = next_action;
@@ -575,7 +590,7 @@ async fn flush_once(
                 match outcome.next() {
                     Some(Ok(n)) => {
                         done.inserted += n;
-                        done.copied_tables += 1;
+                        done.copied_rows += n;
                     }
                     Some(Err(e)) => results.fail(action, Role::Copy, e),
                     None => {}

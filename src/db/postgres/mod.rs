@@ -195,24 +195,21 @@ impl PostgresSink {
             Ok(result) => result,
             Err(_) => Err(SinkError::new("write a batch", DbError::Timeout(deadline))),
         };
-        match result {
-            Ok(flushed) => Ok(WriteReport::committed(
-                batch,
-                flushed.inserted,
-                flushed.already_committed,
-            )),
-            Err(e) => {
-                // A server error leaves the connection usable (the transaction was rolled
-                // back); anything else (timeout, I/O, closed) may leave it mid-transaction:
-                // drop it and connect again for the retry.
-                let server_answered =
-                    matches!(&e.source, DbError::Postgres(pg) if pg.as_db_error().is_some());
-                if !server_answered || writer.client.is_closed() {
-                    *slot = None;
-                }
-                Err(e)
-            }
+        // A server error leaves the connection usable (the transaction was rolled back);
+        // anything else (timeout, I/O, closed), or a flush that left the connection out of
+        // step, may leave it mid-transaction: drop it and connect again for the next write.
+        let keep = match &result {
+            Ok(_) => true,
+            Err(e) => matches!(&e.source, DbError::Postgres(pg) if pg.as_db_error().is_some()),
+        };
+        let unusable = writer.prepared.as_ref().is_some_and(|p| p.unusable);
+        if !keep || unusable || writer.client.is_closed() {
+            *slot = None;
         }
+        result.map(|flushed| WriteReport {
+            copied_rows: flushed.copied_rows,
+            ..WriteReport::committed(batch, flushed.inserted, flushed.already_committed)
+        })
     }
 
     /// Retention and sizing: partitions for `today - 1 ..= today + premake`, drop tick
