@@ -321,19 +321,45 @@ async fn large_batches_go_by_copy_and_store_what_insert_stores() {
     let pg = start_postgres();
     let by_copy = pg.create_database("by_copy").expect("db");
     let by_insert = pg.create_database("by_insert").expect("db");
-    let copy_db = migrated(&by_copy).await;
+    migrated(&by_copy).await;
     let insert_db = migrated(&by_insert).await;
+    let proxy = testkit::proxy::DelayProxy::start(pg.port(), Duration::from_millis(5))
+        .await
+        .expect("proxy");
+    let copy_db = Database::connect(&market_streamer::settings::database(&config_for(
+        &proxy.url(&by_copy, pg.port()),
+        &[],
+    )))
+    .await
+    .expect("connect through the proxy");
+    // The first write prepares the statements and makes the day's partitions.
+    let mut warm = Batch::default();
+    equities(START_MS - 60_000, 3, &["WARM"])
+        .into_iter()
+        .for_each(|r| warm.push(r));
+    copy_db.write(&warm).await.expect("warm up");
+    insert_db.write(&warm).await.expect("warm up");
 
     let mut rows = equities(START_MS, 1_500, &["AAPL", "MSFT", "SPY", "QQQ", "NVDA"]);
     rows.extend(awkward_rows().into_iter().map(Row::Equity));
     let mut big = Batch::default();
     rows.iter().cloned().for_each(|r| big.push(r));
+    let turns = proxy.turns();
     let report = copy_db.write(&big).await.expect("COPY");
     assert_eq!(
         (report.copied_rows, report.inserted),
         (1_502, 1_502),
         "a large batch goes by COPY"
     );
+    assert_eq!(
+        proxy.turns() - turns,
+        2,
+        "BEGIN, the ledger and the COPY start, then the data with every other statement and COMMIT"
+    );
+    // The same batch again (a retry after a lost answer): the ledger stops it before the
+    // COPY, and the next write works on a new connection.
+    let report = copy_db.write(&big).await.expect("retry");
+    assert!(report.already_committed);
     for chunk in rows.chunks(400) {
         let mut small = Batch::default();
         chunk.iter().cloned().for_each(|r| small.push(r));
@@ -422,4 +448,34 @@ async fn the_same_recording_replayed_twice_leaves_the_same_rows() {
     let second = app::replay(&cfg, &path).await.expect("replay again");
     assert_eq!(second.writer.rows_written, first.writer.rows_written);
     assert_eq!(contents(&url).await, after_first);
+}
+
+#[tokio::test]
+async fn the_sqlite_default_keeps_the_same_ledger() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("market.db").display());
+    let db = migrated(&url).await;
+    let mut batch = Batch::default();
+    equities(START_MS, 20, &["AAPL", "MSFT"])
+        .into_iter()
+        .for_each(|r| batch.push(r));
+    batch.bars.push(candle("AAPL", 0, 101.0, 500));
+    let first = db.write(&batch).await.expect("write");
+    assert_eq!((first.inserted, first.already_committed), (20, false));
+    let again = db.write(&batch).await.expect("write again");
+    assert_eq!((again.inserted, again.already_committed), (0, true));
+
+    // A newer copy of the candle, then the old batch replayed: the candle stays newer.
+    let mut newer = Batch::default();
+    newer.bars.push(candle("AAPL", 0, 102.5, 900));
+    db.write(&newer).await.expect("newer candle");
+    assert!(db.write(&batch).await.expect("replay").already_committed);
+    let Database::Sqlite(sqlite) = &db else {
+        panic!("sqlite expected")
+    };
+    let close: f64 = sqlx::query_scalar("SELECT close FROM equity_bars WHERE ticker = 'AAPL'")
+        .fetch_one(sqlite.pool())
+        .await
+        .expect("candle");
+    assert_eq!(close, 102.5);
 }
