@@ -310,7 +310,10 @@ fn awkward_rows() -> Vec<EquityRow> {
             ticker: Arc::from("ODD"),
             timestamp: at,
             seq: 1,
-            quote: EquityFields::default(),
+            quote: EquityFields {
+                security_status: Some(Arc::from("")),
+                ..EquityFields::default()
+            },
             indicators: IndicatorValues::default(),
         },
     ]
@@ -367,6 +370,29 @@ async fn large_batches_go_by_copy_and_store_what_insert_stores() {
         assert_eq!(report.copied_rows, 0, "small batches go by INSERT");
     }
     assert_eq!(contents(&by_copy).await, contents(&by_insert).await);
+    // The awkward rows: non-finite numbers and an out-of-range time are NULL, text is kept
+    // as is, an empty text stays empty (not NULL).
+    let odd: String = scalar(
+        &by_copy,
+        "SELECT concat_ws('|', coalesce(price::text, 'NULL'), coalesce(bid::text, 'NULL'), \
+         volume, bid_size, coalesce(quote_time::text, 'NULL'), security_status, \
+         coalesce(rsi::text, 'NULL'), vwap) FROM equity_data WHERE ticker = 'ODD' AND seq = 0",
+    )
+    .await;
+    assert_eq!(
+        odd,
+        format!(
+            "NULL|NULL|{}|{}|NULL|say \"hi\", then\nleave: ünïcødé \\|NULL|1e-300",
+            i64::MAX,
+            i64::MIN
+        )
+    );
+    let empty: String = scalar(
+        &by_copy,
+        "SELECT coalesce(security_status, 'NULL') FROM equity_data WHERE ticker = 'ODD' AND seq = 1",
+    )
+    .await;
+    assert_eq!(empty, "", "an empty text stays empty");
 
     // The same rows again under a new batch id (a recording replayed): COPY meets stored
     // rows and the batch is written with the conflict-tolerant insert instead.
