@@ -1,61 +1,49 @@
-//! `equity_data` rows as PostgreSQL CSV, for the `COPY` ceiling and the COPY-into-staging
-//! strategy. Values go through the same conversions as the sink's `UNNEST` insert
-//! (non-finite numbers and out-of-range times become NULL), so both load identical rows.
+//! Rows as PostgreSQL CSV, for the `COPY ... FROM 'file'` ceiling. Generated from the
+//! service's column lists (`market_streamer::db::columns`), like its `UNNEST` and binary
+//! `COPY` statements, so every path loads identical rows.
 
 use std::fmt::Write as _;
 
 use chrono::SecondsFormat;
 
-use market_streamer::rows::{EquityRow, finite, time_from_ms};
+use market_streamer::db::columns::{TableSpec, Value};
 
-/// The `equity_data` columns the sink inserts, in its order.
-pub use super::copy_binary::EQUITY_COPY_COLUMNS as EQUITY_COLUMNS;
-
-/// Appends one row as a CSV line (NULL is an empty unquoted field).
-pub fn push_equity_line(out: &mut String, r: &EquityRow) {
-    let q = &r.quote;
-    text(out, &r.ticker);
-    out.push(',');
-    out.push_str(&r.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true));
-    let _ = write!(out, ",{}", r.seq);
-    float(out, q.last);
-    int(out, q.total_volume);
-    float(out, q.bid);
-    float(out, q.ask);
-    int(out, q.bid_size);
-    int(out, q.ask_size);
-    float(out, q.mark);
-    int(out, q.last_size);
-    for v in [
-        q.high,
-        q.low,
-        q.open,
-        q.close,
-        q.net_change,
-        q.net_percent_change,
-    ] {
-        float(out, v);
-    }
-    for ms in [q.quote_time_ms, q.trade_time_ms] {
-        out.push(',');
-        if let Some(t) = ms.and_then(time_from_ms) {
-            out.push_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true));
+/// Appends one row as a CSV line (NULL is an empty unquoted field, text is always quoted).
+pub fn push_line<R>(out: &mut String, spec: &TableSpec<R>, row: &R) {
+    for (i, column) in spec.columns.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-    }
-    out.push(',');
-    if let Some(s) = &q.security_status {
-        text(out, s);
-    }
-    for v in r.indicators.to_array() {
-        float(out, v);
+        match (column.get)(row) {
+            Value::Text(Some(t)) => text(out, t),
+            Value::Time(Some(t)) => out.push_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            Value::Date(Some(d)) => {
+                let _ = write!(out, "{d}");
+            }
+            Value::Int4(Some(n)) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Int8(Some(n)) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Float8(Some(x)) => {
+                let _ = write!(out, "{x}");
+            }
+            Value::Text(None)
+            | Value::Time(None)
+            | Value::Date(None)
+            | Value::Int4(None)
+            | Value::Int8(None)
+            | Value::Float8(None) => {}
+        }
     }
     out.push('\n');
 }
 
 /// The rows as one CSV document.
-pub fn equity_csv(rows: &[EquityRow]) -> String {
+pub fn to_csv<R: 'static>(spec: &TableSpec<R>, rows: &[R]) -> String {
     let mut out = String::with_capacity(rows.len() * 320);
-    rows.iter().for_each(|r| push_equity_line(&mut out, r));
+    rows.iter().for_each(|r| push_line(&mut out, spec, r));
     out
 }
 
@@ -70,26 +58,14 @@ fn text(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn float(out: &mut String, v: Option<f64>) {
-    out.push(',');
-    if let Some(x) = finite(v) {
-        let _ = write!(out, "{x}");
-    }
-}
-
-fn int(out: &mut String, v: Option<i64>) {
-    out.push(',');
-    if let Some(x) = v {
-        let _ = write!(out, "{x}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use market_streamer::db::columns::EQUITY_DATA;
     use market_streamer::indicators::IndicatorValues;
+    use market_streamer::rows::{EquityRow, time_from_ms};
     use market_streamer::schwab::wire::EquityFields;
 
     #[test]
@@ -112,12 +88,13 @@ mod tests {
             },
         };
         let mut line = String::new();
-        push_equity_line(&mut line, &row);
-        let columns = EQUITY_COLUMNS.split(',').count();
-        assert_eq!(line.matches(',').count(), columns - 1);
-        assert_eq!(
-            line,
-            "\"BRK.B\",2025-12-09T19:00:00.123Z,2,101.25,1234,,,,,,,,,,,,,2025-12-09T19:00:00.000Z,,\"say \"\"hi\"\"\",,,,,,,,,,,100.5\n"
+        push_line(&mut line, &EQUITY_DATA, &row);
+        assert_eq!(line.matches(',').count(), EQUITY_DATA.columns.len() - 1);
+        assert!(
+            line.starts_with("\"BRK.B\",2025-12-09T19:00:00.123Z,101.25,1234,,"),
+            "{line}"
         );
+        assert!(line.contains(",\"say \"\"hi\"\"\","), "{line}");
+        assert!(line.ends_with(",100.5\n"), "{line}");
     }
 }

@@ -18,7 +18,7 @@ pub enum BenchError {
     Sql {
         context: String,
         #[source]
-        source: sqlx::Error,
+        source: tokio_postgres::Error,
     },
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -47,7 +47,7 @@ pub enum BenchError {
 }
 
 impl BenchError {
-    pub(crate) fn sql(context: impl Into<String>, source: sqlx::Error) -> Self {
+    pub(crate) fn sql(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
         Self::Sql {
             context: context.into(),
             source,

@@ -7,11 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
-
 use testkit::TestPostgres;
 
+use super::pg::Conn;
 use super::{BenchError, load_average};
 
 /// How long the first committed row may take before the run is declared failed.
@@ -118,16 +116,13 @@ pub async fn run(
     };
 
     // Time to the first committed row: poll the database.
-    let mut conn = PgConnection::connect(&url)
-        .await
-        .map_err(|e| BenchError::sql("connect to the footprint database", e))?;
+    let conn = Conn::open(&url, "the footprint database").await?;
     let time_to_first_row = loop {
         // Until the service has migrated, the table does not exist: that is "no row yet".
-        let found: Result<bool, _> =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM equity_data)")
-                .fetch_one(&mut conn)
-                .await;
-        if matches!(found, Ok(true)) {
+        let found = conn
+            .count("SELECT count(*) FROM (SELECT 1 FROM equity_data LIMIT 1) t")
+            .await;
+        if matches!(found, Ok(1)) {
             break started.elapsed();
         }
         if let Some(child) = guard.0.as_mut()
@@ -146,14 +141,14 @@ pub async fn run(
     };
 
     // The window: steady state at the offered load.
-    let rows_at_start = count_rows(&mut conn).await?;
+    let rows_at_start = count_rows(&conn).await?;
     let cpu_at_start = cpu_ticks(pid);
     let window_start = Instant::now();
     while window_start.elapsed() < window {
         peak = peak.max(read_status_kb(pid, "VmHWM:").unwrap_or(0) * 1024);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let rows_at_end = count_rows(&mut conn).await?;
+    let rows_at_end = count_rows(&conn).await?;
     let window_elapsed = window_start.elapsed();
     let cpu_used = cpu_ticks(pid).saturating_sub(cpu_at_start) as f64 / clock_ticks_per_sec();
 
@@ -179,7 +174,7 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let _ = conn.close().await;
+    drop(conn);
     pg.psql("postgres", "DROP DATABASE IF EXISTS footprint WITH (FORCE)")?;
     if !exit_ok {
         return Err(fail("the service exited with an error after SIGINT".into()));
@@ -200,11 +195,8 @@ pub async fn run(
     })
 }
 
-async fn count_rows(conn: &mut PgConnection) -> Result<i64, BenchError> {
-    sqlx::query_scalar("SELECT count(*) FROM equity_data")
-        .fetch_one(conn)
-        .await
-        .map_err(|e| BenchError::sql("count the service's rows", e))
+async fn count_rows(conn: &Conn) -> Result<i64, BenchError> {
+    conn.count("SELECT count(*) FROM equity_data").await
 }
 
 /// A `kB` line of `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`), if the process is alive.

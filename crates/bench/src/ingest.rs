@@ -1,24 +1,27 @@
 //! Ingest into PostgreSQL: rows/s end to end through the real writer and sink for several
-//! `BATCH_SIZE`s, against the database's own ceiling (`COPY` of the same rows from a file)
-//! and a naive client (one autocommitted `INSERT` per row), all in the same run on the same
-//! throwaway cluster; plus the sink's `UNNEST` insert against COPY into a staging table.
+//! `BATCH_SIZE`s (large batches go by binary `COPY`, small ones by `UNNEST`), against the
+//! database's own ceiling (`COPY` of the same rows from a file, CSV and binary) and a naive
+//! client (one autocommitted `INSERT` per row), all in the same run on the same throwaway
+//! cluster.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgConnection;
-use sqlx::{Connection, Postgres, Transaction};
+use bytes::Bytes;
+use futures::SinkExt;
+use tokio_postgres::types::ToSql;
 
-use super::unnest_sqlx as insert;
 use market_streamer::counters::PipelineStats;
-use market_streamer::db::{Database, SinkError};
-use market_streamer::rows::{Batch, EquityRow, Row, finite, time_from_ms};
+use market_streamer::db::Database;
+use market_streamer::db::columns::{EQUITY_DATA, Value};
+use market_streamer::db::postgres::copy;
+use market_streamer::rows::{EquityRow, Row};
 use market_streamer::writer::{OverflowPolicy, spawn_writer};
 use testkit::TestPostgres;
 
-use super::copy_binary::{copy_equities, equity_copy_data};
-use super::csv::{EQUITY_COLUMNS, equity_csv, push_equity_line};
+use super::csv::to_csv;
+use super::pg::Conn;
 use super::{BenchError, bench_config, load_average};
 
 /// Rows committed in some time.
@@ -72,49 +75,6 @@ pub struct WriterRuns {
     pub writes: Vec<u64>,
 }
 
-/// How a batch's equity rows go in (the sink strategy comparison). Each is one transaction
-/// per batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// The sink's flush: `INSERT ... SELECT FROM UNNEST(...) ON CONFLICT DO NOTHING` + the
-    /// `latest_quotes` upsert.
-    Unnest,
-    /// A candidate flush: binary `COPY` (no conflict handling: a sink would need a fallback)
-    /// + the `latest_quotes` upsert (see [`super::copy_binary`]).
-    CopyBinary,
-    /// That `UNNEST` insert alone (what the `latest_quotes` upsert costs).
-    UnnestOnly,
-    /// CSV `COPY` into a temporary table, `INSERT ... SELECT ... ON CONFLICT DO NOTHING`,
-    /// plus the `latest_quotes` upsert: the other candidate of the foundation issue.
-    CopyStaging,
-}
-
-impl Strategy {
-    /// A short description for the report.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Unnest => {
-                "**sink flush** (current): `INSERT ... UNNEST ... ON CONFLICT DO NOTHING` + `latest_quotes` upsert"
-            }
-            Self::CopyBinary => {
-                "candidate: binary `COPY` (no conflict handling) + `latest_quotes` upsert"
-            }
-            Self::UnnestOnly => "that `UNNEST` insert alone",
-            Self::CopyStaging => {
-                "CSV `COPY` → temp table → `INSERT ... ON CONFLICT DO NOTHING` + `latest_quotes` upsert"
-            }
-        }
-    }
-}
-
-/// One strategy at one batch size.
-#[derive(Debug, Clone, Copy)]
-pub struct StrategyRun {
-    pub strategy: Strategy,
-    pub batch_size: usize,
-    pub throughput: Throughput,
-}
-
 /// Everything the ingest section measured.
 #[derive(Debug, Clone)]
 pub struct IngestResult {
@@ -129,7 +89,6 @@ pub struct IngestResult {
     pub writer: Vec<WriterRuns>,
     /// One autocommitted `INSERT` per row, on a sample of the rows.
     pub naive: Throughput,
-    pub strategies: Vec<StrategyRun>,
     /// 1-minute load average before and after the section.
     pub load: (f64, f64),
 }
@@ -156,9 +115,6 @@ pub struct IngestPlan {
     pub rounds: usize,
     pub batch_sizes: Vec<usize>,
     pub naive_rows: usize,
-    pub strategy_rows: usize,
-    /// Each strategy with the batch sizes it runs at.
-    pub strategies: Vec<(Strategy, Vec<usize>)>,
 }
 
 /// One measurement of the interleaved rounds.
@@ -181,10 +137,10 @@ pub async fn run(
     // The server reads these files as its own OS user: they live in the cluster's folder.
     let folder = pg.data_dir().parent().unwrap_or(pg.data_dir());
     let csv_path = folder.join("bench-equity.csv");
-    std::fs::write(&csv_path, equity_csv(&rows))
+    std::fs::write(&csv_path, to_csv(&EQUITY_DATA, &rows))
         .map_err(|e| BenchError::io(format!("cannot write {}", csv_path.display()), e))?;
     let binary_path = folder.join("bench-equity.bin");
-    std::fs::write(&binary_path, equity_copy_data(&rows))
+    std::fs::write(&binary_path, copy::encode(&EQUITY_DATA, rows.iter()))
         .map_err(|e| BenchError::io(format!("cannot write {}", binary_path.display()), e))?;
 
     let mut methods = vec![Method::CopyFile, Method::CopyFileBinary, Method::CopyStdin];
@@ -230,18 +186,6 @@ pub async fn run(
     let _ = std::fs::remove_file(&csv_path);
     let _ = std::fs::remove_file(&binary_path);
     let naive = naive_inserts(pg, &rows[..plan.naive_rows.min(rows.len())]).await?;
-
-    let sample = &rows[..plan.strategy_rows.min(rows.len())];
-    let mut strategies = Vec::new();
-    for (s, batch_sizes) in &plan.strategies {
-        for &batch_size in batch_sizes {
-            strategies.push(StrategyRun {
-                strategy: *s,
-                batch_size,
-                throughput: strategy(pg, sample, batch_size, *s).await?,
-            });
-        }
-    }
     Ok(IngestResult {
         rows: rows.len() as u64,
         rounds: plan.rounds.max(1),
@@ -250,9 +194,13 @@ pub async fn run(
         copy_stdin,
         writer,
         naive,
-        strategies,
         load: (load_before, load_average()),
     })
+}
+
+/// The `equity_data` columns, as `COPY` and `INSERT` name them.
+fn equity_target() -> String {
+    EQUITY_DATA.insert_target()
 }
 
 /// A fresh, migrated database with the day partitions of `rows`, and a connection to it.
@@ -260,21 +208,21 @@ async fn fresh_database(
     pg: &TestPostgres,
     name: &str,
     rows: &[EquityRow],
-) -> Result<(String, PgConnection), BenchError> {
+) -> Result<(String, Conn), BenchError> {
     let url = pg.create_database(name)?;
     let cfg = bench_config(&url, &[])?;
     let db = market_streamer::app::open_database(&cfg).await?;
     db.close().await;
-    let mut conn = PgConnection::connect(&url)
-        .await
-        .map_err(|e| BenchError::sql(format!("connect to {name}"), e))?;
+    let conn = Conn::open(&url, name).await?;
     let mut days: Vec<_> = rows.iter().map(|r| r.timestamp.date_naive()).collect();
     days.sort();
     days.dedup();
     for day in days {
-        sqlx::query("SELECT market_admin.ensure_day_partition('equity_data'::regclass, $1)")
-            .bind(day)
-            .execute(&mut conn)
+        conn.client
+            .execute(
+                "SELECT market_admin.ensure_day_partition('equity_data'::regclass, $1)",
+                &[&day],
+            )
             .await
             .map_err(|e| BenchError::sql("create the day partition", e))?;
     }
@@ -292,15 +240,8 @@ fn drop_database(pg: &TestPostgres, name: &str) -> Result<(), BenchError> {
 
 /// Checks that `equity_data` holds exactly `expected` rows: a benchmark that loses rows
 /// would measure nothing.
-async fn verify_rows(
-    conn: &mut PgConnection,
-    expected: usize,
-    what: &str,
-) -> Result<(), BenchError> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM equity_data")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| BenchError::sql("count the rows", e))?;
+async fn verify_rows(conn: &Conn, expected: usize, what: &str) -> Result<(), BenchError> {
+    let n = conn.count("SELECT count(*) FROM equity_data").await?;
     if n != expected as i64 {
         return Err(BenchError::Check(format!(
             "{what}: equity_data holds {n} rows, expected {expected}"
@@ -319,21 +260,24 @@ async fn copy_from_file(
 ) -> Result<Throughput, BenchError> {
     let name = format!("copy_file_{format}");
     let name = name.as_str();
-    let (_, mut conn) = fresh_database(pg, name, rows).await?;
+    let (_, conn) = fresh_database(pg, name, rows).await?;
     let path = path.display().to_string().replace('\'', "''");
-    let sql = format!("COPY equity_data ({EQUITY_COLUMNS}) FROM '{path}' WITH (FORMAT {format})");
+    let sql = format!(
+        "COPY {} FROM '{path}' WITH (FORMAT {format})",
+        equity_target()
+    );
     let started = Instant::now();
-    // Audited: the column list is a constant and the path is our own, quotes doubled.
-    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(&mut conn)
+    let done = conn
+        .client
+        .execute(&sql, &[])
         .await
         .map_err(|e| BenchError::sql("COPY from the file", e))?;
     let elapsed = started.elapsed();
-    verify_rows(&mut conn, rows.len(), &format!("COPY FROM {format} file")).await?;
-    let _ = conn.close().await;
+    verify_rows(&conn, rows.len(), &format!("COPY FROM {format} file")).await?;
+    drop(conn);
     drop_database(pg, name)?;
     Ok(Throughput {
-        rows: done.rows_affected(),
+        rows: done,
         elapsed,
     })
 }
@@ -345,27 +289,30 @@ async fn copy_from_stdin(
     csv_path: &Path,
 ) -> Result<Throughput, BenchError> {
     let name = "copy_stdin";
-    let (_, mut conn) = fresh_database(pg, name, rows).await?;
+    let (_, conn) = fresh_database(pg, name, rows).await?;
     let data = std::fs::read(csv_path)
         .map_err(|e| BenchError::io(format!("cannot read {}", csv_path.display()), e))?;
-    let sql = format!("COPY equity_data ({EQUITY_COLUMNS}) FROM STDIN WITH (FORMAT csv)");
+    let sql = format!("COPY {} FROM STDIN WITH (FORMAT csv)", equity_target());
     let started = Instant::now();
-    let mut copy = conn
-        .copy_in_raw(&sql)
+    let sink = conn
+        .client
+        .copy_in::<_, Bytes>(&sql)
         .await
         .map_err(|e| BenchError::sql("start COPY FROM STDIN", e))?;
+    let mut sink = Box::pin(sink);
     for chunk in data.chunks(1 << 20) {
-        copy.send(chunk)
+        sink.send(Bytes::copy_from_slice(chunk))
             .await
             .map_err(|e| BenchError::sql("send COPY data", e))?;
     }
-    let n = copy
+    let n = sink
+        .as_mut()
         .finish()
         .await
         .map_err(|e| BenchError::sql("finish COPY FROM STDIN", e))?;
     let elapsed = started.elapsed();
-    verify_rows(&mut conn, rows.len(), "COPY FROM STDIN").await?;
-    let _ = conn.close().await;
+    verify_rows(&conn, rows.len(), "COPY FROM STDIN").await?;
+    drop(conn);
     drop_database(pg, name)?;
     Ok(Throughput { rows: n, elapsed })
 }
@@ -379,7 +326,7 @@ async fn through_writer(
     batch_size: usize,
 ) -> Result<(Throughput, u64), BenchError> {
     let name = format!("writer_batch_{batch_size}");
-    let (url, mut conn) = fresh_database(pg, &name, rows).await?;
+    let (url, conn) = fresh_database(pg, &name, rows).await?;
     let cfg = bench_config(
         &url,
         &[
@@ -406,12 +353,12 @@ async fn through_writer(
     let elapsed = started.elapsed();
     db.close().await;
     verify_rows(
-        &mut conn,
+        &conn,
         rows.len(),
         &format!("writer BATCH_SIZE={batch_size}"),
     )
     .await?;
-    let _ = conn.close().await;
+    drop(conn);
     drop_database(pg, &name)?;
     Ok((
         Throughput {
@@ -426,23 +373,32 @@ async fn through_writer(
 /// prepared statement. Timed on `rows` (a sample) and extrapolated as rows/s.
 async fn naive_inserts(pg: &TestPostgres, rows: &[EquityRow]) -> Result<Throughput, BenchError> {
     let name = "naive";
-    let (_, mut conn) = fresh_database(pg, name, rows).await?;
-    let placeholders: Vec<String> = (1..=31).map(|i| format!("${i}")).collect();
+    let (_, conn) = fresh_database(pg, name, rows).await?;
+    let placeholders: Vec<String> = (1..=EQUITY_DATA.columns.len())
+        .map(|i| format!("${i}"))
+        .collect();
     let sql = format!(
-        "INSERT INTO equity_data ({EQUITY_COLUMNS}) VALUES ({})",
+        "INSERT INTO {} VALUES ({})",
+        equity_target(),
         placeholders.join(", ")
     );
+    let statement = conn
+        .client
+        .prepare(&sql)
+        .await
+        .map_err(|e| BenchError::sql("prepare the naive INSERT", e))?;
     let started = Instant::now();
     for r in rows {
-        // Audited: a constant column list and numbered placeholders.
-        bind_row(sqlx::query(sqlx::AssertSqlSafe(sql.as_str())), r)
-            .execute(&mut conn)
+        let values = row_values(r);
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
+        conn.client
+            .execute(&statement, &params)
             .await
             .map_err(|e| BenchError::sql("naive INSERT", e))?;
     }
     let elapsed = started.elapsed();
-    verify_rows(&mut conn, rows.len(), "naive INSERT").await?;
-    let _ = conn.close().await;
+    verify_rows(&conn, rows.len(), "naive INSERT").await?;
+    drop(conn);
     drop_database(pg, name)?;
     Ok(Throughput {
         rows: rows.len() as u64,
@@ -450,133 +406,20 @@ async fn naive_inserts(pg: &TestPostgres, rows: &[EquityRow]) -> Result<Throughp
     })
 }
 
-type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
-
-/// Binds one row's 31 values in [`EQUITY_COLUMNS`] order.
-fn bind_row<'q>(q: PgQuery<'q>, r: &'q EquityRow) -> PgQuery<'q> {
-    let f = &r.quote;
-    let t = |ms: Option<i64>| ms.and_then(time_from_ms);
-    let mut q = q
-        .bind(&*r.ticker)
-        .bind(r.timestamp)
-        .bind(r.seq)
-        .bind(finite(f.last))
-        .bind(f.total_volume)
-        .bind(finite(f.bid))
-        .bind(finite(f.ask))
-        .bind(f.bid_size)
-        .bind(f.ask_size)
-        .bind(finite(f.mark))
-        .bind(f.last_size)
-        .bind(finite(f.high))
-        .bind(finite(f.low))
-        .bind(finite(f.open))
-        .bind(finite(f.close))
-        .bind(finite(f.net_change))
-        .bind(finite(f.net_percent_change))
-        .bind(t(f.quote_time_ms))
-        .bind(t(f.trade_time_ms))
-        .bind(f.security_status.as_deref());
-    for v in r.indicators.to_array() {
-        q = q.bind(finite(v));
-    }
-    q
-}
-
-/// One transaction per batch of `batch_size` rows, its rows loaded by `strategy`.
-async fn strategy(
-    pg: &TestPostgres,
-    rows: &[EquityRow],
-    batch_size: usize,
-    strategy: Strategy,
-) -> Result<Throughput, BenchError> {
-    let name = format!("strategy_{strategy:?}_{batch_size}").to_lowercase();
-    let (_, mut conn) = fresh_database(pg, &name, rows).await?;
-    if strategy == Strategy::CopyStaging {
-        // Created once per connection; emptied by every commit.
-        sqlx::query(
-            "CREATE TEMP TABLE equity_staging (LIKE equity_data INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-        )
-        .execute(&mut conn)
-        .await
-        .map_err(|e| BenchError::sql("create the staging table", e))?;
-    }
-    let batches: Vec<Batch> = rows
-        .chunks(batch_size.max(1))
-        .map(|c| Batch {
-            equities: c.to_vec(),
-            ..Batch::default()
-        })
-        .collect();
-    let started = Instant::now();
-    for batch in &batches {
-        let mut tx = conn
-            .begin()
-            .await
-            .map_err(|e| BenchError::sql("begin", e))?;
-        match strategy {
-            Strategy::CopyBinary => {
-                copy_equities(&mut tx, batch).await?;
-            }
-            Strategy::UnnestOnly | Strategy::Unnest => {
-                insert::insert_equities(&mut tx, batch).await?;
-            }
-            Strategy::CopyStaging => {
-                copy_into(&mut tx, batch, "equity_staging").await?;
-                // Audited: a constant column list.
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO equity_data ({EQUITY_COLUMNS}) SELECT {EQUITY_COLUMNS} \
-                     FROM equity_staging ON CONFLICT DO NOTHING"
-                )))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| BenchError::sql("insert from staging", e))?;
-            }
-        }
-        if strategy != Strategy::UnnestOnly {
-            insert::upsert_latest_quotes(&mut tx, &batch.latest_equities()).await?;
-        }
-        tx.commit()
-            .await
-            .map_err(|e| BenchError::sql("commit", e))?;
-    }
-    let elapsed = started.elapsed();
-    verify_rows(
-        &mut conn,
-        rows.len(),
-        &format!("{strategy:?} batches of {batch_size}"),
-    )
-    .await?;
-    let _ = conn.close().await;
-    drop_database(pg, &name)?;
-    Ok(Throughput {
-        rows: rows.len() as u64,
-        elapsed,
-    })
-}
-
-/// CSV `COPY ... FROM STDIN` of one batch into `table` (encoding included in the cost).
-async fn copy_into(
-    tx: &mut Transaction<'_, Postgres>,
-    batch: &Batch,
-    table: &str,
-) -> Result<(), SinkError> {
-    let mut csv = String::with_capacity(batch.equities.len() * 320);
-    batch
-        .equities
+/// One row's values in column order, as the naive client binds them.
+fn row_values(r: &EquityRow) -> Vec<Box<dyn ToSql + Sync + '_>> {
+    EQUITY_DATA
+        .columns
         .iter()
-        .for_each(|r| push_equity_line(&mut csv, r));
-    let mut copy = (**tx)
-        .copy_in_raw(&format!(
-            "COPY {table} ({EQUITY_COLUMNS}) FROM STDIN WITH (FORMAT csv)"
-        ))
-        .await
-        .map_err(|e| SinkError::new(format!("start COPY into {table}"), e))?;
-    copy.send(csv.as_bytes())
-        .await
-        .map_err(|e| SinkError::new("send COPY data", e))?;
-    copy.finish()
-        .await
-        .map_err(|e| SinkError::new(format!("finish COPY into {table}"), e))?;
-    Ok(())
+        .map(|c| -> Box<dyn ToSql + Sync + '_> {
+            match (c.get)(r) {
+                Value::Text(v) => Box::new(v),
+                Value::Time(v) => Box::new(v),
+                Value::Date(v) => Box::new(v),
+                Value::Int4(v) => Box::new(v),
+                Value::Int8(v) => Box::new(v),
+                Value::Float8(v) => Box::new(v),
+            }
+        })
+        .collect()
 }

@@ -7,7 +7,8 @@
 //!    `BATCH_SIZE`s, against `COPY` of the same rows from a file (the ceiling) and one
 //!    autocommitted `INSERT` per row (naive), on a throwaway cluster with default
 //!    durability (`fsync` on); plus `UNNEST` against COPY into a staging table.
-//! 3. [`latency`]: tick-to-commit p50/p99/max at paced offered loads, default settings.
+//! 3. [`latency`]: tick-to-commit p50/p99/max at paced offered loads, default settings, on
+//!    loopback and through a delay proxy (a WAN: round trips per flush).
 //! 4. [`footprint`]: the binary itself on the zero-configuration path: peak RSS, CPU,
 //!    time to the first committed row, binary size.
 //!
@@ -16,7 +17,6 @@
 //! `--quick` mode (small sizes) is run end to end by the test suite so the benchmark keeps
 //! working.
 
-pub mod copy_binary;
 pub mod csv;
 mod error;
 pub mod footprint;
@@ -24,9 +24,9 @@ pub mod hot_path;
 pub mod ingest;
 pub mod latency;
 mod machine;
+pub mod pg;
 pub mod report;
 pub mod session;
-pub mod unnest_sqlx;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +66,9 @@ pub struct Plan {
     /// Offered loads (updates/s over all symbols) of the latency section.
     pub latency_loads: Vec<u64>,
     pub latency_duration: Duration,
+    /// The WAN run: offered load and one-way delay of the proxy.
+    pub wan_load: u64,
+    pub wan_one_way: Duration,
     pub footprint_symbols: usize,
     pub footprint_rate: f64,
     pub footprint_window: Duration,
@@ -84,18 +87,13 @@ impl Plan {
             ingest_rows: 200_000,
             ingest: ingest::IngestPlan {
                 rounds: 3,
-                batch_sizes: vec![1000, 100, 1],
+                batch_sizes: vec![5000, 1000, 100, 1],
                 naive_rows: 5_000,
-                strategy_rows: 100_000,
-                strategies: vec![
-                    (ingest::Strategy::Unnest, vec![100, 1000, 5000]),
-                    (ingest::Strategy::CopyBinary, vec![100, 1000, 5000]),
-                    (ingest::Strategy::UnnestOnly, vec![5000]),
-                    (ingest::Strategy::CopyStaging, vec![1000, 5000]),
-                ],
             },
             latency_loads: vec![1_000, 10_000],
             latency_duration: Duration::from_secs(20),
+            wan_load: 1_000,
+            wan_one_way: Duration::from_millis(10),
             footprint_symbols: 500,
             footprint_rate: 20.0,
             footprint_window: Duration::from_secs(20),
@@ -115,16 +113,11 @@ impl Plan {
                 rounds: 1,
                 batch_sizes: vec![1000, 100, 1],
                 naive_rows: 200,
-                strategy_rows: 1_000,
-                strategies: vec![
-                    (ingest::Strategy::Unnest, vec![500]),
-                    (ingest::Strategy::CopyBinary, vec![500]),
-                    (ingest::Strategy::UnnestOnly, vec![500]),
-                    (ingest::Strategy::CopyStaging, vec![500]),
-                ],
             },
             latency_loads: vec![200, 1_000],
             latency_duration: Duration::from_secs(2),
+            wan_load: 200,
+            wan_one_way: Duration::from_millis(10),
             footprint_symbols: 50,
             footprint_rate: 2.0,
             footprint_window: Duration::from_secs(2),
@@ -187,8 +180,33 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             "[3/4] latency: {load} updates/s for {} s",
             plan.latency_duration.as_secs()
         ));
-        latency.push(latency::run(&pg, &symbols, load, plan.latency_duration, work.path()).await?);
+        latency.push(
+            latency::run(
+                &pg,
+                &symbols,
+                load,
+                plan.latency_duration,
+                work.path(),
+                None,
+            )
+            .await?,
+        );
     }
+    progress(&format!(
+        "[3/4] latency over a WAN: {} updates/s for {} s through a proxy adding {} ms each way",
+        plan.wan_load,
+        plan.latency_duration.as_secs(),
+        plan.wan_one_way.as_millis()
+    ));
+    let wan = latency::run(
+        &pg,
+        &symbols,
+        plan.wan_load,
+        plan.latency_duration,
+        work.path(),
+        Some(plan.wan_one_way),
+    )
+    .await?;
 
     let binary = match &options.binary {
         Some(b) => b.clone(),
@@ -220,6 +238,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
         hot,
         ingest,
         latency,
+        wan,
         footprint,
     })
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::footprint::FootprintResult;
 use super::hot_path::HotPathResult;
-use super::ingest::{IngestResult, Strategy};
+use super::ingest::IngestResult;
 use super::latency::LatencyRun;
 use super::{BenchError, Machine, Plan};
 
@@ -23,9 +23,15 @@ pub const COMMAND: &str = "cargo run --release -p bench";
 const HOT_PATH_TARGET: f64 = 1_000_000.0;
 const COPY_SHARE_TARGET: f64 = 0.75;
 const GROUP_COMMIT_TARGET: f64 = 0.80;
-const NAIVE_MULTIPLE_TARGET: f64 = 20.0;
-const P99_SLACK: Duration = Duration::from_millis(50);
+/// Writer at 5,000-row batches against binary `COPY ... FROM 'file'` (the PostgreSQL writer
+/// issue).
+const BINARY_COPY_SHARE_TARGET: f64 = 0.85;
+const NAIVE_MULTIPLE_TARGET: f64 = 50.0;
+const P99_TARGET: Duration = Duration::from_millis(20);
 const LATENCY_TARGET_LOAD: u64 = 10_000;
+/// Through a 20 ms round trip: round trips per flush, and tick-to-commit p50.
+const WAN_TURNS_TARGET: f64 = 2.0;
+const WAN_P50_TARGET: Duration = Duration::from_millis(50);
 /// 30 MB (decimal, the stricter reading).
 const RSS_TARGET_BYTES: u64 = 30_000_000;
 
@@ -39,6 +45,8 @@ pub struct Report {
     pub hot: HotPathResult,
     pub ingest: IngestResult,
     pub latency: Vec<LatencyRun>,
+    /// The latency run through the delay proxy.
+    pub wan: LatencyRun,
     pub footprint: FootprintResult,
 }
 
@@ -63,6 +71,7 @@ impl Report {
         let judge = |ok: bool| self.judged().then_some(ok);
         let ing = &self.ingest;
         let ceiling = ing.copy_ceiling();
+        let bs5000 = ing.writer_rate(5000).unwrap_or(0.0);
         let bs1000 = ing.writer_rate(1000).unwrap_or(0.0);
         let bs1 = ing.writer_rate(1).unwrap_or(0.0);
         let naive = ing.naive.rows_per_sec();
@@ -88,6 +97,20 @@ impl Report {
                 met: judge(ratio(bs1000, ceiling) >= COPY_SHARE_TARGET),
             },
             Target {
+                name: "Ingest BATCH_SIZE=5000 vs binary COPY from a file",
+                goal: format!(
+                    "≥ {:.0} % of `COPY ... FROM 'file' (FORMAT binary)`",
+                    BINARY_COPY_SHARE_TARGET * 100.0
+                ),
+                measured: format!(
+                    "{:.0} %",
+                    ratio(bs5000, ing.copy_file_binary.median()) * 100.0
+                ),
+                met: judge(
+                    ratio(bs5000, ing.copy_file_binary.median()) >= BINARY_COPY_SHARE_TARGET,
+                ),
+            },
+            Target {
                 name: "Ingest BATCH_SIZE=1 vs BATCH_SIZE=1000 (group commit)",
                 goal: format!("≥ {:.0} %", GROUP_COMMIT_TARGET * 100.0),
                 measured: format!("{:.0} %", ratio(bs1, bs1000) * 100.0),
@@ -106,18 +129,37 @@ impl Report {
             .find(|l| l.offered_per_sec == LATENCY_TARGET_LOAD)
             .or(self.latency.last())
         {
-            let limit = l.batch_interval + P99_SLACK;
             t.push(Target {
-                name: "p99 tick-to-commit at 10,000 updates/s",
-                goal: format!("≤ {} (BATCH_INTERVAL + 50 ms)", ms(limit)),
+                name: "p99 tick-to-commit at 10,000 updates/s (loopback)",
+                goal: format!("≤ {}", ms(P99_TARGET)),
                 measured: format!(
                     "{} at {} updates/s",
                     ms(l.p99),
                     thousands(l.offered_per_sec as f64)
                 ),
-                met: judge(l.offered_per_sec == LATENCY_TARGET_LOAD && l.p99 <= limit),
+                met: judge(l.offered_per_sec == LATENCY_TARGET_LOAD && l.p99 <= P99_TARGET),
             });
         }
+        let wan = &self.wan;
+        let turns = wan.turns_per_flush.unwrap_or(f64::INFINITY);
+        let rtt = wan.rtt.unwrap_or_default();
+        t.push(Target {
+            name: "Round trips per flush at a 20 ms round trip",
+            goal: format!("≤ {WAN_TURNS_TARGET:.0} on average"),
+            measured: format!(
+                "{turns:.2} (mean flush {} = {:.2} round trips of {})",
+                ms(wan.flush_mean),
+                wan.flush_mean.as_secs_f64() / rtt.as_secs_f64().max(1e-9),
+                ms(rtt)
+            ),
+            met: judge(turns <= WAN_TURNS_TARGET && rtt == Duration::from_millis(20)),
+        });
+        t.push(Target {
+            name: "p50 tick-to-commit at a 20 ms round trip",
+            goal: format!("≤ {}", ms(WAN_P50_TARGET)),
+            measured: format!("{} (p99 {})", ms(wan.p50), ms(wan.p99)),
+            met: judge(wan.p50 <= WAN_P50_TARGET && rtt == Duration::from_millis(20)),
+        });
         let f = &self.footprint;
         t.push(Target {
             name: "Peak RSS, 500 symbols at 10,000 updates/s",
@@ -333,59 +375,13 @@ impl Report {
              only by noise. Each writer transaction also upserts `latest_quotes`, which the COPY \
              and naive rows do not."
         );
-        if i.strategies.is_empty() {
-            return;
-        }
-        let mut sizes: Vec<usize> = i.strategies.iter().map(|s| s.batch_size).collect();
-        sizes.sort_unstable();
-        sizes.dedup();
-        let mut kinds: Vec<Strategy> = Vec::new();
-        for s in &i.strategies {
-            if !kinds.contains(&s.strategy) {
-                kinds.push(s.strategy);
-            }
-        }
-        kinds.sort_by_key(|k| *k as u8);
         let _ = writeln!(
             w,
-            "\nSink strategies, one transaction per batch ({} rows, rows/s):\n",
-            thousands(i.strategies[0].throughput.rows as f64)
+            "\nBatches with {} or more quotes of a table go in by binary `COPY` (two round trips), \
+             smaller ones by `INSERT ... SELECT FROM UNNEST(...) ON CONFLICT DO NOTHING` (one \
+             round trip); every flush also records its batch in `batch_ledger` (exactly once).",
+            market_streamer::db::postgres::insert::COPY_MIN_ROWS
         );
-        let _ = write!(w, "| Strategy |");
-        sizes.iter().for_each(|b| {
-            let _ = write!(w, " batches of {b} |");
-        });
-        let _ = writeln!(w, "\n|---|{}", "---|".repeat(sizes.len()));
-        for k in &kinds {
-            let _ = write!(w, "| {} |", k.label());
-            for b in &sizes {
-                let cell = i
-                    .strategies
-                    .iter()
-                    .find(|s| s.strategy == *k && s.batch_size == *b)
-                    .map_or_else(
-                        || "–".to_string(),
-                        |s| thousands(s.throughput.rows_per_sec()),
-                    );
-                let _ = write!(w, " {cell} |");
-            }
-            let _ = writeln!(w);
-        }
-        let rate = |k: Strategy, b: usize| {
-            i.strategies
-                .iter()
-                .find(|s| s.strategy == k && s.batch_size == b)
-                .map(|s| s.throughput.rows_per_sec())
-        };
-        let _ = write!(w, "| binary COPY flush / UNNEST flush |");
-        for b in &sizes {
-            let cell = match (rate(Strategy::CopyBinary, *b), rate(Strategy::Unnest, *b)) {
-                (Some(c), Some(u)) => format!("{:.2}×", ratio(c, u)),
-                _ => "–".into(),
-            };
-            let _ = write!(w, " {cell} |");
-        }
-        let _ = writeln!(w);
     }
 
     fn latency_section(&self, w: &mut String) {
@@ -402,21 +398,33 @@ impl Report {
         );
         let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
         for l in &self.latency {
-            let _ = writeln!(
-                w,
-                "| {} updates/s | {} s | {} / {} | {} | {} | {} | {} | {:.2} → {:.2} |",
-                thousands(l.offered_per_sec as f64),
-                l.duration.as_secs(),
-                thousands(l.measured_rows as f64),
-                thousands(l.offered_rows as f64),
-                thousands(l.writes as f64),
-                ms(l.p50),
-                ms(l.p99),
-                ms(l.max),
-                l.load.0,
-                l.load.1
-            );
+            latency_row(w, l);
         }
+        let wan = &self.wan;
+        let _ = writeln!(
+            w,
+            "\nThrough a WAN: the same at {} updates/s, the writer's connection through a proxy \
+             that delays every packet {} each way (a {} round trip; migrations and partitions set \
+             up directly beforehand). The proxy counts the client's turns: bursts of requests \
+             sent after an answer, i.e. round trips waited for.\n",
+            thousands(wan.offered_per_sec as f64),
+            ms(wan.rtt.unwrap_or_default() / 2),
+            ms(wan.rtt.unwrap_or_default()),
+        );
+        let _ = writeln!(
+            w,
+            "| Offered load | Duration | Rows measured / offered | Transactions | p50 | p99 | max | Load avg |"
+        );
+        let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
+        latency_row(w, wan);
+        let _ = writeln!(
+            w,
+            "\nRound trips per flush: **{:.2}** (turns counted by the proxy / committed writes); \
+             mean flush {} = {:.2} round trips.",
+            wan.turns_per_flush.unwrap_or(f64::NAN),
+            ms(wan.flush_mean),
+            wan.flush_mean.as_secs_f64() / wan.rtt.unwrap_or_default().as_secs_f64().max(1e-9)
+        );
     }
 
     fn footprint_section(&self, w: &mut String) {
@@ -494,6 +502,24 @@ pub fn merge_generated(existing: Option<&str>, generated: &str) -> String {
              this file between the markers.\n\n{BEGIN_MARKER}\n{generated}{END_MARKER}\n"
         ),
     }
+}
+
+/// One row of a latency table.
+fn latency_row(w: &mut String, l: &LatencyRun) {
+    let _ = writeln!(
+        w,
+        "| {} updates/s | {} s | {} / {} | {} | {} | {} | {} | {:.2} → {:.2} |",
+        thousands(l.offered_per_sec as f64),
+        l.duration.as_secs(),
+        thousands(l.measured_rows as f64),
+        thousands(l.offered_rows as f64),
+        thousands(l.writes as f64),
+        ms(l.p50),
+        ms(l.p99),
+        ms(l.max),
+        l.load.0,
+        l.load.1
+    );
 }
 
 fn ratio(a: f64, b: f64) -> f64 {

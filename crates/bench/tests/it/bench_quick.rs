@@ -61,11 +61,26 @@ fn quick_bench_runs_every_section_and_writes_the_report() {
         .lines()
         .filter(|l| l.contains(" updates/s | ") && l.contains(" / "))
         .collect();
-    assert_eq!(latency_rows.len(), 2, "{written}");
+    assert_eq!(
+        latency_rows.len(),
+        3,
+        "two loads on loopback, one through the WAN proxy: {written}"
+    );
     for row in latency_rows {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         let (measured, offered) = cells[3].split_once(" / ").expect("measured / offered");
         assert_eq!(measured, offered, "rows lost in {row}");
         assert_ne!(measured, "0", "nothing measured in {row}");
     }
+    // The WAN run counted its round trips.
+    let turns = written
+        .split("Round trips per flush: **")
+        .nth(1)
+        .and_then(|rest| rest.split("**").next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .expect("round trips per flush reported");
+    assert!(
+        turns >= 1.0,
+        "a flush waits for at least one round trip: {turns}"
+    );
 }
