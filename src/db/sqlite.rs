@@ -138,6 +138,8 @@ impl SqliteSink {
             ("equity_data", "\"timestamp\"", tick_cutoff),
             ("option_data", "\"timestamp\"", tick_cutoff),
             ("equity_bars", "bar_start", bar_cutoff),
+            // A batch can only come back while its rows are kept.
+            ("batch_ledger", "committed_at", tick_cutoff),
         ] {
             let sql = format!(
                 "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ? LIMIT {DELETE_CHUNK})"

@@ -47,6 +47,17 @@ async fn old_rows_are_deleted_in_chunks_and_recent_ones_kept() {
         rows.into_iter().for_each(|r| batch.push(r));
     }
     db.write(&batch).await.expect("write");
+    let Database::Sqlite(lite) = &db else {
+        panic!("sqlite")
+    };
+    // A ledger entry from 20 days ago goes with the old ticks; today's (the batch above) stays.
+    sqlx::query("INSERT INTO batch_ledger (batch_id, row_count, committed_at) VALUES (1, 5, ?)")
+        .bind(market_streamer::db::sqlite::sqlite_time(
+            Utc::now() - chrono::Duration::days(20),
+        ))
+        .execute(lite.pool())
+        .await
+        .expect("old ledger entry");
 
     let stats = PipelineStats::default();
     let report = market_streamer::retention::run_once(
@@ -56,7 +67,10 @@ async fn old_rows_are_deleted_in_chunks_and_recent_ones_kept() {
     )
     .await
     .expect("retention");
-    assert_eq!(report.rows_deleted, 12_000);
+    assert_eq!(
+        report.rows_deleted, 12_001,
+        "12,000 ticks and one ledger entry"
+    );
     assert!(report.database_bytes > 0);
     assert_eq!(
         stats
@@ -65,9 +79,11 @@ async fn old_rows_are_deleted_in_chunks_and_recent_ones_kept() {
         report.database_bytes
     );
 
-    let Database::Sqlite(lite) = &db else {
-        panic!("sqlite")
-    };
+    let ledger: Vec<i64> = sqlx::query_scalar("SELECT batch_id FROM batch_ledger")
+        .fetch_all(lite.pool())
+        .await
+        .expect("ledger");
+    assert_eq!(ledger, vec![batch.id.get()]);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM equity_data")
         .fetch_one(lite.pool())
         .await
