@@ -116,6 +116,8 @@ pub struct ReplaySummary {
     pub frames: u64,
     pub updates: u64,
     pub skipped_items: u64,
+    /// Items refused by the sanity limits (see `market::sanity`).
+    pub items_refused: u64,
     pub writer: WriterReport,
     pub equity_rows: u64,
     pub option_rows: u64,
@@ -126,7 +128,7 @@ impl std::fmt::Display for ReplaySummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "replay done: {} lines, {} frames, {} updates, {} rows written (equity_data {}, option_data {}, equity_bars {}), {} lines skipped as malformed, {} items skipped",
+            "replay done: {} lines, {} frames, {} updates, {} rows written (equity_data {}, option_data {}, equity_bars {}), {} lines skipped as malformed, {} items skipped, {} items refused (bad key or implausible time)",
             self.counts.lines,
             self.frames,
             self.updates,
@@ -136,6 +138,7 @@ impl std::fmt::Display for ReplaySummary {
             self.bar_rows,
             self.counts.malformed_lines,
             self.skipped_items,
+            self.items_refused,
         )
     }
 }
@@ -164,6 +167,7 @@ pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError
         frames: PipelineStats::get(&stats.frames),
         updates: PipelineStats::get(&stats.updates),
         skipped_items: PipelineStats::get(&stats.skipped_items),
+        items_refused: stats.items_refused.iter().map(PipelineStats::get).sum(),
         writer: report,
         equity_rows: PipelineStats::get(&stats.equity_rows_written),
         option_rows: PipelineStats::get(&stats.option_rows_written),

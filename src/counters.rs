@@ -17,6 +17,8 @@ pub struct PipelineStats {
     pub malformed_frames: AtomicU64,
     /// Items skipped because of a bad type or missing key, or unusable updates.
     pub skipped_items: AtomicU64,
+    /// Items refused by the sanity limits, by [`crate::market::sanity::Refusal::index`].
+    pub items_refused: [AtomicU64; 6],
     /// Typed updates merged (LEVELONE + CHART).
     pub updates: AtomicU64,
     pub equity_updates: AtomicU64,

@@ -15,9 +15,10 @@ use crate::counters::PipelineStats;
 use crate::health::live::LiveFeed;
 use crate::indicators::IndicatorEngine;
 use crate::market::MarketState;
+use crate::market::sanity::{self, Refusal};
 use crate::rows::Row;
 use crate::schwab::downstream::{DownstreamStopped, FrameConsumer};
-use crate::schwab::wire::{Frame, FrameError, Notice, UpdateBody, parse_frame};
+use crate::schwab::wire::{Frame, FrameError, Notice, Update, UpdateBody, parse_frame};
 
 /// The session's consumer: a [`FrameProcessor`] plus the bounded channel to the writer.
 #[derive(Debug)]
@@ -67,6 +68,8 @@ pub struct FrameProcessor {
     stats: Arc<PipelineStats>,
     /// The live page's feed (equity rows offered without waiting; see [`LiveFeed::offer`]).
     live: Option<LiveFeed>,
+    /// Sanity refusals already logged, by kind (each kind is logged once).
+    refusals_logged: [bool; 6],
 }
 
 impl FrameProcessor {
@@ -78,6 +81,7 @@ impl FrameProcessor {
             indicators,
             stats,
             live: None,
+            refusals_logged: [false; 6],
         }
     }
 
@@ -115,10 +119,34 @@ impl FrameProcessor {
         tracing::debug!(%error, "skipped malformed frame");
     }
 
+    /// Counts an item refused by the sanity limits; the first of each kind is logged.
+    fn refuse(&mut self, refusal: Refusal, update: &Update<'_>) {
+        PipelineStats::add(&self.stats.items_refused[refusal.index()], 1);
+        let logged = &mut self.refusals_logged[refusal.index()];
+        if !*logged {
+            *logged = true;
+            // The key is shown escaped and cut short: it may be anything.
+            let key: String = update
+                .symbol
+                .chars()
+                .take(40)
+                .flat_map(char::escape_debug)
+                .collect();
+            tracing::warn!(
+                reason = refusal.label(),
+                key = %key,
+                event_ms = update.event_ms,
+                "refused a stream item: {}; the rest of the frame is kept (further items refused for this reason are only counted: market_streamer_items_refused_total)",
+                refusal.describe()
+            );
+        }
+    }
+
     /// Merges the updates of `frame` (received at `received_ms`) and appends the resulting
     /// rows to `rows`. Unusable items are counted and skipped, never fatal.
     pub fn process(&mut self, frame: &Frame<'_>, received_ms: i64, rows: &mut Vec<Row>) {
-        let s = &self.stats;
+        let stats = self.stats.clone();
+        let s = &*stats;
         PipelineStats::add(&s.frames, 1);
         s.last_frame_unix_ms.store(received_ms, Relaxed);
         let mut skipped = u64::from(frame.skipped_items);
@@ -126,7 +154,12 @@ impl FrameProcessor {
         // update. `services`: the frame carried the service; `merged`: updates that made rows.
         let mut services = [false; 3];
         let mut merged = [0u64; 3];
+        let now_ms = chrono::Utc::now().timestamp_millis();
         for update in &frame.updates {
+            if let Err(refusal) = sanity::check(update, received_ms, now_ms) {
+                self.refuse(refusal, update);
+                continue;
+            }
             let service = match update.body {
                 UpdateBody::Equity(_) => 0,
                 UpdateBody::Option(_) => 1,

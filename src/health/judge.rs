@@ -316,6 +316,7 @@ fn report(
             frames: snap.stream.frames,
             updates: snap.stream.updates,
             malformed_frames: snap.stream.malformed_frames,
+            items_refused: snap.stream.items_refused,
             connects: s.connects,
             gaps: s.gaps,
             last_close: s.last_close.clone(),

@@ -16,6 +16,7 @@
 //! Names: `market_streamer_frames_total{service}` (a frame counts once per data service it
 //! carries; `other`: responses, heartbeats, notices), `market_streamer_updates_total{service}`,
 //! `market_streamer_malformed_frames_total`, `market_streamer_skipped_items_total`,
+//! `market_streamer_items_refused_total{reason}`,
 //! `market_streamer_heartbeats_total`, `market_streamer_rows_written_total{table}`,
 //! `market_streamer_rows_dropped_total`, `market_streamer_rows_spooled_total`,
 //! `market_streamer_writes_total`, `market_streamer_write_retries_total`,
@@ -40,12 +41,14 @@ use metrics_exporter_prometheus::{
 use super::report::{HealthReport, Status};
 use super::snapshot::Snapshot;
 use crate::counters::{PipelineStats, WriteHistograms};
+use crate::market::sanity::Refusal;
 use crate::schwab::session::SessionState;
 
 const FLUSH_SECONDS: &str = "market_streamer_flush_duration_seconds";
 const FLUSH_ROWS: &str = "market_streamer_flush_rows";
 const TICK_TO_COMMIT: &str = "market_streamer_tick_to_commit_seconds";
 const RECONNECTS: &str = "market_streamer_reconnects_total";
+const ITEMS_REFUSED: &str = "market_streamer_items_refused_total";
 
 /// Upper bounds of the histogram buckets.
 const FLUSH_SECONDS_BUCKETS: &[f64] = &[
@@ -197,6 +200,10 @@ impl Metrics {
             for (reason, n) in &snap.session.reconnects {
                 counter!(RECONNECTS, "reason" => *reason).absolute(*n);
             }
+            for refusal in Refusal::ALL {
+                counter!(ITEMS_REFUSED, "reason" => refusal.label())
+                    .absolute(get(&stats.items_refused[refusal.index()]));
+            }
         });
 
         m.buffered_rows.set(snap.writer.buffered_rows as f64);
@@ -309,6 +316,11 @@ fn register_mirrored() -> Mirrored {
         "market_streamer_batches_already_committed_total",
         Unit::Count,
         "Batches found in batch_ledger (committed by an attempt whose answer was lost, or before a restart) and not written again"
+    );
+    describe_counter!(
+        ITEMS_REFUSED,
+        Unit::Count,
+        "Stream items refused by the sanity limits (key with control characters or too long, a time before 2000 or more than a day ahead), by reason"
     );
     describe_counter!(
         RECONNECTS,

@@ -87,6 +87,9 @@ pub struct StreamSection {
     pub frames: u64,
     pub updates: u64,
     pub malformed_frames: u64,
+    /// Stream items refused by the sanity limits (bad key or implausible time; by reason in
+    /// `market_streamer_items_refused_total`).
+    pub items_refused: u64,
     /// Connections opened since the start.
     pub connects: u64,
     /// Interruptions recorded in `stream_gaps`.

@@ -38,6 +38,8 @@ pub struct StreamFacts {
     pub frames: u64,
     pub updates: u64,
     pub malformed_frames: u64,
+    /// Items refused by the sanity limits (all reasons).
+    pub items_refused: u64,
 }
 
 /// The writer's state.
@@ -128,6 +130,7 @@ impl HealthSources {
                 frames: get(&s.frames),
                 updates: get(&s.updates),
                 malformed_frames: get(&s.malformed_frames),
+                items_refused: s.items_refused.iter().map(get).sum(),
             },
             writer: WriterFacts {
                 last_commit_at: time(&s.last_flush_unix_ms),

@@ -74,6 +74,7 @@ fn healthy(now: DateTime<Utc>) -> Snapshot {
             frames: 1000,
             updates: 5000,
             malformed_frames: 0,
+            items_refused: 0,
         },
         writer: WriterFacts {
             last_commit_at: Some(now - secs(1)),

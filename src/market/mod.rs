@@ -4,6 +4,8 @@
 //! into the symbol's state and a *full* row is emitted. CHART_EQUITY items are complete
 //! candles and become bar rows as they are. The state is owned by a single task.
 
+pub mod sanity;
+
 /// The OCC option symbol; its single home is the leaf `streamer-config` (see its docs).
 pub use streamer_config::option_symbol;
 
