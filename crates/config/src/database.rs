@@ -81,8 +81,11 @@ fn postgres_port(url: &str) -> Option<u16> {
     port.parse().ok()
 }
 
-/// Replaces the password of `scheme://user:password@host` and the value of every
-/// `password=` query parameter with `***`.
+/// Query parameters whose values are secrets (libpq names; compared ignoring case).
+const SECRET_PARAMETERS: [&str; 2] = ["password", "sslpassword"];
+
+/// Replaces the password of `scheme://user:password@host` and the value of every secret
+/// query parameter (`password=`, `sslpassword=`) with `***`.
 pub fn redact_url_password(url: &str) -> String {
     let mut out = match url.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
@@ -98,11 +101,46 @@ pub fn redact_url_password(url: &str) -> String {
         let query: Vec<String> = out[q + 1..]
             .split('&')
             .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                Some((key, _))
+                    if SECRET_PARAMETERS
+                        .iter()
+                        .any(|secret| key.eq_ignore_ascii_case(secret)) =>
+                {
+                    format!("{key}=***")
+                }
                 _ => pair.to_string(),
             })
             .collect();
         out = format!("{}?{}", &out[..q], query.join("&"));
     }
     out
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redact_url_password;
+
+    #[test]
+    fn passwords_in_the_userinfo_and_the_query_are_hidden() {
+        for (url, shown) in [
+            (
+                "postgres://u:s3cret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            (
+                "postgres://u@h/db?password=s3cret&sslmode=require",
+                "postgres://u@h/db?password=***&sslmode=require",
+            ),
+            (
+                "postgres://u@h/db?PASSWORD=p@ss",
+                "postgres://u@h/db?PASSWORD=***",
+            ),
+            (
+                "postgres://u:a@h/db?sslpassword=k3y&sslmode=verify-full",
+                "postgres://u:***@h/db?sslpassword=***&sslmode=verify-full",
+            ),
+        ] {
+            assert_eq!(redact_url_password(url), shown);
+        }
+    }
 }

@@ -34,6 +34,15 @@ pub fn seconds(min: f64, max: f64) -> impl Fn(&str, &str) -> Parsed<Duration> {
     }
 }
 
+/// `0` (off), or seconds from `min` to `max`, fractions allowed.
+pub fn off_or_seconds(min: f64, max: f64) -> impl Fn(&str, &str) -> Parsed<Duration> {
+    let seconds = seconds(min, max);
+    move |raw, allowed| match raw.trim().trim_end_matches('s').parse::<f64>() {
+        Ok(v) if v == 0.0 => Ok(Duration::ZERO),
+        _ => seconds(raw, allowed),
+    }
+}
+
 /// `DATABASE_URL`; the value is shown with its password redacted.
 pub fn database_url(raw: &str, allowed: &str) -> Parsed<DatabaseTarget> {
     DatabaseTarget::parse(raw)

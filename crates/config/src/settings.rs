@@ -271,9 +271,9 @@ settings! {
         /// How often the one-line status is printed; zero turns it off.
         status_interval: Duration = "STATUS_INTERVAL" {
             default: value("5"),
-            allowed: "seconds from 0 to 86400, fractions allowed (e.g. 0.25)",
-            parse: parse::seconds(0.0, 86400.0),
-            help: "seconds between status lines; `0` turns them off",
+            allowed: "0 (off), or seconds from 1 to 86400, fractions allowed (e.g. 2.5)",
+            parse: parse::off_or_seconds(1.0, 86400.0),
+            help: "seconds between status lines (at least 1); `0` turns them off",
         },
     },
     /// Bars, indicator periods and warm start.

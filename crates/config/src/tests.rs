@@ -417,3 +417,17 @@ fn the_table_has_one_row_per_variable_and_valid_defaults() {
         assert!(!v.allowed.is_empty() && !v.help.is_empty(), "{}", v.name);
     }
 }
+
+#[test]
+fn status_lines_are_off_or_at_least_a_second_apart() {
+    let interval = |v: &str| from(&[("STATUS_INTERVAL", v)]).map(|c| c.logging.status_interval);
+    assert_eq!(interval("0").expect("off"), Duration::ZERO);
+    assert_eq!(interval("2.5").expect("2.5 s"), Duration::from_millis(2500));
+    for bad in ["0.000001", "0.5", "-1", "86401", "soon"] {
+        let err = interval(bad).expect_err(bad).to_string();
+        assert!(
+            err.contains("STATUS_INTERVAL") && err.contains("from 1 to 86400"),
+            "{err}"
+        );
+    }
+}
