@@ -211,10 +211,18 @@ impl Spool {
         let offset = segment.bytes as usize;
         let written = file.write_all(&bytes).and_then(|()| file.sync_data());
         if let Err(e) = written {
-            // Undo a partial write so the segment stays readable.
+            // Undo a partial write so the segment stays readable; a segment this append
+            // created holds nothing and goes (a full disk must not leave a trail of empty
+            // files, one per attempt).
             let _ = file.set_len(segment.bytes);
             self.active = None;
-            return Err(SpoolError::io("append (fsync)", &segment.path, e));
+            let err = SpoolError::io("append (fsync)", &segment.path, e);
+            if segment.records.is_empty()
+                && let Some(empty) = self.segments.pop_back()
+            {
+                let _ = fs::remove_file(&empty.path);
+            }
+            return Err(err);
         }
         segment.bytes += len;
         segment.records.push_back(record::RecordSpan {
