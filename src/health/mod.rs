@@ -15,6 +15,7 @@
 //! - [`probe`]: `market-streamer probe`, the container health check (a plain GET /health).
 //! - [`page`]: the live page itself (`GET /`, embedded HTML) and its event stream (`GET /live`).
 
+mod accept;
 pub mod judge;
 pub mod live;
 pub mod metrics;

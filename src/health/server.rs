@@ -1,6 +1,7 @@
 //! The HTTP side of the health endpoint: an axum router (HTTP/1.1) on `HEALTH_ADDR` with
 //! `GET /health`, `GET /metrics` and the live page (`GET /`, its event stream `GET /live`, see
-//! [`super::page`]), stopped gracefully by the service's stop signal.
+//! [`super::page`]), stopped gracefully by the service's stop signal. Connections are
+//! accepted by [`super::accept`] (header-read timeout, connection cap).
 //!
 //! Binding happens first, at startup, so a taken port fails the start at once with what to
 //! do, before anything connects to Schwab or the database.
@@ -83,7 +84,7 @@ impl HealthServer {
         stop: watch::Receiver<bool>,
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
-        let mut serve_stop = stop.clone();
+        let serve_stop = stop.clone();
         let upkeep_metrics = metrics.clone();
         let upkeep = tokio::spawn(async move {
             let mut tick = tokio::time::interval(UPKEEP_EVERY);
@@ -98,16 +99,7 @@ impl HealthServer {
             metrics,
             live,
         }));
-        let serve = tokio::spawn(async move {
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = serve_stop.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "the health endpoint stopped serving");
-            }
-        });
+        let serve = tokio::spawn(super::accept::serve(listener, app, serve_stop));
         if addr.ip().is_loopback() {
             tracing::info!(address = %addr, "health endpoint listening: GET /health, GET /metrics, live page at GET /");
         } else {
