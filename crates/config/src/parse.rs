@@ -38,7 +38,7 @@ pub fn seconds(min: f64, max: f64) -> impl Fn(&str, &str) -> Parsed<Duration> {
 pub fn off_or_seconds(min: f64, max: f64) -> impl Fn(&str, &str) -> Parsed<Duration> {
     let seconds = seconds(min, max);
     move |raw, allowed| match raw.trim().trim_end_matches('s').parse::<f64>() {
-        Ok(v) if v == 0.0 => Ok(Duration::ZERO),
+        Ok(0.0) => Ok(Duration::ZERO),
         _ => seconds(raw, allowed),
     }
 }
