@@ -128,7 +128,7 @@ impl std::fmt::Display for ReplaySummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "replay done: {} lines, {} frames, {} updates, {} rows written (equity_data {}, option_data {}, equity_bars {}), {} lines skipped as malformed, {} items skipped, {} items refused (bad key or implausible time)",
+            "replay done: {} lines, {} frames, {} updates, {} rows written (equity_data {}, option_data {}, equity_bars {}), {} lines skipped as malformed, {} lines over MAX_FRAME_BYTES skipped, {} items skipped, {} items refused (bad key or implausible time)",
             self.counts.lines,
             self.frames,
             self.updates,
@@ -137,6 +137,7 @@ impl std::fmt::Display for ReplaySummary {
             self.option_rows,
             self.bar_rows,
             self.counts.malformed_lines,
+            self.counts.oversized_lines,
             self.skipped_items,
             self.items_refused,
         )
@@ -154,7 +155,7 @@ pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError
         stats.clone(),
     );
     let mut pipeline = Pipeline::new(FrameProcessor::new(stats.clone(), engine), writer.tx);
-    let read = replay_file(path, &mut pipeline).await;
+    let read = replay_file(path, &mut pipeline, cfg.schwab.max_frame_bytes).await;
     // The writer drains and ends once its last sender (the pipeline's) is gone.
     drop(pipeline);
     let written = writer.task.await?;

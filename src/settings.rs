@@ -137,6 +137,7 @@ pub fn supervisor(cfg: &Config) -> SupervisorSettings {
             connect_timeout: s.http_timeout,
             response_timeout: s.response_timeout,
             stall_timeout: s.stall_timeout,
+            max_frame_bytes: s.max_frame_bytes,
         },
         [s.reconnect_backoff_min, s.reconnect_backoff_max],
         s.kicked_backoff,

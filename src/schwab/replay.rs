@@ -2,11 +2,13 @@
 //! and handed to a [`FrameConsumer`] exactly as the live session does.
 //!
 //! Blank lines are ignored; a line that is not valid UTF-8 or not a frame is counted and
-//! skipped. A frame without a data `timestamp` takes the previous frame's event time.
+//! skipped, and a line longer than `MAX_FRAME_BYTES` is skipped without being held in memory
+//! (it is read through in chunks). A frame without a data `timestamp` takes the previous
+//! frame's event time.
 
 use std::path::Path;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 
 use super::downstream::FrameConsumer;
 use super::wire::parse_frame;
@@ -18,6 +20,8 @@ pub struct ReplayCounts {
     pub blank_lines: u64,
     /// Lines skipped whole (not UTF-8, not a JSON object).
     pub malformed_lines: u64,
+    /// Lines longer than `MAX_FRAME_BYTES`, skipped unread.
+    pub oversized_lines: u64,
 }
 
 /// Why a replay could not read its file.
@@ -32,10 +36,60 @@ pub enum ReplayError {
     WriterStopped,
 }
 
-/// Reads `path` line by line into `consumer`.
+/// How reading one line ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineRead {
+    Eof,
+    Line,
+    /// Longer than the limit: read through and dropped; its length.
+    TooLong(u64),
+}
+
+/// Reads one line (without holding more than `max` bytes of it) into `line`.
+async fn read_line_bounded(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineRead> {
+    line.clear();
+    let mut dropped: u64 = 0;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(match (dropped, line.is_empty()) {
+                (0, true) => LineRead::Eof,
+                (0, false) => LineRead::Line,
+                (n, _) => LineRead::TooLong(n),
+            });
+        }
+        let (chunk, found_end) = match available.iter().position(|b| *b == b'\n') {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let n = chunk.len();
+        if dropped > 0 || line.len() + n > max.saturating_add(1) {
+            // Over the limit: count, keep nothing.
+            dropped += (line.len() + n) as u64;
+            line.clear();
+        } else {
+            line.extend_from_slice(chunk);
+        }
+        reader.consume(n);
+        if found_end {
+            return Ok(if dropped > 0 {
+                LineRead::TooLong(dropped)
+            } else {
+                LineRead::Line
+            });
+        }
+    }
+}
+
+/// Reads `path` line by line into `consumer`; lines over `max_line_bytes` are skipped.
 pub async fn replay_file(
     path: &Path,
     consumer: &mut impl FrameConsumer,
+    max_line_bytes: usize,
 ) -> Result<ReplayCounts, ReplayError> {
     let io_err = |source| ReplayError::Io {
         path: path.display().to_string(),
@@ -47,11 +101,24 @@ pub async fn replay_file(
     let mut line = Vec::with_capacity(64 * 1024);
     let mut last_event_ms = chrono::Utc::now().timestamp_millis();
     loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).await.map_err(io_err)? == 0 {
-            break;
+        match read_line_bounded(&mut reader, &mut line, max_line_bytes)
+            .await
+            .map_err(io_err)?
+        {
+            LineRead::Eof => break,
+            LineRead::Line => counts.lines += 1,
+            LineRead::TooLong(bytes) => {
+                counts.lines += 1;
+                counts.oversized_lines += 1;
+                tracing::warn!(
+                    line = counts.lines,
+                    bytes,
+                    max_line_bytes,
+                    "skipped a line longer than MAX_FRAME_BYTES (raise it if the recording really holds such frames)"
+                );
+                continue;
+            }
         }
-        counts.lines += 1;
         let Ok(text) = std::str::from_utf8(&line) else {
             counts.malformed_lines += 1;
             tracing::warn!(line = counts.lines, "skipped a line that is not UTF-8");
@@ -83,4 +150,42 @@ pub async fn replay_file(
         }
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize) -> Vec<(LineRead, String)> {
+        let mut reader = BufReader::with_capacity(8, input);
+        let mut line = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            let read = read_line_bounded(&mut reader, &mut line, max)
+                .await
+                .expect("read");
+            if read == LineRead::Eof {
+                return out;
+            }
+            out.push((read, String::from_utf8_lossy(&line).into_owned()));
+        }
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_skipped_whole_and_short_ones_kept() {
+        let long = "y".repeat(100);
+        let input = format!("short\n{long}\nok\nlast-without-newline");
+        let got = lines(input.as_bytes(), 20).await;
+        assert_eq!(
+            got,
+            vec![
+                (LineRead::Line, "short\n".into()),
+                (LineRead::TooLong(101), String::new()),
+                (LineRead::Line, "ok\n".into()),
+                (LineRead::Line, "last-without-newline".into()),
+            ]
+        );
+        let tail = lines(format!("a\n{long}").as_bytes(), 20).await;
+        assert_eq!(tail[1], (LineRead::TooLong(100), String::new()));
+    }
 }

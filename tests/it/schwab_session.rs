@@ -412,6 +412,7 @@ async fn a_wss_url_goes_through_rustls_and_a_failed_handshake_is_a_network_error
         connect_timeout: Duration::from_secs(10),
         response_timeout: Duration::from_secs(5),
         stall_timeout: Duration::from_secs(5),
+        max_frame_bytes: 4 << 20,
     };
     let processor = FrameProcessor::new(
         Default::default(),
@@ -445,4 +446,19 @@ async fn a_wss_url_goes_through_rustls_and_a_failed_handshake_is_a_network_error
         "a TLS failure: {detail}"
     );
     assert!(!report.logged_in);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_max_frame_bytes_is_refused_and_the_session_carries_on() {
+    let mut run = TestService::start_sqlite(fast_sim(), &[("MAX_FRAME_BYTES", "64K")]).await;
+    run.wait_streamed(1).await;
+    // 1 MB of one JSON string: refused from the frame header, never parsed or buffered whole.
+    let huge = format!(r#"{{"notify":[{{"service":"{}"}}]}}"#, "x".repeat(1 << 20));
+    run.sim().send_raw(&huge);
+    wait_until("the frame_too_large gap", async || {
+        run.gaps().await.iter().any(|g| g.0 == "frame_too_large")
+    })
+    .await;
+    run.wait_streamed(2).await;
+    run.stop().await;
 }

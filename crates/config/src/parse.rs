@@ -78,6 +78,14 @@ pub fn spool_bytes(raw: &str, allowed: &str) -> Parsed<u64> {
     }
 }
 
+/// `MAX_FRAME_BYTES`: a size from 64K to 256M.
+pub fn frame_bytes(raw: &str, allowed: &str) -> Parsed<usize> {
+    match bytes(raw).and_then(|b| usize::try_from(b).ok()) {
+        Some(b) if ((64 << 10)..=(256 << 20)).contains(&b) => Ok(b),
+        _ => invalid(raw, allowed),
+    }
+}
+
 /// Parses `123`, `64K`, `512M`, `2G` (binary units) into bytes.
 fn bytes(raw: &str) -> Option<u64> {
     let t = raw.trim().to_ascii_uppercase();

@@ -185,6 +185,13 @@ settings! {
             parse: parse::fields(8),
             help: "CHART_EQUITY field numbers (0–8)",
         },
+        /// Largest stream message (and replay line) accepted.
+        max_frame_bytes: usize = "MAX_FRAME_BYTES" {
+            default: shown("`4M`", "4M"),
+            allowed: "a size from 64K to 256M, in bytes or with a K or M suffix (e.g. 4M)",
+            parse: parse::frame_bytes,
+            help: "largest Schwab message (and `replay` line) accepted; a larger one is refused before parsing and counted (`market_streamer_frames_too_large_total`), which bounds memory whatever arrives",
+        },
         /// Reconnect when no frame (data or heartbeat) arrived for this long.
         stall_timeout: Duration = "STALL_TIMEOUT" {
             default: value("30"),

@@ -22,8 +22,6 @@ use crate::schwab::preferences::StreamerInfo;
 use crate::schwab::secret::Secret;
 use crate::schwab::wire::{Notice, parse_frame};
 
-/// Largest WebSocket message and frame accepted: a 500-symbol snapshot can be large.
-pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 /// How long a polite goodbye (LOGOUT, close frame) may take.
 const GOODBYE: Duration = Duration::from_secs(1);
 
@@ -36,6 +34,9 @@ pub struct ConnectionSettings {
     pub response_timeout: Duration,
     /// No Schwab frame for this long ends the connection.
     pub stall_timeout: Duration,
+    /// `MAX_FRAME_BYTES`: a larger WebSocket message is refused before it is buffered whole
+    /// (the connection ends and is made again).
+    pub max_frame_bytes: usize,
 }
 
 /// Why a connection ended.
@@ -55,6 +56,8 @@ pub enum CloseReason {
     StopStreaming { message: String },
     /// Connect failure, reset, TLS or I/O error.
     NetworkError { detail: String },
+    /// A message larger than `MAX_FRAME_BYTES` was refused.
+    FrameTooLarge { limit: usize },
     /// A LOGIN or subscription ack did not come within `STREAM_RESPONSE_TIMEOUT`.
     ResponseTimeout { what: String },
     /// The writer stopped (its error is reported by the app).
@@ -73,6 +76,7 @@ impl CloseReason {
             Self::Kicked { .. } => "kicked",
             Self::StopStreaming { .. } => "stop_streaming",
             Self::NetworkError { .. } => "network_error",
+            Self::FrameTooLarge { .. } => "frame_too_large",
             Self::ResponseTimeout { .. } => "response_timeout",
             Self::WriterStopped => "writer_stopped",
             Self::Shutdown => "shutdown",
@@ -105,6 +109,10 @@ impl std::fmt::Display for CloseReason {
                 write!(f, "code 30: the server stopped streaming ({message})")
             }
             Self::NetworkError { detail } => write!(f, "network error: {detail}"),
+            Self::FrameTooLarge { limit } => write!(
+                f,
+                "a message larger than MAX_FRAME_BYTES ({limit} bytes) was refused before parsing; raise MAX_FRAME_BYTES if the subscriptions really need such messages"
+            ),
             Self::ResponseTimeout { what } => write!(f, "no answer to {what} in time"),
             Self::WriterStopped => write!(f, "the database writer stopped"),
             Self::Shutdown => write!(f, "the service is stopping"),
@@ -164,8 +172,8 @@ pub async fn run_connection(
         last_frame_at: None,
     };
     let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+        .max_message_size(Some(plan.settings.max_frame_bytes))
+        .max_frame_size(Some(plan.settings.max_frame_bytes));
     let connect = tokio_tungstenite::connect_async_with_config(
         plan.info.socket_url.as_str(),
         Some(config),
@@ -236,6 +244,7 @@ struct Session<'p> {
     last_frame_wall: Option<DateTime<Utc>>,
     response_timeout: Duration,
     stall_timeout: Duration,
+    max_frame_bytes: usize,
 }
 
 enum Step {
@@ -262,6 +271,7 @@ impl<'p> Session<'p> {
             last_frame_wall: None,
             response_timeout: plan.settings.response_timeout,
             stall_timeout: plan.settings.stall_timeout,
+            max_frame_bytes: plan.settings.max_frame_bytes,
         }
     }
 
@@ -331,6 +341,11 @@ impl<'p> Session<'p> {
                 return Step::End(CloseReason::ServerClose {
                     code: None,
                     reason: String::new(),
+                });
+            }
+            Some(Err(tungstenite::Error::Capacity(_))) => {
+                return Step::End(CloseReason::FrameTooLarge {
+                    limit: self.max_frame_bytes,
                 });
             }
             Some(Err(e)) => return Step::End(network_error(e)),

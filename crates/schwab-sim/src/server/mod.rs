@@ -100,7 +100,7 @@ pub struct TokenGrant {
 }
 
 /// What a connection is told to do by a switch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Control {
     /// Drop the TCP connection without a close frame.
     Drop,
@@ -112,6 +112,8 @@ enum Control {
     Kick,
     /// Code 30 (stop streaming), then close.
     StopStreaming,
+    /// Send this text as one message (poison, oversized frames), then carry on.
+    Raw(std::sync::Arc<str>),
 }
 
 #[derive(Default)]
@@ -159,7 +161,7 @@ impl Shared {
         for (id, tx) in &conns.live {
             if !only_logged_in || conns.logged_in == Some(*id) {
                 // A full control queue means the connection is already being told something.
-                let _ = tx.try_send(control);
+                let _ = tx.try_send(control.clone());
             }
         }
     }
@@ -301,6 +303,13 @@ impl SimServer {
     /// Switch: code 30 to the logged-in connection (stop streaming), then close.
     pub fn stop_streaming(&self) {
         self.shared.send_control(Control::StopStreaming, true);
+    }
+
+    /// Switch: the logged-in connection sends `text` as one message (anything: an oversized
+    /// frame, poison items), then streams on.
+    pub fn send_raw(&self, text: &str) {
+        self.shared
+            .send_control(Control::Raw(std::sync::Arc::from(text)), true);
     }
 
     /// Switch: the next `n` LOGINs are denied with code 3.

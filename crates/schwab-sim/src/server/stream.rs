@@ -168,6 +168,11 @@ async fn serve(shared: Arc<Shared>, mut ws: Socket) {
                     let _ = ws.close(None).await;
                     break;
                 }
+                Some(Control::Raw(text)) => {
+                    if ws.send(Message::text(text.to_string())).await.is_err() {
+                        break;
+                    }
+                }
                 Some(Control::StopStreaming) => {
                     let _ = ws.send(Message::text(notify_code(30, "Stop streaming due to empty subscription or administrative action"))).await;
                     let _ = ws.close(None).await;
