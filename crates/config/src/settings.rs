@@ -190,7 +190,7 @@ settings! {
             default: shown("`4M`", "4M"),
             allowed: "a size from 64K to 256M, in bytes or with a K or M suffix (e.g. 4M)",
             parse: parse::frame_bytes,
-            help: "largest Schwab message (and `replay` line) accepted; a larger one is refused before parsing and counted (`market_streamer_frames_too_large_total`), which bounds memory whatever arrives",
+            help: "largest Schwab message (and `replay` line) accepted; a larger one is refused before it is read whole (the connection is made again, counted as `market_streamer_reconnects_total{reason=\"frame_too_large\"}`; `replay` skips the line), which bounds memory whatever arrives",
         },
         /// Reconnect when no frame (data or heartbeat) arrived for this long.
         stall_timeout: Duration = "STALL_TIMEOUT" {
