@@ -15,10 +15,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::columns::{EQUITY_BARS, EQUITY_DATA, LATEST_QUOTES, OPTION_DATA, TableSpec, Value};
+use super::migrate::MigrationReport;
 use super::{SinkError, WriteReport};
 use crate::rows::Batch;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Rows per INSERT statement: at most 31 columns × 500 stays far below the 32766 parameter limit
 /// (a test checks the widest table).
@@ -67,12 +66,14 @@ impl SqliteSink {
         &self.pool
     }
 
-    /// Applies the embedded SQLite migrations.
-    pub async fn migrate(&self) -> Result<(), SinkError> {
-        MIGRATOR
-            .run(&self.pool)
+    /// Applies the embedded SQLite migrations ([`super::migrate`]).
+    pub async fn migrate(&self) -> Result<MigrationReport, SinkError> {
+        let mut conn = self
+            .pool
+            .acquire()
             .await
-            .map_err(|e| SinkError::new("run SQLite migrations", sqlx::Error::from(e)))
+            .map_err(|e| SinkError::new("open the SQLite file for migrations", e))?;
+        super::migrate::sqlite(&mut conn).await
     }
 
     /// Writes one batch in one transaction.

@@ -36,10 +36,8 @@ async fn count(db: &Database, sql: &str) -> i64 {
     let Database::Postgres(pg) = db else {
         panic!("postgres expected")
     };
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
-        .fetch_one(pg.pool())
-        .await
-        .expect("count")
+    let conn = pg.shared_conn().await.expect("connect");
+    testkit::pg_i64(&conn, sql).await.expect("count")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,7 +77,7 @@ async fn anon_reads_market_tables_and_cannot_write_or_read_anything_else() {
             "DELETE FROM equity_bars",
             "SELECT count(*) FROM equity_data_p20250813",
             "SELECT count(*) FROM equity_data_default",
-            "SELECT count(*) FROM _sqlx_migrations",
+            "SELECT count(*) FROM refinery_schema_history",
             "SELECT market_admin.ensure_day_partition('equity_data', current_date)",
             "SELECT count(*) FROM schwab_tokens",
             "INSERT INTO stream_gaps (gap_start, gap_end, reason) VALUES (now(), now(), 'x')",

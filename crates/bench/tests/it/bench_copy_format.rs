@@ -74,24 +74,19 @@ fn big_batch() -> Batch {
     batch
 }
 
-async fn database(pg: &TestPostgres, name: &str) -> Database {
+/// A migrated database (by the service's own migrations) and a sqlx pool on it.
+async fn database(pg: &TestPostgres, name: &str) -> sqlx::PgPool {
     let url = pg.create_database(name).expect("create database");
     let db = Database::connect(&market_streamer::settings::database(&config_for(&url, &[])))
         .await
         .expect("connect");
     db.migrate().await.expect("migrate");
-    db
-}
-
-fn pool(db: &Database) -> &sqlx::PgPool {
-    match db {
-        Database::Postgres(pg) => pg.pool(),
-        Database::Sqlite(_) => panic!("postgres expected"),
-    }
+    db.close().await;
+    sqlx::PgPool::connect(&url).await.expect("connect")
 }
 
 /// Every stored quote, all columns but `inserted_at`, as text in key order.
-async fn stored(db: &Database) -> String {
+async fn stored(db: &sqlx::PgPool) -> String {
     sqlx::query_scalar(
         r#"SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t.ticker, t."timestamp", t.seq), '')
            FROM (SELECT ticker, "timestamp", seq, price, volume, bid, ask, bid_size, ask_size,
@@ -100,14 +95,14 @@ async fn stored(db: &Database) -> String {
                         macd, macd_signal, macd_hist, bb_upper, bb_middle, bb_lower, vwap
                  FROM equity_data) t"#,
     )
-    .fetch_one(pool(db))
+    .fetch_one(db)
     .await
     .expect("read equity_data")
 }
 
-async fn count(db: &Database, table: &str) -> i64 {
+async fn count(db: &sqlx::PgPool, table: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-        .fetch_one(pool(db))
+        .fetch_one(db)
         .await
         .expect("count")
 }
@@ -124,7 +119,7 @@ async fn binary_copy_stores_exactly_what_the_sink_stores() {
         "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
          WHERE a.attrelid = 'equity_data'::regclass AND a.attnum > 0 AND NOT a.attisdropped",
     )
-    .fetch_all(pool(&by_copy))
+    .fetch_all(&by_copy)
     .await
     .expect("column types");
     for (name, ty) in EQUITY_COPY_TYPES {
@@ -133,13 +128,13 @@ async fn binary_copy_stores_exactly_what_the_sink_stores() {
             "equity_data.{name} is not {ty}: {types:?}"
         );
     }
-    let mut tx = pool(&by_copy).begin().await.expect("begin");
+    let mut tx = by_copy.begin().await.expect("begin");
     let copied = copy_equities(&mut tx, &batch).await.expect("binary COPY");
     tx.commit().await.expect("commit");
     assert_eq!(copied as i64, n);
 
     let by_insert = database(&pg, "by_insert").await;
-    let mut tx = pool(&by_insert).begin().await.expect("begin");
+    let mut tx = by_insert.begin().await.expect("begin");
     insert::insert_equities(&mut tx, &batch)
         .await
         .expect("insert by UNNEST");
@@ -154,7 +149,7 @@ async fn binary_copy_stores_exactly_what_the_sink_stores() {
          volume, bid_size, coalesce(quote_time::text, 'NULL'), security_status, \
          coalesce(rsi::text, 'NULL'), vwap) FROM equity_data WHERE ticker = 'ODD' AND seq = 0",
     )
-    .fetch_one(pool(&by_copy))
+    .fetch_one(&by_copy)
     .await
     .expect("odd row");
     assert_eq!(
@@ -168,7 +163,7 @@ async fn binary_copy_stores_exactly_what_the_sink_stores() {
     let empty: Option<String> = sqlx::query_scalar(
         "SELECT security_status FROM equity_data WHERE ticker = 'ODD' AND seq = 1",
     )
-    .fetch_one(pool(&by_copy))
+    .fetch_one(&by_copy)
     .await
     .expect("empty status row");
     assert_eq!(
