@@ -9,6 +9,7 @@ mod health_endpoints;
 mod indicators_db;
 mod indicators_no_alloc;
 mod live_page;
+mod migrations;
 mod postgres_writer;
 mod replay;
 mod retention_sqlite;
