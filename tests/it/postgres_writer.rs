@@ -585,7 +585,7 @@ async fn the_writer_speaks_tls_with_sslmode_require() {
         .await
         .expect("write over TLS");
     assert_eq!(report.rows, 22);
-    // Every connection of the service (the writer's and the pool's) is encrypted.
+    // Every connection of the service (the writer's and the shared one) is encrypted.
     let plain = pg
         .psql(
             "tls",
