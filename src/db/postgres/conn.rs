@@ -17,10 +17,10 @@
 use std::time::Duration;
 
 use pg_connect::{MakeRustlsConnect, PgConnectError, PgTarget};
+use tokio_postgres::error::Severity;
 
 use crate::db::SinkError;
 use crate::db::error::DbError;
-use tokio_postgres::error::Severity;
 
 /// Bound on one connect attempt (TCP, TLS and startup).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -94,7 +94,7 @@ impl ConnectSettings {
         self.statement_timeout
     }
 
-    /// Overrides the session's `statement_timeout` (tests, tuning; zero turns it off).
+    /// Overrides the session's `statement_timeout` (tests, tuning; zero leaves the server's).
     pub fn set_statement_timeout(&mut self, timeout: Duration) {
         self.statement_timeout = timeout;
     }
@@ -111,8 +111,12 @@ impl ConnectSettings {
             .await
             .map_err(|e| SinkError::new("connect to PostgreSQL", e))?;
         let driver = tokio::spawn(drive(connection)).abort_handle();
-        // 0 turns the timeout off (migrations and maintenance on a large database).
-        let ms = self.statement_timeout.as_millis();
+        // Zero keeps the server's (or the role's) setting: migrations and maintenance on a
+        // large database.
+        if self.statement_timeout.is_zero() {
+            return Ok((client, driver));
+        }
+        let ms = self.statement_timeout.as_millis().max(1);
         tokio::time::timeout(
             CONNECT_TIMEOUT,
             client.batch_execute(&format!("SET statement_timeout = {ms}")),
