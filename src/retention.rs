@@ -49,7 +49,7 @@ pub async fn run_once(
             RetentionReport {
                 partitions_created: m.partitions_created,
                 partitions_dropped: m.partitions_dropped,
-                rows_deleted: m.bars_deleted,
+                rows_deleted: m.bars_deleted + m.ledger_deleted,
                 database_bytes: m.database_bytes,
             }
         }

@@ -6,20 +6,23 @@
 //! `SELECT max("timestamp") FROM equity_data WHERE ticker = $1`, which the primary key
 //! `(ticker, "timestamp", seq)` answers from the index in every daily partition.
 //!
-//! The check only reads: SQLite is opened read-only (never created), and PostgreSQL queries
-//! are unprepared, so Supabase's transaction pooler (port 6543) works as well as a direct
-//! connection.
+//! The check only reads: SQLite (sqlx) is opened read-only (never created), and PostgreSQL
+//! (tokio-postgres, with the service's `sslmode` / `sslrootcert` rules from the `pg-connect`
+//! crate) is asked with unnamed statements only (`query_typed`), so a pooler in transaction
+//! mode works as well as a direct connection.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use market_calendar::FreshnessThresholds;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use pg_connect::PgTarget;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection, Row};
 use streamer_config::{DatabaseTarget, redact_url_password};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 
 use crate::freshness::{Newest, judge_symbols, summarize};
 use crate::level::Level;
@@ -70,9 +73,11 @@ pub async fn check(
     let outcome = match parse_target(url) {
         Err(p) => Err(p),
         Ok(DatabaseTarget::Postgres(url)) => match connect_postgres(&url).await {
-            Ok(mut conn) => {
-                let found = newest_rows(&mut conn, symbols).await;
-                let _ = conn.close().await;
+            Ok((mut client, driver)) => {
+                let found = newest_rows(&mut client, symbols).await;
+                // Without its client the connection says goodbye to the server and ends.
+                drop(client);
+                let _ = tokio::time::timeout(Duration::from_secs(2), driver).await;
                 found
             }
             Err(p) => Err(p),
@@ -98,18 +103,33 @@ pub async fn check(
     }
 }
 
-async fn connect_postgres(url: &str) -> Result<PgConnection, Problem> {
-    let options = PgConnectOptions::from_str(url)
-        .map_err(|e| {
-            Problem::unknown(format!("--database-url is not a valid PostgreSQL URL: {e}"))
-        })?
-        .application_name("health_check");
-    options.connect().await.map_err(|e| {
+/// How long connecting may take when the URL sets no `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects and drives the connection on a task of its own (ends when the client is dropped).
+async fn connect_postgres(
+    url: &str,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), Problem> {
+    let PgTarget {
+        mut config, tls, ..
+    } = PgTarget::parse(url).map_err(|e| Problem::unknown(format!("--database-url: {e}")))?;
+    if config.get_application_name().is_none() {
+        config.application_name("health_check");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let (client, connection) = config.connect(tls).await.map_err(|e| {
         Problem::critical(format!(
             "cannot connect ({}): is the database up and the URL (user, password, host, port, ?sslmode=require for Supabase) right?",
             crate::error_chain(&e)
         ))
-    })
+    })?;
+    let driver = tokio::spawn(async move {
+        // A broken connection shows up as the next query's error.
+        let _ = connection.await;
+    });
+    Ok((client, driver))
 }
 
 async fn open_sqlite(path: &Path) -> Result<SqliteConnection, Problem> {
@@ -144,7 +164,7 @@ trait NewestSource {
 
 const LATEST_QUOTES: &str = r#"SELECT ticker, "timestamp" FROM latest_quotes"#;
 
-fn query_failed(what: &str, e: &sqlx::Error) -> Problem {
+fn query_failed(what: &str, e: &dyn std::error::Error) -> Problem {
     Problem::critical(format!("{what} failed ({})", crate::error_chain(e)))
 }
 
@@ -154,17 +174,13 @@ fn missing_equity_data() -> Problem {
     )
 }
 
-impl NewestSource for PgConnection {
+impl NewestSource for tokio_postgres::Client {
     async fn latest_quotes(&mut self) -> Result<Option<Vec<(String, DateTime<Utc>)>>, Problem> {
-        match sqlx::query(LATEST_QUOTES)
-            .persistent(false)
-            .fetch_all(&mut *self)
-            .await
-        {
+        match self.query_typed(LATEST_QUOTES, &[]).await {
             Ok(rows) => rows
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .collect::<Result<Vec<_>, tokio_postgres::Error>>()
                 .map(Some)
                 .map_err(|e| query_failed("reading latest_quotes", &e)),
             Err(e) if pg_undefined_table(&e) => Ok(None),
@@ -173,14 +189,15 @@ impl NewestSource for PgConnection {
     }
 
     async fn newest_equity_row(&mut self, symbol: &str) -> Result<Option<DateTime<Utc>>, Problem> {
-        let row = sqlx::query(r#"SELECT max("timestamp") FROM equity_data WHERE ticker = $1"#)
-            .bind(symbol)
-            .persistent(false)
-            .fetch_one(&mut *self)
+        let row = self
+            .query_typed_one(
+                r#"SELECT max("timestamp") FROM equity_data WHERE ticker = $1"#,
+                &[(&symbol, Type::TEXT)],
+            )
             .await;
         match row {
             Ok(r) => r
-                .try_get::<Option<DateTime<Utc>>, _>(0)
+                .try_get::<_, Option<DateTime<Utc>>>(0)
                 .map_err(|e| query_failed("reading equity_data", &e)),
             Err(e) if pg_undefined_table(&e) => Err(missing_equity_data()),
             Err(e) => Err(query_failed("reading equity_data", &e)),
@@ -189,10 +206,8 @@ impl NewestSource for PgConnection {
 }
 
 /// PostgreSQL's `undefined_table` (42P01).
-fn pg_undefined_table(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == "42P01")
+fn pg_undefined_table(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNDEFINED_TABLE)
 }
 
 fn sqlite_no_such_table(e: &sqlx::Error) -> bool {

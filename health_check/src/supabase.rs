@@ -6,8 +6,9 @@
 //! Why plain `reqwest` and not the `postgrest` crate the issue names: `postgrest` 1.6.0 (its
 //! latest release) is built on reqwest 0.11, which brings hyper 0.14, http 0.2, rustls 0.21,
 //! rustls-webpki 0.101 and webpki-roots 0.25: a second, older HTTP and TLS stack beside the
-//! rustls 0.23 that sqlx already links. One GET with two headers does not justify that in a
-//! binary meant to be small; reqwest 0.12 on rustls with ring shares sqlx's TLS stack. The
+//! rustls 0.23 that tokio-postgres-rustls already links. One GET with two headers does not
+//! justify that in a binary meant to be small; reqwest 0.12 on rustls with ring shares the
+//! database connection's TLS stack. The
 //! request is exactly the one `postgrest` would send (`Postgrest::new(url).insert_header
 //! ("apikey", key).from("latest_quotes").select("ticker,timestamp").in_("ticker", symbols)`).
 

@@ -4,8 +4,9 @@
 //! locked; the batch stays buffered and is retried. Permanent: the data or schema is wrong
 //! (missing table, constraint violation, bad password); retrying would loop forever.
 //!
-//! Two drivers report errors: sqlx (SQLite, and the PostgreSQL maintenance paths) and
-//! tokio-postgres (the PostgreSQL writer connection). Both map SQLSTATEs the same way.
+//! Three sources report errors: sqlx (SQLite), tokio-postgres (every PostgreSQL connection)
+//! and refinery (migrations, wrapping either driver's error). SQLSTATEs map the same way
+//! whichever driver saw them.
 
 use std::fmt;
 
@@ -40,6 +41,16 @@ pub enum DbError {
     /// DATABASE_URL or its TLS settings cannot be used.
     #[error("{0}")]
     Config(String),
+    /// A migration failed, or the database's migration history does not match this release.
+    #[error("{}", migration_text(.0))]
+    Migration(#[from] refinery_core::Error),
+    /// The schema or its migration history is not what this release expects (the text says
+    /// what to do).
+    #[error("{0}")]
+    Schema(String),
+    /// The database answered with a value this release cannot read.
+    #[error("unexpected value from the database: {0}")]
+    Decode(String),
 }
 
 impl SinkError {
@@ -51,7 +62,14 @@ impl SinkError {
                 DbError::Sqlx(e) => classify(e),
                 DbError::Postgres(e) => classify_postgres(e),
                 DbError::Timeout(_) => ErrorKind::Transient,
-                DbError::Config(_) => ErrorKind::Permanent,
+                DbError::Migration(e) => match migration_driver_error(e) {
+                    Some(Driver::Postgres(e)) => classify_postgres(e),
+                    Some(Driver::Sqlx(e)) => classify(e),
+                    None => ErrorKind::Permanent,
+                },
+                DbError::Config(_) | DbError::Schema(_) | DbError::Decode(_) => {
+                    ErrorKind::Permanent
+                }
             },
             action: action.into(),
             source,
@@ -63,6 +81,11 @@ impl SinkError {
         match &self.source {
             DbError::Sqlx(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
             DbError::Postgres(e) => e.code().map(|c| c.code().to_owned()),
+            DbError::Migration(e) => match migration_driver_error(e) {
+                Some(Driver::Postgres(e)) => e.code().map(|c| c.code().to_owned()),
+                Some(Driver::Sqlx(sqlx::Error::Database(db))) => db.code().map(|c| c.into_owned()),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -88,6 +111,16 @@ impl SinkError {
                 "a row broke a table constraint: this is a bug, please report it with the log"
             }
             _ => match &self.source {
+                DbError::Migration(e) => match e.kind() {
+                    refinery_core::error::Kind::DivergentVersion(..)
+                    | refinery_core::error::Kind::MissingVersion(_) => {
+                        "the database was migrated by a different release of market-streamer: run that release (or a newer one), or restore the database from a backup"
+                    }
+                    _ => "the migration was rolled back; fix the cause above and start again",
+                },
+                DbError::Decode(_) => {
+                    "the schema was changed by hand or this is a bug: check the table against SCHEMA.md and report it with the log"
+                }
                 DbError::Sqlx(sqlx::Error::Configuration(_)) | DbError::Config(_) => {
                     "DATABASE_URL is malformed: fix it and start again"
                 }
@@ -217,6 +250,36 @@ fn postgres_text(e: &tokio_postgres::Error) -> String {
     match std::error::Error::source(e) {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
+    }
+}
+
+/// The driver error behind a refinery error, when a query failed.
+enum Driver<'e> {
+    Postgres(&'e tokio_postgres::Error),
+    Sqlx(&'e sqlx::Error),
+}
+
+fn migration_driver_error(e: &refinery_core::Error) -> Option<Driver<'_>> {
+    let refinery_core::error::Kind::Connection(_, source) = e.kind() else {
+        return None;
+    };
+    if let Some(pg) = source.downcast_ref::<tokio_postgres::Error>() {
+        Some(Driver::Postgres(pg))
+    } else {
+        source.downcast_ref::<sqlx::Error>().map(Driver::Sqlx)
+    }
+}
+
+/// refinery's text with the driver's (tokio-postgres' own says only "db error").
+fn migration_text(e: &refinery_core::Error) -> String {
+    match (e.kind(), migration_driver_error(e)) {
+        (refinery_core::error::Kind::Connection(what, _), Some(Driver::Postgres(pg))) => {
+            format!("{what}: {}", postgres_text(pg))
+        }
+        (refinery_core::error::Kind::Connection(what, _), Some(Driver::Sqlx(x))) => {
+            format!("{what}: {x}")
+        }
+        _ => e.to_string(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The database: the one home of every SQL statement, for PostgreSQL (Supabase) and the
 //! embedded SQLite default. Batches of rows ([`Sink`]), stream gaps ([`stream_gaps`]), the indicator
 //! warm start ([`warm_start`]), retention and size ([`postgres::partitions`], [`sqlite`]),
-//! Realtime ([`postgres::realtime`], [`broadcast`]) and the token table ([`tokens`]).
+//! Realtime ([`postgres::realtime`], [`broadcast`]), the token table ([`tokens`]) and the
+//! migrations of both engines ([`migrate`]).
 //!
 //! A [`Sink`] writes one [`Batch`] in one transaction, idempotently: quotes use
 //! `ON CONFLICT DO NOTHING` on their natural key and candles are upserted, so a retried batch
@@ -11,6 +12,7 @@
 pub mod broadcast;
 pub mod columns;
 pub mod error;
+pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 pub mod stream_gaps;
@@ -145,18 +147,18 @@ impl Database {
         }
     }
 
-    /// Runs the embedded migrations of this database kind.
-    pub async fn migrate(&self) -> Result<(), SinkError> {
+    /// Runs the embedded migrations of this database kind ([`migrate`]).
+    pub async fn migrate(&self) -> Result<migrate::MigrationReport, SinkError> {
         match self {
             Self::Postgres(s) => s.migrate().await,
             Self::Sqlite(s) => s.migrate().await,
         }
     }
 
-    /// Closes the connection pool.
+    /// Closes the database connections.
     pub async fn close(&self) {
         match self {
-            Self::Postgres(s) => s.pool().close().await,
+            Self::Postgres(s) => s.close().await,
             Self::Sqlite(s) => s.pool().close().await,
         }
     }

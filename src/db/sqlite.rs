@@ -15,10 +15,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::columns::{EQUITY_BARS, EQUITY_DATA, LATEST_QUOTES, OPTION_DATA, TableSpec, Value};
+use super::migrate::MigrationReport;
 use super::{SinkError, WriteReport};
 use crate::rows::Batch;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The ledger entry of a batch; nothing when the batch is already recorded.
 const LEDGER_SQL: &str =
@@ -71,12 +70,14 @@ impl SqliteSink {
         &self.pool
     }
 
-    /// Applies the embedded SQLite migrations.
-    pub async fn migrate(&self) -> Result<(), SinkError> {
-        MIGRATOR
-            .run(&self.pool)
+    /// Applies the embedded SQLite migrations ([`super::migrate`]).
+    pub async fn migrate(&self) -> Result<MigrationReport, SinkError> {
+        let mut conn = self
+            .pool
+            .acquire()
             .await
-            .map_err(|e| SinkError::new("run SQLite migrations", sqlx::Error::from(e)))
+            .map_err(|e| SinkError::new("open the SQLite file for migrations", e))?;
+        super::migrate::sqlite(&mut conn).await
     }
 
     /// Writes one batch in one transaction.

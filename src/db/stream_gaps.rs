@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_postgres::types::Type;
 
 use super::sqlite::sqlite_time;
 use super::{Database, ErrorKind, SinkError};
@@ -18,17 +19,21 @@ impl Database {
     pub async fn insert_gap(&self, gap: &StreamGap) -> Result<(), SinkError> {
         let end = gap.end.max(gap.start);
         match self {
-            Self::Postgres(s) => sqlx::query(
-                "INSERT INTO stream_gaps (gap_start, gap_end, reason, detail) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(gap.start)
-            .bind(end)
-            .bind(&gap.reason)
-            .bind(&gap.detail)
-            .execute(s.pool())
-            .await
-            .map(|_| ())
-            .map_err(|e| SinkError::new("insert into stream_gaps", e)),
+            Self::Postgres(s) => s
+                .shared_conn()
+                .await?
+                .execute_typed(
+                    "INSERT INTO stream_gaps (gap_start, gap_end, reason, detail) VALUES ($1, $2, $3, $4)",
+                    &[
+                        (&gap.start, Type::TIMESTAMPTZ),
+                        (&end, Type::TIMESTAMPTZ),
+                        (&gap.reason, Type::TEXT),
+                        (&gap.detail, Type::TEXT),
+                    ],
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| SinkError::new("insert into stream_gaps", e)),
             Self::Sqlite(s) => sqlx::query(
                 "INSERT INTO stream_gaps (gap_start, gap_end, reason, detail) VALUES (?1, ?2, ?3, ?4)",
             )

@@ -1,11 +1,13 @@
 //! `TOKEN_STORE=database`: the tokens in table `schwab_tokens` of `DATABASE_URL`, one row per
-//! app (`client_id`). The store has its own small connection pool, separate from the writer's.
+//! app (`client_id`). The store has its own connections, separate from the writer's: on
+//! PostgreSQL reads use the shared connection and each refresh lock a connection of its own.
 //! It implements the Schwab session's [`TokenTable`] seam, so the session never imports the
 //! database; [`open_token_store`] picks the store `TOKEN_STORE` names.
 //!
 //! Refresh lock: on PostgreSQL a transaction-scoped advisory lock
 //! (`pg_advisory_xact_lock`) keyed by the app, held while the row is re-read, the refresh
-//! runs and the new row is written; a crashed holder's lock ends with its connection. On
+//! runs and the new row is written; a crashed holder's lock ends with its connection (and a
+//! lock dropped without release closes its connection, which rolls the transaction back). On
 //! SQLite (one machine) an exclusive lock file next to the database file does the same.
 
 use std::path::PathBuf;
@@ -14,7 +16,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use sqlx::Row;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 
+use super::postgres::PgConn;
 use super::sqlite::sqlite_time;
 use super::{Database, DatabaseTarget, DbSettings, SinkError};
 use crate::schwab::secret::Secret;
@@ -24,8 +29,8 @@ use crate::schwab::tokens::{
 };
 
 /// Opens the store chosen by `TOKEN_STORE`: `token_file`, or the `schwab_tokens` table of
-/// `db` (connecting with its own small pool and applying the migrations, so `login` works on
-/// a fresh database).
+/// `db` (connecting on its own and applying the migrations, so `login` works on a fresh
+/// database).
 pub async fn open_token_store(
     kind: TokenStoreKind,
     token_file: &std::path::Path,
@@ -78,12 +83,8 @@ impl DatabaseStore {
     async fn load_row(&self, client_id: &str) -> Result<Option<TokenSet>, TokenStoreError> {
         match &self.db {
             Database::Postgres(pg) => {
-                let mut conn = pg
-                    .pool()
-                    .acquire()
-                    .await
-                    .map_err(|e| db_error(SinkError::new("connect for schwab_tokens", e)))?;
-                load_postgres(&mut conn, client_id).await
+                let conn = pg.shared_conn().await.map_err(db_error)?;
+                load_postgres(&conn, client_id).await
             }
             Database::Sqlite(s) => load_sqlite(s.pool(), client_id).await,
         }
@@ -94,33 +95,29 @@ impl DatabaseStore {
         let client_id = client_id.to_string();
         match &self.db {
             Database::Postgres(pg) => {
-                let db_err = |action: &str| {
-                    let action = action.to_string();
-                    move |e| db_error(SinkError::new(action, e))
-                };
-                let mut tx = pg
-                    .pool()
-                    .begin()
+                let session = pg.session().await.map_err(db_error)?;
+                let db_err = |action: &'static str| move |e| db_error(SinkError::new(action, e));
+                session
+                    .batch_execute("BEGIN; SET LOCAL lock_timeout = '30s'")
                     .await
                     .map_err(db_err("begin the token transaction"))?;
-                sqlx::query("SET LOCAL lock_timeout = '30s'")
-                    .execute(&mut *tx)
+                session
+                    .execute_typed(
+                        "SELECT pg_advisory_xact_lock($1)",
+                        &[(&advisory_key(&client_id), Type::INT8)],
+                    )
                     .await
-                    .map_err(db_err("set lock_timeout"))?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(advisory_key(&client_id))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| match &e {
-                        sqlx::Error::Database(d) if d.code().as_deref() == Some("55P03") => {
+                    .map_err(|e| {
+                        if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
                             TokenStoreError::LockTimeout {
                                 what: "(PostgreSQL advisory lock of schwab_tokens)".into(),
                                 secs: 30,
                             }
+                        } else {
+                            db_error(SinkError::new("take the schwab_tokens advisory lock", e))
                         }
-                        _ => db_error(SinkError::new("take the schwab_tokens advisory lock", e)),
                     })?;
-                Ok(DatabaseLock::Postgres { tx, client_id })
+                Ok(DatabaseLock::Postgres { session, client_id })
             }
             Database::Sqlite(s) => {
                 let lock = lock_file(&self.sqlite_lock_path()).await?;
@@ -169,11 +166,12 @@ impl TokenTable for DatabaseStore {
     }
 }
 
-/// The refresh lock of one app: a PostgreSQL transaction holding the advisory lock (rolled
-/// back when dropped unreleased), or an exclusive lock file for SQLite.
+/// The refresh lock of one app: a PostgreSQL connection of its own in a transaction holding
+/// the advisory lock (dropped unreleased, the connection closes and the server rolls back),
+/// or an exclusive lock file for SQLite.
 enum DatabaseLock {
     Postgres {
-        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        session: PgConn,
         client_id: String,
     },
     Sqlite {
@@ -187,7 +185,7 @@ impl TokenTableLock for DatabaseLock {
     fn load(&mut self) -> BoxFuture<'_, Result<Option<TokenSet>, TokenStoreError>> {
         Box::pin(async move {
             match self {
-                Self::Postgres { tx, client_id } => load_postgres(tx, client_id).await,
+                Self::Postgres { session, client_id } => load_postgres(session, client_id).await,
                 Self::Sqlite {
                     pool, client_id, ..
                 } => load_sqlite(pool, client_id).await,
@@ -198,7 +196,7 @@ impl TokenTableLock for DatabaseLock {
     fn save<'a>(&'a mut self, tokens: &'a TokenSet) -> BoxFuture<'a, Result<(), TokenStoreError>> {
         Box::pin(async move {
             match self {
-                Self::Postgres { tx, .. } => save_postgres(tx, tokens).await,
+                Self::Postgres { session, .. } => save_postgres(session, tokens).await,
                 Self::Sqlite { pool, .. } => save_sqlite(pool, tokens).await,
             }
         })
@@ -207,10 +205,14 @@ impl TokenTableLock for DatabaseLock {
     fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), TokenStoreError>> {
         Box::pin(async move {
             match *self {
-                Self::Postgres { tx, .. } => tx
-                    .commit()
-                    .await
-                    .map_err(|e| db_error(SinkError::new("commit schwab_tokens", e))),
+                Self::Postgres { session, .. } => {
+                    let committed = session
+                        .batch_execute("COMMIT")
+                        .await
+                        .map_err(|e| db_error(SinkError::new("commit schwab_tokens", e)));
+                    session.close().await;
+                    committed
+                }
                 Self::Sqlite { .. } => Ok(()),
             }
         })
@@ -237,21 +239,20 @@ const UPSERT_SQL_PG: &str = "INSERT INTO schwab_tokens (client_id, access_token,
        refresh_token = EXCLUDED.refresh_token, access_expires_at = EXCLUDED.access_expires_at,
        refresh_issued_at = EXCLUDED.refresh_issued_at, updated_at = EXCLUDED.updated_at";
 
-/// Reads the row of `client_id` on a PostgreSQL connection (or transaction).
+/// Reads the row of `client_id` on a PostgreSQL connection.
 async fn load_postgres(
-    conn: &mut sqlx::PgConnection,
+    client: &tokio_postgres::Client,
     client_id: &str,
 ) -> Result<Option<TokenSet>, TokenStoreError> {
-    let row = sqlx::query(SELECT_SQL_PG)
-        .bind(client_id)
-        .fetch_optional(conn)
+    let row = client
+        .query_typed_opt(SELECT_SQL_PG, &[(&client_id, Type::TEXT)])
         .await
         .map_err(|e| db_error(SinkError::new("read schwab_tokens", e)))?;
-    row.map(|r| -> Result<TokenSet, sqlx::Error> {
+    row.map(|r| -> Result<TokenSet, tokio_postgres::Error> {
         Ok(TokenSet {
             client_id: client_id.to_string(),
-            access_token: Secret::new(r.try_get::<String, _>("access_token")?),
-            refresh_token: Secret::new(r.try_get::<String, _>("refresh_token")?),
+            access_token: Secret::new(r.try_get::<_, String>("access_token")?),
+            refresh_token: Secret::new(r.try_get::<_, String>("refresh_token")?),
             access_expires_at: r.try_get("access_expires_at")?,
             refresh_issued_at: r.try_get("refresh_issued_at")?,
             updated_at: r.try_get("updated_at")?,
@@ -264,19 +265,23 @@ async fn load_postgres(
     })
 }
 
-/// Writes the row of `tokens.client_id` on a PostgreSQL connection (or transaction).
+/// Writes the row of `tokens.client_id` on a PostgreSQL connection.
 async fn save_postgres(
-    conn: &mut sqlx::PgConnection,
+    client: &tokio_postgres::Client,
     tokens: &TokenSet,
 ) -> Result<(), TokenStoreError> {
-    sqlx::query(UPSERT_SQL_PG)
-        .bind(&tokens.client_id)
-        .bind(tokens.access_token.expose())
-        .bind(tokens.refresh_token.expose())
-        .bind(tokens.access_expires_at)
-        .bind(tokens.refresh_issued_at)
-        .bind(tokens.updated_at)
-        .execute(conn)
+    client
+        .execute_typed(
+            UPSERT_SQL_PG,
+            &[
+                (&tokens.client_id, Type::TEXT),
+                (&tokens.access_token.expose(), Type::TEXT),
+                (&tokens.refresh_token.expose(), Type::TEXT),
+                (&tokens.access_expires_at, Type::TIMESTAMPTZ),
+                (&tokens.refresh_issued_at, Type::TIMESTAMPTZ),
+                (&tokens.updated_at, Type::TIMESTAMPTZ),
+            ],
+        )
         .await
         .map(|_| ())
         .map_err(|e| db_error(SinkError::new("write schwab_tokens", e)))

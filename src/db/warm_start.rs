@@ -20,7 +20,10 @@
 //! so overnight or weekend gaps cost a few more queries, never a full scan.
 
 use sqlx::Row as _;
+use tokio_postgres::types::Type;
 
+use super::error::DbError;
+use super::postgres::PgConn;
 use super::sqlite::sqlite_time;
 use super::{Database, SinkError};
 use crate::indicators::bars::{BarAggregate, session_of, session_start_ms};
@@ -28,16 +31,40 @@ use crate::indicators::settings::IndicatorSettings;
 use crate::indicators::warm_start::{WarmStart, WarmSymbols};
 use crate::rows::time_from_ms;
 
-/// Loads the warm-start bars of `symbols`. `WARM_START_BARS = 0` loads nothing.
+/// Loads the warm-start bars of `symbols`. `WARM_START_BARS = 0` loads nothing. On
+/// PostgreSQL the queries run on a connection of their own (no statement timeout but the
+/// server's), closed at the end.
 pub async fn load(
     db: &Database,
     settings: &IndicatorSettings,
     symbols: WarmSymbols<'_>,
 ) -> Result<WarmStart, SinkError> {
-    let mut out = WarmStart::default();
     if settings.warm_start_bars == 0 {
-        return Ok(out);
+        return Ok(WarmStart::default());
     }
+    match db {
+        Database::Postgres(pg) => {
+            let session = pg.session().await?;
+            let result = load_from(&Source::Postgres(&session), settings, symbols).await;
+            session.close().await;
+            result
+        }
+        Database::Sqlite(s) => load_from(&Source::Sqlite(s.pool()), settings, symbols).await,
+    }
+}
+
+/// Where the warm start reads.
+enum Source<'a> {
+    Postgres(&'a PgConn),
+    Sqlite(&'a sqlx::SqlitePool),
+}
+
+async fn load_from(
+    db: &Source<'_>,
+    settings: &IndicatorSettings,
+    symbols: WarmSymbols<'_>,
+) -> Result<WarmStart, SinkError> {
+    let mut out = WarmStart::default();
     let tickers = match symbols {
         WarmSymbols::These(list) => list.to_vec(),
         WarmSymbols::AllInDatabase => all_tickers(db).await?,
@@ -53,7 +80,7 @@ pub async fn load(
 
 /// The latest bars of one symbol (see the module doc for which).
 async fn symbol_bars(
-    db: &Database,
+    db: &Source<'_>,
     ticker: &str,
     settings: &IndicatorSettings,
 ) -> Result<Vec<BarAggregate>, SinkError> {
@@ -183,35 +210,38 @@ SELECT ticker FROM t WHERE ticker IS NOT NULL"#;
 
 const ACTION: &str = "load warm-start bars from equity_data";
 
-async fn all_tickers(db: &Database) -> Result<Vec<String>, SinkError> {
+async fn all_tickers(db: &Source<'_>) -> Result<Vec<String>, SinkError> {
     match db {
-        Database::Postgres(s) => sqlx::query_scalar(TICKERS_SQL).fetch_all(s.pool()).await,
-        Database::Sqlite(s) => sqlx::query_scalar(TICKERS_SQL).fetch_all(s.pool()).await,
+        Source::Postgres(c) => c
+            .query_typed(TICKERS_SQL, &[])
+            .await
+            .and_then(|rows| rows.iter().map(|r| r.try_get(0)).collect())
+            .map_err(|e| SinkError::new(ACTION, e)),
+        Source::Sqlite(pool) => sqlx::query_scalar(TICKERS_SQL)
+            .fetch_all(*pool)
+            .await
+            .map_err(|e| SinkError::new(ACTION, e)),
     }
-    .map_err(|e| SinkError::new(ACTION, e))
 }
 
-async fn priced_bounds(db: &Database, ticker: &str) -> Result<Option<(i64, i64)>, SinkError> {
+async fn priced_bounds(db: &Source<'_>, ticker: &str) -> Result<Option<(i64, i64)>, SinkError> {
     let row: (Option<i64>, Option<i64>) = match db {
-        Database::Postgres(s) => {
-            sqlx::query_as(bounds_sql!(pg_ms!(), "$"))
-                .bind(ticker)
-                .fetch_one(s.pool())
-                .await
-        }
-        Database::Sqlite(s) => {
-            sqlx::query_as(bounds_sql!(sqlite_ms!(), "?"))
-                .bind(ticker)
-                .fetch_one(s.pool())
-                .await
-        }
-    }
-    .map_err(|e| SinkError::new(ACTION, e))?;
+        Source::Postgres(c) => c
+            .query_typed_one(bounds_sql!(pg_ms!(), "$"), &[(&ticker, Type::TEXT)])
+            .await
+            .and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map_err(|e| SinkError::new(ACTION, e))?,
+        Source::Sqlite(pool) => sqlx::query_as(bounds_sql!(sqlite_ms!(), "?"))
+            .bind(ticker)
+            .fetch_one(*pool)
+            .await
+            .map_err(|e| SinkError::new(ACTION, e))?,
+    };
     Ok(row.0.zip(row.1))
 }
 
 async fn aggregates(
-    db: &Database,
+    db: &Source<'_>,
     ticker: &str,
     bar_ms: i64,
     from_ms: i64,
@@ -220,62 +250,69 @@ async fn aggregates(
     let (Some(from), Some(to)) = (time_from_ms(from_ms), time_from_ms(to_ms)) else {
         return Ok(Vec::new());
     };
-    let rows = match db {
-        Database::Postgres(s) => sqlx::query(aggregate_sql!(pg_ms!(), "$"))
-            .bind(ticker)
-            .bind(bar_ms)
-            .bind(from)
-            .bind(to)
-            .fetch_all(s.pool())
+    let rows: Vec<Result<BarAggregate, DbError>> = match db {
+        Source::Postgres(c) => c
+            .query_typed(
+                aggregate_sql!(pg_ms!(), "$"),
+                &[
+                    (&ticker, Type::TEXT),
+                    (&bar_ms, Type::INT8),
+                    (&from, Type::TIMESTAMPTZ),
+                    (&to, Type::TIMESTAMPTZ),
+                ],
+            )
             .await
-            .map(|rows| rows.iter().map(pg_aggregate).collect()),
-        Database::Sqlite(s) => sqlx::query(aggregate_sql!(sqlite_ms!(), "?"))
+            .map_err(|e| SinkError::new(ACTION, e))?
+            .iter()
+            .map(pg_aggregate)
+            .collect(),
+        Source::Sqlite(pool) => sqlx::query(aggregate_sql!(sqlite_ms!(), "?"))
             .bind(ticker)
             .bind(bar_ms)
             .bind(sqlite_time(from))
             .bind(sqlite_time(to))
-            .fetch_all(s.pool())
+            .fetch_all(*pool)
             .await
-            .map(|rows| rows.iter().map(sqlite_aggregate).collect()),
+            .map_err(|e| SinkError::new(ACTION, e))?
+            .iter()
+            .map(sqlite_aggregate)
+            .collect(),
     };
-    let rows: Vec<Result<BarAggregate, sqlx::Error>> =
-        rows.map_err(|e| SinkError::new(ACTION, e))?;
     rows.into_iter()
         .collect::<Result<_, _>>()
         .map_err(|e| SinkError::new(ACTION, e))
 }
 
-fn pg_aggregate(row: &sqlx::postgres::PgRow) -> Result<BarAggregate, sqlx::Error> {
+fn pg_aggregate(row: &tokio_postgres::Row) -> Result<BarAggregate, DbError> {
     aggregate_from(
-        |i| row.try_get::<Option<i64>, _>(i),
-        |i| row.try_get::<Option<f64>, _>(i),
-        |i| row.try_get::<Option<i32>, _>(i),
+        |i| Ok(row.try_get::<_, Option<i64>>(i)?),
+        |i| Ok(row.try_get::<_, Option<f64>>(i)?),
+        |i| Ok(row.try_get::<_, Option<i32>>(i)?),
     )
 }
 
-fn sqlite_aggregate(row: &sqlx::sqlite::SqliteRow) -> Result<BarAggregate, sqlx::Error> {
+fn sqlite_aggregate(row: &sqlx::sqlite::SqliteRow) -> Result<BarAggregate, DbError> {
     aggregate_from(
-        |i| row.try_get::<Option<i64>, _>(i),
-        |i| row.try_get::<Option<f64>, _>(i),
-        |i| row.try_get::<Option<i32>, _>(i),
+        |i| Ok(row.try_get::<Option<i64>, _>(i)?),
+        |i| Ok(row.try_get::<Option<f64>, _>(i)?),
+        |i| Ok(row.try_get::<Option<i32>, _>(i)?),
     )
 }
 
 /// Builds an aggregate from the columns of [`aggregate_sql!`], read by position.
 fn aggregate_from(
-    int: impl Fn(usize) -> Result<Option<i64>, sqlx::Error>,
-    real: impl Fn(usize) -> Result<Option<f64>, sqlx::Error>,
-    seq: impl Fn(usize) -> Result<Option<i32>, sqlx::Error>,
-) -> Result<BarAggregate, sqlx::Error> {
+    int: impl Fn(usize) -> Result<Option<i64>, DbError>,
+    real: impl Fn(usize) -> Result<Option<f64>, DbError>,
+    seq: impl Fn(usize) -> Result<Option<i32>, DbError>,
+) -> Result<BarAggregate, DbError> {
     let required = |v: Option<f64>, name: &str| {
-        v.ok_or_else(|| sqlx::Error::Decode(format!("warm-start bar without {name}").into()))
+        v.ok_or_else(|| DbError::Decode(format!("warm-start bar without {name}")))
     };
     let keyed = |ts: Option<i64>, s: Option<i32>, v: Option<i64>| match (ts, s, v) {
         (Some(ts), Some(s), Some(v)) => Some(((ts, s), v)),
         _ => None,
     };
-    let bucket =
-        int(0)?.ok_or_else(|| sqlx::Error::Decode("warm-start bar without bucket".into()))?;
+    let bucket = int(0)?.ok_or_else(|| DbError::Decode("warm-start bar without bucket".into()))?;
     Ok(BarAggregate {
         bucket,
         high: required(real(1)?, "high")?,

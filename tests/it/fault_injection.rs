@@ -7,27 +7,19 @@ use std::time::Duration;
 
 use market_streamer::app::{self, RunOptions};
 use market_streamer::spool::Spool;
-use testkit::{config_for, start_postgres};
+use testkit::{config_for, pg_client, pg_i64, start_postgres};
 use tokio::time::Instant;
 
 async fn count(url: &str, sql: &str) -> i64 {
-    let pool = sqlx::PgPool::connect(url).await.expect("connect");
-    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
-        .fetch_one(&pool)
-        .await
-        .expect("count");
-    pool.close().await;
-    n
+    let client = pg_client(url).await.expect("connect");
+    pg_i64(&client, sql).await.expect("count")
 }
 
 async fn try_count(url: &str, table: &str) -> Option<i64> {
-    let pool = sqlx::PgPool::connect(url).await.ok()?;
-    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-        .fetch_one(&pool)
+    let client = pg_client(url).await.ok()?;
+    pg_i64(&client, &format!("SELECT count(*) FROM {table}"))
         .await
-        .ok();
-    pool.close().await;
-    n
+        .ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,20 +183,19 @@ async fn kill_minus_nine_during_an_outage_then_restart_delivers_the_spooled_rows
 
     pg.start_again().expect("restart postgres");
     let mut second = start("second");
-    let pool = sqlx::PgPool::connect(&base).await.expect("connect");
+    let client = pg_client(&base).await.expect("connect");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let present: i64 = sqlx::query_scalar(
-            r#"SELECT count(*) FROM equity_data e
-               JOIN UNNEST($1::text[], $2::timestamptz[], $3::int4[]) AS k(ticker, ts, seq)
-                 ON e.ticker = k.ticker AND e."timestamp" = k.ts AND e.seq = k.seq"#,
-        )
-        .bind(&tickers)
-        .bind(&times)
-        .bind(&seqs)
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+        let present: i64 = client
+            .query_one(
+                r#"SELECT count(*) FROM equity_data e
+                   JOIN UNNEST($1::text[], $2::timestamptz[], $3::int4[]) AS k(ticker, ts, seq)
+                     ON e.ticker = k.ticker AND e."timestamp" = k.ts AND e.seq = k.seq"#,
+                &[&tickers, &times, &seqs],
+            )
+            .await
+            .and_then(|row| row.try_get(0))
+            .expect("count");
         if present == tickers.len() as i64 {
             break;
         }
@@ -225,10 +216,10 @@ async fn kill_minus_nine_during_an_outage_then_restart_delivers_the_spooled_rows
         stderr2.contains("torn"),
         "the torn tail was reported: {stderr2}"
     );
-    let dups: i64 = sqlx::query_scalar(
+    let dups = pg_i64(
+        &client,
         r#"SELECT count(*) - count(DISTINCT (ticker, "timestamp", seq)) FROM equity_data"#,
     )
-    .fetch_one(&pool)
     .await
     .expect("dups");
     assert_eq!(dups, 0);

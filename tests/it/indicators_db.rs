@@ -159,24 +159,19 @@ async fn sqlite_rows(url: &str, from_ms: i64) -> Vec<Stored> {
 }
 
 async fn postgres_rows(url: &str, from_ms: i64) -> Vec<Stored> {
-    let pool = sqlx::PgPool::connect(url).await.expect("connect");
+    let client = testkit::pg_client(url).await.expect("connect");
     let sql = format!(
         r#"SELECT ticker, "timestamp", seq, {} FROM equity_data WHERE "timestamp" >= $1 ORDER BY ticker, "timestamp", seq"#,
         columns()
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(DateTime::<Utc>::from_timestamp_millis(from_ms).expect("time"))
-        .fetch_all(&pool)
-        .await
-        .expect("rows");
-    pool.close().await;
+    let since = DateTime::<Utc>::from_timestamp_millis(from_ms).expect("time");
+    let rows = client.query(&sql, &[&since]).await.expect("rows");
     rows.iter()
         .map(|r| {
-            use sqlx::Row;
             let ts: DateTime<Utc> = r.get(1);
             Stored {
                 key: (r.get(0), ts.timestamp_millis(), r.get(2)),
-                values: std::array::from_fn(|i| r.get::<Option<f64>, _>(i + 3)),
+                values: std::array::from_fn(|i| r.get::<_, Option<f64>>(i + 3)),
             }
         })
         .collect()

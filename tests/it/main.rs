@@ -10,6 +10,7 @@ mod health_endpoints;
 mod indicators_db;
 mod indicators_no_alloc;
 mod live_page;
+mod migrations;
 mod poison;
 mod postgres_writer;
 mod replay;

@@ -36,10 +36,8 @@ async fn count(db: &Database, sql: &str) -> i64 {
     let Database::Postgres(pg) = db else {
         panic!("postgres expected")
     };
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
-        .fetch_one(pg.pool())
-        .await
-        .expect("count")
+    let conn = pg.shared_conn().await.expect("connect");
+    testkit::pg_i64(&conn, sql).await.expect("count")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +70,7 @@ async fn writing_the_same_batch_twice_is_idempotent() {
     // rows mixed in: the stored rows are kept, the new ones go in.
     let mut mixed = batch.clone();
     mixed.id = market_streamer::rows::BatchId::next();
-    for rows in equity_rows(1_800_000_000_000, 5, &["NVDA"]) {
+    for rows in equity_rows(1_750_000_000_000, 5, &["NVDA"]) {
         rows.into_iter().for_each(|r| mixed.push(r));
     }
     let third = db.write(&mixed).await.expect("mixed");
@@ -166,7 +164,7 @@ async fn a_missing_table_is_permanent_and_says_to_migrate() {
         .expect("drop table");
 
     let mut batch = Batch::default();
-    equity_rows(1, 1, &["AAPL"])
+    equity_rows(1_700_000_000_000, 1, &["AAPL"])
         .into_iter()
         .flatten()
         .for_each(|r| batch.push(r));
@@ -182,7 +180,7 @@ async fn a_missing_table_is_permanent_and_says_to_migrate() {
     );
     writer
         .tx
-        .send(equity_rows(1, 1, &["AAPL"]).remove(0))
+        .send(equity_rows(1_700_000_000_000, 1, &["AAPL"]).remove(0))
         .await
         .expect("send");
     let result = tokio::time::timeout(Duration::from_secs(10), writer.task)
@@ -591,7 +589,7 @@ async fn the_writer_speaks_tls_with_sslmode_require() {
         .await
         .expect("write over TLS");
     assert_eq!(report.rows, 22);
-    // Every connection of the service (the writer's and the pool's) is encrypted.
+    // Every connection of the service (the writer's and the shared one) is encrypted.
     let plain = pg
         .psql(
             "tls",

@@ -132,50 +132,58 @@ async fn replay_into_postgres_writes_merged_rows() {
         .expect("replay");
     check_summary(&summary);
 
-    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM equity_data")
-        .fetch_one(&pool)
+    let client = testkit::pg_client(&url).await.expect("connect");
+    let n = testkit::pg_i64(&client, "SELECT count(*) FROM equity_data")
         .await
         .expect("count");
     assert_eq!(n, 6);
-    let msft = sqlx::query(
-        r#"SELECT price, volume, bid, mark, "timestamp" FROM equity_data WHERE ticker = 'MSFT' ORDER BY "timestamp""#,
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("rows");
+    let msft = client
+        .query(
+            r#"SELECT price, volume, bid, mark, "timestamp" FROM equity_data WHERE ticker = 'MSFT' ORDER BY "timestamp""#,
+            &[],
+        )
+        .await
+        .expect("rows");
     assert_eq!(msft.len(), 2);
     assert_eq!(
-        msft[0].get::<i64, _>("volume"),
+        msft[0].get::<_, i64>("volume"),
         18235000,
         "18235000.0 on the wire"
     );
-    assert_eq!(msft[1].get::<f64, _>("price"), 520.3);
+    assert_eq!(msft[1].get::<_, f64>("price"), 520.3);
     assert_eq!(
-        msft[1].get::<f64, _>("bid"),
+        msft[1].get::<_, f64>("bid"),
         520.1,
         "unchanged bid carried over"
     );
-    assert_eq!(msft[1].get::<f64, _>("mark"), 520.15);
+    assert_eq!(msft[1].get::<_, f64>("mark"), 520.15);
     let ts: chrono::DateTime<chrono::Utc> = msft[1].get("timestamp");
     assert_eq!(ts.timestamp_millis(), 1755118707300);
 
-    let bars: Vec<(String, f64, i64)> =
-        sqlx::query_as("SELECT ticker, high, volume FROM equity_bars ORDER BY ticker")
-            .fetch_all(&pool)
-            .await
-            .expect("bars");
+    let bars: Vec<(String, f64, i64)> = client
+        .query(
+            "SELECT ticker, high, volume FROM equity_bars ORDER BY ticker",
+            &[],
+        )
+        .await
+        .expect("bars")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
     assert_eq!(
         bars,
         vec![("AAPL".into(), 233.45, 11800), ("MSFT".into(), 520.4, 26)]
     );
 
-    let (exp, ctype, strike, underlying_price): (chrono::NaiveDate, String, f64, f64) = sqlx::query_as(
-        "SELECT expiration, contract_type, strike, underlying_price FROM option_data ORDER BY \"timestamp\" DESC LIMIT 1",
-    )
-    .fetch_one(&pool)
-    .await
-    .expect("option");
+    let option = client
+        .query_one(
+            "SELECT expiration, contract_type, strike, underlying_price FROM option_data ORDER BY \"timestamp\" DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .expect("option");
+    let (exp, ctype, strike, underlying_price): (chrono::NaiveDate, String, f64, f64) =
+        (option.get(0), option.get(1), option.get(2), option.get(3));
     assert_eq!(exp.to_string(), "2025-12-19");
     assert_eq!(
         (ctype.as_str(), strike, underlying_price),

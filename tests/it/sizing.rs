@@ -72,17 +72,15 @@ async fn equity_data_bytes_per_row() {
             batch = Batch::default();
         }
     }
-    let Database::Postgres(sink) = &db else {
-        panic!("postgres")
-    };
-    sqlx::query("VACUUM ANALYZE equity_data")
-        .execute(sink.pool())
+    let client = testkit::pg_client(&url).await.expect("connect");
+    client
+        .batch_execute("VACUUM ANALYZE equity_data")
         .await
         .expect("vacuum");
-    let bytes: i64 = sqlx::query_scalar(
+    let bytes = testkit::pg_i64(
+        &client,
         "SELECT sum(pg_total_relation_size(inhrelid))::bigint FROM pg_inherits WHERE inhparent = 'equity_data'::regclass",
     )
-    .fetch_one(sink.pool())
     .await
     .expect("size");
     let per_row = bytes as f64 / rows_total as f64;

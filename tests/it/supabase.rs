@@ -77,9 +77,10 @@ async fn anon_reads_market_tables_and_cannot_write_or_read_anything_else() {
             "DELETE FROM equity_bars",
             "SELECT count(*) FROM equity_data_p20250813",
             "SELECT count(*) FROM equity_data_default",
-            "SELECT count(*) FROM _sqlx_migrations",
+            "SELECT count(*) FROM refinery_schema_history",
             "SELECT market_admin.ensure_day_partition('equity_data', current_date)",
             "SELECT count(*) FROM schwab_tokens",
+            "SELECT count(*) FROM batch_ledger",
             "INSERT INTO stream_gaps (gap_start, gap_end, reason) VALUES (now(), now(), 'x')",
         ] {
             let err =
@@ -87,14 +88,16 @@ async fn anon_reads_market_tables_and_cannot_write_or_read_anything_else() {
             assert!(err.contains("permission denied"), "{role}: {sql}: {err}");
         }
     }
-    let err = as_role(
-        &pg,
-        db,
-        "service_role",
+    for sql in [
         "SELECT count(*) FROM schwab_tokens",
-    )
-    .expect_err("tokens");
-    assert!(err.contains("permission denied"), "service_role: {err}");
+        "SELECT count(*) FROM batch_ledger",
+    ] {
+        let err = as_role(&pg, db, "service_role", sql).expect_err(sql);
+        assert!(
+            err.contains("permission denied"),
+            "service_role: {sql}: {err}"
+        );
+    }
     // RLS is on, with a read-only policy.
     let rls = pg
         .psql(db, "SELECT string_agg(relname || '=' || relrowsecurity, ',' ORDER BY relname) FROM pg_class WHERE relname IN ('equity_data','option_data','equity_bars','latest_quotes')")
@@ -344,6 +347,9 @@ async fn partitions_are_created_ahead_and_old_ones_dropped() {
     assert!(exists(&name(day(-10))));
     pg.psql(&sb.database, "INSERT INTO equity_bars (ticker, bar_start, open, high, low, close, volume) VALUES ('OLD', now() - interval '40 days', 1,1,1,1,1), ('NEW', now(), 1,1,1,1,1)")
         .expect("bars");
+    // The ledger entry of a batch committed as long ago as the dropped ticks goes with them.
+    pg.psql(&sb.database, "UPDATE batch_ledger SET committed_at = now() - interval '10 days' WHERE batch_id = (SELECT min(batch_id) FROM batch_ledger)")
+        .expect("age a ledger entry");
 
     let report = sink
         .maintain(&market_streamer::settings::retention(&cfg).keep, today)
@@ -368,6 +374,13 @@ async fn partitions_are_created_ahead_and_old_ones_dropped() {
         "the equity_data partition of day -10 (option_data had none)"
     );
     assert_eq!(report.bars_deleted, 1);
+    assert_eq!(report.ledger_deleted, 1);
+    assert_eq!(
+        pg.psql(&sb.database, "SELECT count(*) FROM batch_ledger")
+            .expect("ledger"),
+        "1",
+        "today's entry stays"
+    );
     assert!(report.database_bytes > 1_000_000);
     let tickers = pg
         .psql(

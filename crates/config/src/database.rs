@@ -8,7 +8,8 @@ use std::path::PathBuf;
 pub enum DatabaseTarget {
     /// `sqlite://PATH`: a file, created (with its folder) if missing.
     Sqlite(PathBuf),
-    /// `postgres://user:password@host:port/db?...`, passed to sqlx as is.
+    /// `postgres://user:password@host:port/db?...`, passed to tokio-postgres as is (`sslmode`
+    /// and `sslrootcert` read the libpq way by the `pg-connect` crate).
     Postgres(String),
 }
 

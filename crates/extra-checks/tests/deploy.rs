@@ -1130,7 +1130,12 @@ fn dockerfile_builds_both_binaries_and_runs_them_as_a_non_root_user() {
         "crates/schwab-sim",
     ];
     // Cargo reads every workspace member's manifest and targets, even for `-p`.
-    for member in ["crates/extra-checks", "crates/testkit", "crates/bench"] {
+    for member in [
+        "crates/extra-checks",
+        "crates/testkit",
+        "crates/bench",
+        "crates/pg-connect",
+    ] {
         needed.push(member);
     }
     if repo().join("build.rs").exists() {

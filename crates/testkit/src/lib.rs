@@ -1,17 +1,20 @@
 //! Test and benchmark helpers (a dev-dependency only: nothing here ships in the service).
 //!
 //! [`TestPostgres`] starts a throwaway PostgreSQL cluster (fresh `initdb` in a
-//! temporary directory, random local port) and tears it down on drop;
+//! temporary directory, random local port) and tears it down on drop; [`pg_client`] connects
+//! to it with tokio-postgres for assertions;
 //! [`supabase::prepare`] sets a database up like a Supabase project;
 //! [`service::TestService`] runs the whole service against the fake Schwab (the one harness
 //! for that); [`alloc::CountingAllocator`] counts one thread's allocations.
 
 pub mod alloc;
+pub mod pg_client;
 pub mod postgres;
 pub mod proxy;
 pub mod service;
 pub mod supabase;
 
+pub use pg_client::{pg_client, pg_i64};
 pub use postgres::{PgOptions, TestPostgres, TestkitError};
 
 use market_streamer::settings::{self, Config};

@@ -102,6 +102,54 @@ async fn postgres_without_the_service_tables() {
     assert!(out.stdout.contains("latest_quotes is empty"));
 }
 
+/// `sslmode` means what it means for the service (the same `pg-connect` rules): `require`
+/// encrypts without checking the certificate, `verify-full` checks it (a self-signed test
+/// certificate is refused without its `sslrootcert`), and `require` never falls back to a
+/// plain connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_sslmode_is_honoured() {
+    let pg = TestPostgres::start_with(testkit::PgOptions {
+        tls: true,
+        ..testkit::PgOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL with ssl=on: {e}"));
+    let url = pg.create_database("tls").expect("create database");
+    write_quotes(&url, QUOTES).await;
+
+    let out = check(&format!("{url}?sslmode=require"), &["--symbols", "AAPL"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = check(
+        &format!("{url}?sslmode=verify-full"),
+        &["--symbols", "AAPL"],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stdout.contains("cannot connect") && out.stdout.contains("certificate"),
+        "{}",
+        out.stdout
+    );
+    let out = check(
+        &format!("{url}?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt"),
+        &["--symbols", "AAPL"],
+    );
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stdout.contains("sslrootcert"), "{}", out.stdout);
+
+    let plain = start_postgres();
+    let plain_url = plain.create_database("plain").expect("create database");
+    write_quotes(&plain_url, QUOTES).await;
+    let out = check(
+        &format!("{plain_url}?sslmode=require"),
+        &["--symbols", "AAPL"],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    let out = check(
+        &format!("{plain_url}?sslmode=prefer"),
+        &["--symbols", "AAPL"],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sqlite_fresh_stale_and_missing_file() {
     let dir = tempfile::tempdir().expect("tempdir");

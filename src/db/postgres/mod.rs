@@ -4,8 +4,13 @@
 //! table whatever the batch size), candle upserts, the `latest_quotes` upsert and, in
 //! Broadcast mode, one `realtime.send`, all pipelined on one tokio-postgres connection so a
 //! flush costs one round trip ([`insert::flush`], [`conn`]). Daily partitions the batch needs
-//! are created first. Migrations, Realtime setup, partitions, retention and the other tables
-//! still use a small sqlx pool.
+//! are created first.
+//!
+//! Everything else is on other tokio-postgres connections made with the same settings: one
+//! shared connection for short statements (partitions, stream gaps, Realtime setup, token
+//! reads; tokio-postgres pipelines concurrent queries on it), made again after it failed, and
+//! a connection of their own for migrations, retention, the warm start and the token refresh
+//! lock ([`PostgresSink::session`]), closed when they are done.
 
 pub mod conn;
 pub mod copy;
@@ -13,31 +18,77 @@ pub mod insert;
 pub mod partitions;
 pub mod realtime;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{Days, NaiveDate};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use tokio_postgres::types::Type;
 
 use super::error::DbError;
+use super::migrate::{self, MigrationReport};
 use super::{DbSettings, RealtimeMode, RetentionDays, SinkError, WriteReport};
 use crate::rows::Batch;
 use partitions::{PartitionCache, TICK_TABLES};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// `statement_timeout` of the shared connection (short statements; creating a partition may
+/// move rows out of the DEFAULT partition).
+pub const SHARED_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Writes batches into PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct PostgresSink {
-    pool: PgPool,
     shared: Arc<Shared>,
+}
+
+/// A tokio-postgres connection and its driver task (derefs to the client).
+pub struct PgConn {
+    client: tokio_postgres::Client,
+    driver: tokio::task::AbortHandle,
+}
+
+impl std::ops::Deref for PgConn {
+    type Target = tokio_postgres::Client;
+    fn deref(&self) -> &Self::Target {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for PgConn {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.client
+    }
+}
+
+impl PgConn {
+    async fn open(settings: &conn::ConnectSettings) -> Result<Self, SinkError> {
+        let (client, driver) = settings.connect().await?;
+        Ok(Self { client, driver })
+    }
+
+    /// Closes the connection: the driver says goodbye to the server once the client is gone;
+    /// a peer that does not answer within a second is cut off. (Dropped without `close`, the
+    /// driver still ends, at the latest when keepalive gives the peer up.)
+    pub async fn close(self) {
+        let Self { client, driver } = self;
+        drop(client);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while !driver.is_finished() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        driver.abort();
+    }
 }
 
 struct Shared {
     /// How the writer connection is made.
     connect: conn::ConnectSettings,
+    /// How the shared connection is made.
+    other: conn::ConnectSettings,
+    /// How a session of its own is made (the server's statement timeout).
+    session: conn::ConnectSettings,
+    /// The shared connection; `None` before first use and after it closed.
+    aux: tokio::sync::Mutex<Option<Arc<PgConn>>>,
     /// The writer connection and its prepared statements; `None` after it failed.
     writer: tokio::sync::Mutex<Option<WriterConn>>,
     realtime_mode: RealtimeMode,
@@ -96,37 +147,36 @@ pub struct Maintenance {
     pub partitions_created: u32,
     pub partitions_dropped: u32,
     pub bars_deleted: u64,
+    /// `batch_ledger` entries older than the tick retention.
+    pub ledger_deleted: u64,
     pub database_bytes: u64,
 }
 
 impl PostgresSink {
-    /// Connects to `url` (the PostgreSQL `settings.target`): the writer connection plus a
-    /// small pool for everything else.
+    /// Connects to `url` (the PostgreSQL `settings.target`): the writer connection (the
+    /// others are made when first needed).
     pub async fn connect(url: &str, settings: &DbSettings) -> Result<Self, SinkError> {
         Self::connect_with(url, settings, conn::ConnectSettings::from_url(url)?).await
     }
 
-    /// [`connect`](Self::connect) with explicit writer-connection settings (timeouts).
+    /// [`connect`](Self::connect) with explicit writer-connection settings (timeouts); the
+    /// other connections use `url` with their own statement timeouts.
     pub async fn connect_with(
         url: &str,
         settings: &DbSettings,
         writer_settings: conn::ConnectSettings,
     ) -> Result<Self, SinkError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| SinkError::new("parse DATABASE_URL", e))?
-            .application_name("market-streamer");
-        let pool = PgPoolOptions::new()
-            .max_connections(3)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(|e| SinkError::new("connect to PostgreSQL", e))?;
+        let mut other = conn::ConnectSettings::from_url(url)?;
+        other.set_statement_timeout(SHARED_STATEMENT_TIMEOUT);
+        let mut session = other.clone();
+        session.set_statement_timeout(Duration::ZERO);
         let writer = WriterConn::open(&writer_settings).await?;
         Ok(Self {
-            pool,
             shared: Arc::new(Shared {
                 connect: writer_settings,
+                other,
+                session,
+                aux: tokio::sync::Mutex::new(None),
                 writer: tokio::sync::Mutex::new(Some(writer)),
                 realtime_mode: settings.realtime_mode,
                 realtime_topic: settings.realtime_topic.clone(),
@@ -136,22 +186,44 @@ impl PostgresSink {
         })
     }
 
-    /// The connection pool (for migrations, health checks and tests).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// The shared connection for short statements, made again if it closed.
+    pub async fn shared_conn(&self) -> Result<Arc<PgConn>, SinkError> {
+        let mut slot = self.shared.aux.lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(PgConn::open(&self.shared.other).await?);
+        *slot = Some(Arc::clone(&c));
+        Ok(c)
     }
 
-    /// Applies the embedded PostgreSQL migrations.
-    pub async fn migrate(&self) -> Result<(), SinkError> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| SinkError::new("run PostgreSQL migrations", sqlx::Error::from(e)))
+    /// A connection of its own (no statement timeout but the server's), for long work or a
+    /// transaction; [`PgConn::close`] it when done.
+    pub async fn session(&self) -> Result<PgConn, SinkError> {
+        PgConn::open(&self.shared.session).await
+    }
+
+    /// Closes the shared and the writer connections (made again if the sink is used later).
+    pub async fn close(&self) {
+        let aux = self.shared.aux.lock().await.take();
+        if let Some(c) = aux.and_then(|c| Arc::try_unwrap(c).ok()) {
+            c.close().await;
+        }
+        *self.shared.writer.lock().await = None;
+    }
+
+    /// Applies the embedded PostgreSQL migrations ([`migrate`]) on a connection of their own.
+    pub async fn migrate(&self) -> Result<MigrationReport, SinkError> {
+        let mut session = self.session().await?;
+        let report = migrate::postgres(&mut session).await;
+        session.close().await;
+        report
     }
 
     /// Sets up Realtime for `REALTIME_MODE` (publication membership, Broadcast availability).
     pub async fn prepare_realtime(&self) -> Result<(), SinkError> {
-        let can_broadcast = realtime::prepare(&self.pool, self.shared.realtime_mode).await?;
+        let conn = self.shared_conn().await?;
+        let can_broadcast = realtime::prepare(&conn, self.shared.realtime_mode).await?;
         self.shared
             .broadcast
             .store(can_broadcast, Ordering::Relaxed);
@@ -166,10 +238,13 @@ impl PostgresSink {
     /// Writes one batch in one transaction, pipelined on the writer connection (made again
     /// first when the last one failed).
     pub async fn write(&self, batch: &Batch) -> Result<WriteReport, SinkError> {
-        self.shared
-            .partitions
-            .ensure_for_batch(&self.pool, batch)
-            .await?;
+        let missing = self.shared.partitions.missing_for(batch);
+        if !missing.is_empty() {
+            let conn = self.shared_conn().await?;
+            for (table, day) in missing {
+                self.shared.partitions.ensure(&conn, table, day).await?;
+            }
+        }
         let mut slot = self.shared.writer.lock().await;
         if slot.as_ref().is_some_and(|w| w.client.is_closed()) {
             *slot = None;
@@ -219,6 +294,18 @@ impl PostgresSink {
         keep: &RetentionDays,
         today: NaiveDate,
     ) -> Result<Maintenance, SinkError> {
+        let session = self.session().await?;
+        let result = self.maintain_on(&session, keep, today).await;
+        session.close().await;
+        result
+    }
+
+    async fn maintain_on(
+        &self,
+        conn: &tokio_postgres::Client,
+        keep: &RetentionDays,
+        today: NaiveDate,
+    ) -> Result<Maintenance, SinkError> {
         let mut report = Maintenance::default();
         let first = today.checked_sub_days(Days::new(1)).unwrap_or(today);
         for offset in 0..=u64::from(keep.partition_premake) + 1 {
@@ -226,12 +313,7 @@ impl PostgresSink {
                 break;
             };
             for table in TICK_TABLES {
-                if self
-                    .shared
-                    .partitions
-                    .ensure(&self.pool, table, day)
-                    .await?
-                {
+                if self.shared.partitions.ensure(conn, table, day).await? {
                     report.partitions_created += 1;
                 }
             }
@@ -240,7 +322,7 @@ impl PostgresSink {
             .checked_sub_days(Days::new(u64::from(keep.ticks)))
             .unwrap_or(today);
         for table in TICK_TABLES {
-            report.partitions_dropped += partitions::drop_before(&self.pool, table, tick_cutoff)
+            report.partitions_dropped += partitions::drop_before(conn, table, tick_cutoff)
                 .await?
                 .max(0) as u32;
         }
@@ -250,17 +332,25 @@ impl PostgresSink {
         let bar_cutoff = today
             .checked_sub_days(Days::new(u64::from(keep.bars)))
             .unwrap_or(today);
-        report.bars_deleted = sqlx::query(
-            "DELETE FROM equity_bars WHERE bar_start < $1::date::timestamp AT TIME ZONE 'UTC'",
-        )
-        .bind(bar_cutoff)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| SinkError::new("delete old equity_bars", e))?
-        .rows_affected();
-        let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
-            .fetch_one(&self.pool)
+        report.bars_deleted = conn
+            .execute_typed(
+                "DELETE FROM equity_bars WHERE bar_start < $1::date::timestamp AT TIME ZONE 'UTC'",
+                &[(&bar_cutoff, Type::DATE)],
+            )
             .await
+            .map_err(|e| SinkError::new("delete old equity_bars", e))?;
+        // A batch can only come back while its rows are kept: the ledger follows the ticks.
+        report.ledger_deleted = conn
+            .execute_typed(
+                "DELETE FROM batch_ledger WHERE committed_at < $1::date::timestamp AT TIME ZONE 'UTC'",
+                &[(&tick_cutoff, Type::DATE)],
+            )
+            .await
+            .map_err(|e| SinkError::new("delete old batch_ledger entries", e))?;
+        let bytes: i64 = conn
+            .query_typed_one("SELECT pg_database_size(current_database())", &[])
+            .await
+            .and_then(|row| row.try_get(0))
             .map_err(|e| SinkError::new("measure the database size", e))?;
         report.database_bytes = bytes.max(0) as u64;
         Ok(report)

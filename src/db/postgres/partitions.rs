@@ -9,7 +9,8 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use chrono::NaiveDate;
-use sqlx::PgPool;
+use tokio_postgres::Client;
+use tokio_postgres::types::Type;
 
 use crate::db::SinkError;
 use crate::rows::Batch;
@@ -24,45 +25,41 @@ pub struct PartitionCache {
 }
 
 impl PartitionCache {
-    /// Creates the partitions the batch needs that are not known yet.
-    pub async fn ensure_for_batch(&self, pool: &PgPool, batch: &Batch) -> Result<(), SinkError> {
+    /// The (table, day) partitions the batch needs that are not known yet.
+    pub fn missing_for(&self, batch: &Batch) -> Vec<(&'static str, NaiveDate)> {
         let mut wanted: Vec<(&'static str, NaiveDate)> = Vec::new();
-        {
-            let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-            let mut add = |table: &'static str, day: NaiveDate| {
-                if !known.contains(&(table, day)) && !wanted.contains(&(table, day)) {
-                    wanted.push((table, day));
-                }
-            };
-            batch
-                .equities
-                .iter()
-                .for_each(|r| add("equity_data", r.timestamp.date_naive()));
-            batch
-                .options
-                .iter()
-                .for_each(|r| add("option_data", r.timestamp.date_naive()));
-        }
-        for (table, day) in wanted {
-            self.ensure(pool, table, day).await?;
-        }
-        Ok(())
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let mut add = |table: &'static str, day: NaiveDate| {
+            if !known.contains(&(table, day)) && !wanted.contains(&(table, day)) {
+                wanted.push((table, day));
+            }
+        };
+        batch
+            .equities
+            .iter()
+            .for_each(|r| add("equity_data", r.timestamp.date_naive()));
+        batch
+            .options
+            .iter()
+            .for_each(|r| add("option_data", r.timestamp.date_naive()));
+        wanted
     }
 
     /// Creates one day's partition (if missing) and remembers it.
     pub async fn ensure(
         &self,
-        pool: &PgPool,
+        client: &Client,
         table: &'static str,
         day: NaiveDate,
     ) -> Result<bool, SinkError> {
-        let created: bool =
-            sqlx::query_scalar("SELECT market_admin.ensure_day_partition($1::regclass, $2)")
-                .bind(table)
-                .bind(day)
-                .fetch_one(pool)
-                .await
-                .map_err(|e| SinkError::new(format!("create the {day} partition of {table}"), e))?;
+        let created: bool = client
+            .query_typed_one(
+                "SELECT market_admin.ensure_day_partition($1::regclass, $2)",
+                &[(&table, Type::TEXT), (&day, Type::DATE)],
+            )
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| SinkError::new(format!("create the {day} partition of {table}"), e))?;
         if created {
             tracing::info!(table, %day, "created daily partition");
         }
@@ -80,11 +77,17 @@ impl PartitionCache {
 }
 
 /// Drops day partitions entirely before `cutoff` (and DEFAULT-partition rows before it).
-pub async fn drop_before(pool: &PgPool, table: &str, cutoff: NaiveDate) -> Result<i32, SinkError> {
-    sqlx::query_scalar("SELECT market_admin.drop_partitions_before($1::regclass, $2)")
-        .bind(table)
-        .bind(cutoff)
-        .fetch_one(pool)
+pub async fn drop_before(
+    client: &Client,
+    table: &str,
+    cutoff: NaiveDate,
+) -> Result<i32, SinkError> {
+    client
+        .query_typed_one(
+            "SELECT market_admin.drop_partitions_before($1::regclass, $2)",
+            &[(&table, Type::TEXT), (&cutoff, Type::DATE)],
+        )
         .await
+        .and_then(|row| row.try_get(0))
         .map_err(|e| SinkError::new(format!("drop partitions of {table} before {cutoff}"), e))
 }

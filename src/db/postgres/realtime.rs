@@ -6,55 +6,62 @@
 //!   transaction. Where `realtime.send` does not exist (plain PostgreSQL) this is logged once
 //!   and skipped.
 
-use sqlx::PgPool;
+use tokio_postgres::Client;
+use tokio_postgres::types::Type;
 
 use crate::db::RealtimeMode;
 use crate::db::SinkError;
+use crate::db::error::DbError;
 
 /// The publication Supabase Realtime reads.
 pub const PUBLICATION: &str = "supabase_realtime";
 
 /// Brings the publication membership of `latest_quotes` in line with the mode and says
 /// whether Broadcast can be sent. Problems that only limit Realtime are logged, not fatal.
-pub async fn prepare(pool: &PgPool, mode: RealtimeMode) -> Result<bool, SinkError> {
-    let publication_exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)")
-            .bind(PUBLICATION)
-            .fetch_one(pool)
+pub async fn prepare(client: &Client, mode: RealtimeMode) -> Result<bool, SinkError> {
+    let flag = async |sql: &str, params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)]| {
+        client
+            .query_typed_one(sql, params)
             .await
-            .map_err(|e| SinkError::new("look up the supabase_realtime publication", e))?;
-    let member: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = 'public' AND tablename = 'latest_quotes')",
+            .and_then(|row| row.try_get::<_, bool>(0))
+    };
+    let publication_exists = flag(
+        "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)",
+        &[(&PUBLICATION, Type::TEXT)],
     )
-    .bind(PUBLICATION)
-    .fetch_one(pool)
+    .await
+    .map_err(|e| SinkError::new("look up the supabase_realtime publication", e))?;
+    let member = flag(
+        "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = 'public' AND tablename = 'latest_quotes')",
+        &[(&PUBLICATION, Type::TEXT)],
+    )
     .await
     .map_err(|e| SinkError::new("look up the publication's tables", e))?;
 
     if mode.postgres_changes() {
         if !publication_exists
-            && let Err(e) = sqlx::query("CREATE PUBLICATION supabase_realtime")
-                .execute(pool)
+            && let Err(e) = client
+                .batch_execute("CREATE PUBLICATION supabase_realtime")
                 .await
         {
-            tracing::warn!(error = %e, "REALTIME_MODE wants postgres_changes but the supabase_realtime publication is missing and cannot be created; create it or grant CREATE on the database");
+            tracing::warn!(error = %DbError::from(e), "REALTIME_MODE wants postgres_changes but the supabase_realtime publication is missing and cannot be created; create it or grant CREATE on the database");
         }
         if !member {
-            match sqlx::query("ALTER PUBLICATION supabase_realtime ADD TABLE public.latest_quotes")
-                .execute(pool)
+            match client
+                .batch_execute("ALTER PUBLICATION supabase_realtime ADD TABLE public.latest_quotes")
                 .await
             {
                 Ok(_) => tracing::info!(
                     "latest_quotes added to the supabase_realtime publication (postgres_changes)"
                 ),
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot add latest_quotes to the supabase_realtime publication; on Supabase, toggle Realtime for latest_quotes in the dashboard or run the migrations as the postgres user")
+                    tracing::warn!(error = %DbError::from(e), "cannot add latest_quotes to the supabase_realtime publication; on Supabase, toggle Realtime for latest_quotes in the dashboard or run the migrations as the postgres user")
                 }
             }
         }
     } else if member {
-        match sqlx::query("ALTER PUBLICATION supabase_realtime DROP TABLE public.latest_quotes")
-            .execute(pool)
+        match client
+            .batch_execute("ALTER PUBLICATION supabase_realtime DROP TABLE public.latest_quotes")
             .await
         {
             Ok(_) => tracing::info!(
@@ -62,7 +69,7 @@ pub async fn prepare(pool: &PgPool, mode: RealtimeMode) -> Result<bool, SinkErro
                 "latest_quotes removed from the supabase_realtime publication"
             ),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot remove latest_quotes from the supabase_realtime publication")
+                tracing::warn!(error = %DbError::from(e), "cannot remove latest_quotes from the supabase_realtime publication")
             }
         }
     }
@@ -70,10 +77,10 @@ pub async fn prepare(pool: &PgPool, mode: RealtimeMode) -> Result<bool, SinkErro
     if !mode.broadcast() {
         return Ok(false);
     }
-    let send_exists: bool = sqlx::query_scalar(
+    let send_exists = flag(
         "SELECT to_regprocedure('realtime.send(jsonb,text,text,boolean)') IS NOT NULL",
+        &[],
     )
-    .fetch_one(pool)
     .await
     .map_err(|e| SinkError::new("look up realtime.send", e))?;
     if !send_exists {

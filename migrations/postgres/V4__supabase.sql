@@ -178,7 +178,11 @@ CREATE TABLE IF NOT EXISTS latest_quotes (
 SELECT market_admin.grant_read_only(t::regclass), market_admin.read_only_policy(t::regclass)
 FROM unnest(ARRAY['equity_data', 'option_data', 'equity_bars', 'latest_quotes']) AS t;
 
--- The migration bookkeeping table is nobody else's business.
-SELECT market_admin.revoke_api_access('_sqlx_migrations'::regclass);
+-- The migration bookkeeping table is nobody else's business. Databases first migrated by
+-- sqlx (releases before refinery) have `_sqlx_migrations`; refinery's own history table is
+-- covered by V7.
+SELECT market_admin.revoke_api_access(t)
+FROM (SELECT to_regclass('_sqlx_migrations') AS t) AS sqlx_history
+WHERE t IS NOT NULL;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA market_admin FROM PUBLIC;
