@@ -51,6 +51,10 @@ pub struct PipelineStats {
     pub write_retries: AtomicU64,
     /// Batches found in `batch_ledger` (committed by an earlier attempt) and not written again.
     pub batches_already_committed: AtomicU64,
+    /// Rows the database rejected, kept in the quarantine (`rejected_rows` or its file).
+    pub rows_quarantined: AtomicU64,
+    /// While the database refuses writes (read-only, disk full): the error, for `/health`.
+    pub write_refused: std::sync::Mutex<Option<String>>,
     /// Unix ms of the last commit (0 = none yet) and its size.
     pub last_flush_unix_ms: AtomicI64,
     pub last_flush_rows: AtomicU64,
@@ -104,6 +108,22 @@ impl std::fmt::Debug for WriteHistograms {
 }
 
 impl PipelineStats {
+    /// The database's refusal, while it refuses writes.
+    pub fn write_refused(&self) -> Option<String> {
+        self.write_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets (or clears, `None`) the database's refusal.
+    pub fn set_write_refused(&self, refusal: Option<String>) {
+        *self
+            .write_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = refusal;
+    }
+
     /// Rows committed in all tables.
     pub fn rows_written(&self) -> u64 {
         self.equity_rows_written.load(Relaxed)

@@ -146,6 +146,19 @@ impl BatchId {
     pub const fn from_raw(raw: i64) -> Self {
         Self(raw)
     }
+
+    /// The id of one half (`side` 0 or 1) of this batch when it is split to isolate rows the
+    /// database rejects. Derived, not drawn: splitting the same batch again (a retry, a spool
+    /// replayed after a crash) gives the same ids, so halves already committed are recognised
+    /// by the ledger. Derived ids are negative, so they never meet a [`BatchId::next`] id.
+    pub fn child(self, side: u8) -> Self {
+        // splitmix64 of the parent and the side: well spread, deterministic.
+        let mut z = (self.0 as u64) ^ (u64::from(side) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Self((z | (1 << 63)) as i64)
+    }
 }
 
 impl std::fmt::Display for BatchId {
@@ -198,6 +211,53 @@ impl Batch {
             Row::Option(r) => self.options.push(r),
             Row::Bar(r) => self.bars.push(r),
         }
+    }
+
+    /// Splits the batch into two halves of (nearly) the same row count, rows kept in order
+    /// (equities, then options, then candles), with the derived ids [`BatchId::child`] 0 and 1.
+    pub fn split_in_two(&self) -> (Batch, Batch) {
+        let half = self.len().div_ceil(2);
+        let mut left = Batch {
+            id: self.id.child(0),
+            equities: Vec::new(),
+            options: Vec::new(),
+            bars: Vec::new(),
+        };
+        let mut right = Batch {
+            id: self.id.child(1),
+            ..left.clone()
+        };
+        let mut n = 0;
+        let side = |n: &mut usize| {
+            *n += 1;
+            *n <= half
+        };
+        for r in &self.equities {
+            if side(&mut n) { &mut left } else { &mut right }
+                .equities
+                .push(r.clone());
+        }
+        for r in &self.options {
+            if side(&mut n) { &mut left } else { &mut right }
+                .options
+                .push(r.clone());
+        }
+        for r in &self.bars {
+            if side(&mut n) { &mut left } else { &mut right }
+                .bars
+                .push(r.clone());
+        }
+        (left, right)
+    }
+
+    /// Every row of the batch, in order (equities, options, candles).
+    pub fn rows(&self) -> impl Iterator<Item = Row> + '_ {
+        self.equities
+            .iter()
+            .cloned()
+            .map(Row::Equity)
+            .chain(self.options.iter().cloned().map(Row::Option))
+            .chain(self.bars.iter().cloned().map(Row::Bar))
     }
 
     /// The last equity row of each ticker in the batch (rows are in arrival order), in the
@@ -274,6 +334,32 @@ mod tests {
         let old: Batch =
             serde_json::from_str(r#"{"equities":[],"options":[],"bars":[]}"#).expect("decode");
         assert!(old.id > batch.id, "a record without an id gets a new one");
+    }
+
+    #[test]
+    fn a_split_keeps_every_row_once_under_derived_ids() {
+        let mut batch = Batch::default();
+        for i in 0..5 {
+            batch.bars.push(bar("A", i, 1.0));
+        }
+        let (l, r) = batch.split_in_two();
+        assert_eq!((l.len(), r.len()), (3, 2));
+        assert_eq!(
+            l.bars
+                .iter()
+                .chain(&r.bars)
+                .map(|b| b.bar_start)
+                .collect::<Vec<_>>(),
+            batch.bars.iter().map(|b| b.bar_start).collect::<Vec<_>>()
+        );
+        assert!(l.id.get() < 0 && r.id.get() < 0 && l.id != r.id);
+        let (l2, r2) = batch.split_in_two();
+        assert_eq!(
+            (l2.id, r2.id),
+            (l.id, r.id),
+            "the same split gives the same ids"
+        );
+        assert_ne!(l.split_in_two().0.id, l.id);
     }
 
     #[test]

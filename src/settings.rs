@@ -80,7 +80,24 @@ pub fn writer(cfg: &Config, overflow: OverflowPolicy) -> WriterSettings {
                 max_bytes: cfg.spool.max_bytes,
             }),
         },
+        quarantine_file: quarantine_file(cfg),
     }
+}
+
+/// The quarantine file of last resort: next to the spool folder (`data/` by default), or in
+/// `data/` when the spool is off.
+pub fn quarantine_file(cfg: &Config) -> std::path::PathBuf {
+    let folder = cfg
+        .spool
+        .dir
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(
+            || std::path::PathBuf::from("data"),
+            std::path::Path::to_path_buf,
+        );
+    folder.join("rejected_rows.jsonl")
 }
 
 /// Bars, periods and the warm start depth (`WARM_START_BARS` unset: the default that follows

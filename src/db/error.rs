@@ -1,8 +1,15 @@
 //! Sink errors and whether they are worth retrying.
 //!
-//! Transient: the database is unreachable, restarting, out of connections or momentarily
-//! locked; the batch stays buffered and is retried. Permanent: the data or schema is wrong
-//! (missing table, constraint violation, bad password); retrying would loop forever.
+//! Each error has a rule:
+//! - Transient: the database is unreachable, restarting, out of connections or momentarily
+//!   locked; the batch stays buffered (or spooled) and is retried with backoff.
+//! - Refused: the database is up but refuses writes (read-only mode, disk full); every row is
+//!   kept in the disk spool, the write is retried slowly, streaming goes on, never an exit.
+//! - Rejected: the database refused the batch's *data* (a data exception, an integrity or a
+//!   program-limit error on market rows); the writer isolates the rejected rows, writes the
+//!   others and quarantines those.
+//! - Permanent: configuration or schema (missing table, bad password, missing privilege);
+//!   retrying would loop forever, so the service stops with the fix.
 //!
 //! Three sources report errors: sqlx (SQLite), tokio-postgres (every PostgreSQL connection)
 //! and refinery (migrations, wrapping either driver's error). SQLSTATEs map the same way
@@ -10,11 +17,23 @@
 
 use std::fmt;
 
-/// Whether retrying can help.
+/// What to do about an error (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     Transient,
+    /// The database refuses writes (read-only mode, disk full): spool, retry slowly.
+    Refused,
+    /// The database refused the data: isolate and quarantine the rows.
+    Rejected,
     Permanent,
+}
+
+impl ErrorKind {
+    /// Whether the same write may succeed later without anyone changing the data or the
+    /// configuration (transient failures and refused writes).
+    pub const fn retry_later(self) -> bool {
+        matches!(self, Self::Transient | Self::Refused)
+    }
 }
 
 /// A database error with its retry class and an operator hint.
@@ -76,6 +95,12 @@ impl SinkError {
         }
     }
 
+    /// The same error under another rule (tests and stand-in sinks).
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     /// The SQLSTATE (Postgres) or result code (SQLite), when the database answered.
     pub fn code(&self) -> Option<String> {
         match &self.source {
@@ -91,8 +116,24 @@ impl SinkError {
     }
 
     fn hint(&self) -> &'static str {
-        if self.kind == ErrorKind::Transient {
-            return "retrying with backoff; check that the database is running and reachable";
+        match self.kind {
+            ErrorKind::Transient => {
+                return "retrying with backoff; check that the database is running and reachable";
+            }
+            ErrorKind::Refused => {
+                return match self.code().as_deref() {
+                    Some("25006") | Some("8") => {
+                        "the database is read-only (on Supabase Free a database over 500 MB is switched to read-only mode): rows are kept in the disk spool and written once it accepts writes again; free space (lower TICK_RETENTION_DAYS, the size guard DB_SIZE_LIMIT_MB) or move to a bigger plan"
+                    }
+                    _ => {
+                        "the database has no space left: rows are kept in the disk spool and written once it accepts writes again; free disk space or lower TICK_RETENTION_DAYS"
+                    }
+                };
+            }
+            ErrorKind::Rejected => {
+                return "the database refused some of the data: those rows are isolated and quarantined (table rejected_rows), the others are written";
+            }
+            ErrorKind::Permanent => {}
         }
         match self.code().as_deref() {
             Some("42P01") | Some("42703") => {
@@ -158,9 +199,12 @@ pub fn classify(e: &sqlx::Error) -> ErrorKind {
         sqlx::Error::Database(db)
             if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() =>
         {
-            // SQLite: BUSY, LOCKED, IOERR, FULL (primary result codes, also extended ones).
+            // SQLite primary result codes (extended ones too): BUSY, LOCKED, IOERR retry;
+            // READONLY and FULL refuse writes; TOOBIG, CONSTRAINT, MISMATCH reject the data.
             match db.code().as_deref().and_then(sqlite_primary) {
-                Some(5 | 6 | 10 | 13) => Transient,
+                Some(5 | 6 | 10) => Transient,
+                Some(8 | 13) => Refused,
+                Some(18..=20) => Rejected,
                 _ => Permanent,
             }
         }
@@ -169,12 +213,16 @@ pub fn classify(e: &sqlx::Error) -> ErrorKind {
     }
 }
 
-/// PostgreSQL SQLSTATEs: connection exceptions, shutdown/restart, out of resources,
-/// serialization failures, deadlocks, lock timeouts and the statement timeout (a slow
-/// moment, not bad data) are transient; everything else is permanent.
+/// PostgreSQL SQLSTATEs: a read-only transaction (25006: Supabase's read-only mode) and a
+/// full disk (53100) refuse writes; data exceptions (22), integrity violations (23) and
+/// program limits (54) reject the data; connection exceptions, shutdown/restart, other
+/// resource shortages, serialization failures, deadlocks, lock timeouts and the statement
+/// timeout (a slow moment, not bad data) are transient; everything else is permanent.
 pub fn classify_sqlstate(code: &str) -> ErrorKind {
     use ErrorKind::*;
     match code {
+        "25006" | "53100" => Refused,
+        c if c.starts_with("22") || c.starts_with("23") || c.starts_with("54") => Rejected,
         c if c.starts_with("08") || c.starts_with("53") || c.starts_with("57P") => Transient,
         "40001" | "40P01" | "55P03" | "58030" | "57014" => Transient,
         _ => Permanent,

@@ -66,6 +66,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "V8__batch_ledger",
         include_str!("../../migrations/postgres/V8__batch_ledger.sql"),
     ),
+    (
+        "V9__rejected_rows",
+        include_str!("../../migrations/postgres/V9__rejected_rows.sql"),
+    ),
 ];
 
 /// The SQLite migrations, in order.
@@ -93,6 +97,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "V6__batch_ledger",
         include_str!("../../migrations/sqlite/V6__batch_ledger.sql"),
+    ),
+    (
+        "V7__rejected_rows",
+        include_str!("../../migrations/sqlite/V7__rejected_rows.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ pub mod columns;
 pub mod error;
 pub mod migrate;
 pub mod postgres;
+pub mod quarantine;
 pub mod sqlite;
 pub mod stream_gaps;
 pub mod tokens;
@@ -23,7 +24,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use crate::schwab::session::gaps::StreamGap;
-pub use error::{ErrorKind, SinkError};
+pub use error::{DbError, ErrorKind, SinkError};
 /// The value types of `DATABASE_URL` and `REALTIME_MODE` (defined by the leaf settings crate,
 /// which parses them).
 pub use streamer_config::{DatabaseTarget, RealtimeMode};
@@ -87,6 +88,21 @@ impl WriteReport {
 pub trait Sink: Send + Sync + 'static {
     /// Writes `batch` in one transaction. On error nothing of the batch is committed.
     fn write(&self, batch: &Batch) -> impl Future<Output = Result<WriteReport, SinkError>> + Send;
+
+    /// Stores rows the database rejected (the quarantine). Without a quarantine table (the
+    /// default) it fails and the writer keeps them in a file instead.
+    fn quarantine(
+        &self,
+        rows: &[quarantine::RejectedRow],
+    ) -> impl Future<Output = Result<(), SinkError>> + Send {
+        let n = rows.len();
+        async move {
+            Err(SinkError::new(
+                format!("store {n} rejected row(s)"),
+                DbError::Config("this sink has no quarantine table".into()),
+            ))
+        }
+    }
 }
 
 /// The configured database, chosen by `DATABASE_URL`.
@@ -170,5 +186,9 @@ impl Sink for Database {
             Self::Postgres(s) => s.write(batch).await,
             Self::Sqlite(s) => s.write(batch).await,
         }
+    }
+
+    async fn quarantine(&self, rows: &[quarantine::RejectedRow]) -> Result<(), SinkError> {
+        quarantine::store(self, rows).await
     }
 }

@@ -105,7 +105,13 @@ fn judge_writer(snap: &Snapshot, rules: &HealthRules, v: &mut Verdict) {
         );
     }
     let waiting = w.buffered_rows + snap.spool.rows;
-    if let Some(since) = w.failing_since {
+    if let Some(refusal) = &w.refused {
+        // Not a network blip: nothing is written until the database accepts writes again.
+        v.down.push(format!(
+            "the database refuses writes; {waiting} row(s) kept ({} in memory, {} in the disk spool) and written once it accepts them again: {refusal}",
+            w.buffered_rows, snap.spool.rows
+        ));
+    } else if let Some(since) = w.failing_since {
         let failing_for = age(snap.now, since);
         let text = format!(
             "database writes failing for {}, retrying; {waiting} row(s) waiting ({} in memory, {} in the disk spool): check that the database is up and reachable (the log has the error)",
@@ -335,6 +341,8 @@ fn report(
             failing_since: w.failing_since,
             failing_for_secs: secs_since(w.failing_since).map(|x| x.max(0.0)),
             failed: w.failed,
+            refusing_writes: w.refused.clone(),
+            rows_quarantined: w.rows_quarantined,
         },
         market: MarketSection {
             summary: market.summary(),

@@ -20,7 +20,7 @@
 //! `market_streamer_heartbeats_total`, `market_streamer_rows_written_total{table}`,
 //! `market_streamer_rows_dropped_total`, `market_streamer_rows_spooled_total`,
 //! `market_streamer_writes_total`, `market_streamer_write_retries_total`,
-//! `market_streamer_batches_already_committed_total`,
+//! `market_streamer_batches_already_committed_total`, `market_streamer_rows_quarantined_total`,
 //! `market_streamer_reconnects_total{reason}`, `market_streamer_connects_total`,
 //! `market_streamer_stream_gaps_total`, gauges `market_streamer_buffered_rows`,
 //! `market_streamer_buffer_max_rows`, `market_streamer_spool_rows`, `market_streamer_spool_bytes`,
@@ -94,6 +94,7 @@ struct Mirrored {
     writes: Counter,
     write_retries: Counter,
     batches_already_committed: Counter,
+    rows_quarantined: Counter,
     connects: Counter,
     gaps: Counter,
     buffered_rows: Gauge,
@@ -194,6 +195,7 @@ impl Metrics {
         m.write_retries.absolute(get(&stats.write_retries));
         m.batches_already_committed
             .absolute(get(&stats.batches_already_committed));
+        m.rows_quarantined.absolute(get(&stats.rows_quarantined));
         m.connects.absolute(snap.session.connects);
         m.gaps.absolute(snap.session.gaps);
         with_local_recorder(&self.recorder, || {
@@ -313,6 +315,11 @@ fn register_mirrored() -> Mirrored {
         "Failed database writes (retried)"
     );
     describe_counter!(
+        "market_streamer_rows_quarantined_total",
+        Unit::Count,
+        "Rows the database rejected for their data, isolated from their batch and kept in the quarantine (rejected_rows or its file)"
+    );
+    describe_counter!(
         "market_streamer_batches_already_committed_total",
         Unit::Count,
         "Batches found in batch_ledger (committed by an attempt whose answer was lost, or before a restart) and not written again"
@@ -419,6 +426,7 @@ fn register_mirrored() -> Mirrored {
         writes: counter!("market_streamer_writes_total"),
         write_retries: counter!("market_streamer_write_retries_total"),
         batches_already_committed: counter!("market_streamer_batches_already_committed_total"),
+        rows_quarantined: counter!("market_streamer_rows_quarantined_total"),
         connects: counter!("market_streamer_connects_total"),
         gaps: counter!("market_streamer_stream_gaps_total"),
         buffered_rows: gauge!("market_streamer_buffered_rows"),

@@ -119,6 +119,11 @@ pub struct WriterSection {
     pub failing_for_secs: Option<f64>,
     /// The writer stopped on a permanent error.
     pub failed: bool,
+    /// While the database refuses writes (read-only mode, disk full): why, and what to do.
+    pub refusing_writes: Option<String>,
+    /// Rows the database rejected for their data, kept in the quarantine (`rejected_rows`,
+    /// or `rejected_rows.jsonl` next to the spool folder).
+    pub rows_quarantined: u64,
 }
 
 /// The US equity market at the judged instant.

@@ -59,6 +59,10 @@ pub struct WriterFacts {
     pub failing_since: Option<DateTime<Utc>>,
     /// The writer stopped on a permanent error.
     pub failed: bool,
+    /// While the database refuses writes (read-only, disk full): its error.
+    pub refused: Option<String>,
+    /// Rows the database rejected, kept in the quarantine.
+    pub rows_quarantined: u64,
 }
 
 /// The database's size against its limit.
@@ -143,6 +147,8 @@ impl HealthSources {
                 write_retries: get(&s.write_retries),
                 failing_since: time(&s.write_failing_since_unix_ms),
                 failed: s.writer_failed.load(Relaxed),
+                refused: s.write_refused(),
+                rows_quarantined: get(&s.rows_quarantined),
             },
             database: DatabaseFacts {
                 kind: self.fixed.database_kind,

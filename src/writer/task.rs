@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::isolate::{append_to_file, write_isolating};
 use crate::backoff::Backoff;
 use crate::counters::PipelineStats;
 use crate::db::{ErrorKind, Sink, SinkError, WriteReport};
@@ -50,7 +51,14 @@ pub struct WriterSettings {
     /// Where batches go while the database is down or the buffer is full; `None` keeps
     /// everything in memory (replay, or `SPOOL_DIR=off`).
     pub spool: Option<SpoolSettings>,
+    /// Where rejected rows go when the database cannot store them in `rejected_rows`
+    /// (JSON Lines).
+    pub quarantine_file: std::path::PathBuf,
 }
+
+/// Retry delays while the database refuses writes (read-only, disk full): slow, since only
+/// an operator or the size guard can change that.
+const REFUSED_RETRY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(60));
 
 /// The disk spool's place and size cap.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +79,8 @@ pub struct WriterReport {
     pub rows_left_in_spool: u64,
     pub writes: u64,
     pub retries: u64,
+    /// Rows the database rejected, kept in the quarantine (table or file).
+    pub rows_quarantined: u64,
 }
 
 /// Why the writer stopped without writing everything.
@@ -119,6 +129,16 @@ enum Origin {
     Spool(RecordId),
 }
 
+/// A committed write: what went in, and the rows the database rejected.
+#[derive(Debug, Default)]
+struct Committed {
+    report: WriteReport,
+    /// Rejected rows stored in the quarantine (table or file).
+    quarantined: u64,
+    /// Rejected rows that could be stored nowhere (counted as dropped).
+    lost: u64,
+}
+
 /// A finished write: the batch, where it came from, when its rows arrived, how long the
 /// write took, and its result.
 type WriteDone = (
@@ -126,8 +146,43 @@ type WriteDone = (
     Origin,
     Arrivals,
     Duration,
-    Result<WriteReport, SinkError>,
+    Result<Committed, SinkError>,
 );
+
+/// Writes `batch`, isolating and quarantining rows the database rejects.
+async fn write_batch<S: Sink>(
+    sink: &S,
+    batch: &Batch,
+    quarantine_file: &std::path::Path,
+) -> Result<Committed, SinkError> {
+    let isolated = write_isolating(sink, batch).await?;
+    let mut done = Committed {
+        report: isolated.report,
+        ..Committed::default()
+    };
+    let rejected = isolated.rejected;
+    if rejected.is_empty() {
+        return Ok(done);
+    }
+    let n = rejected.len() as u64;
+    match sink.quarantine(&rejected).await {
+        Ok(()) => {
+            tracing::warn!(rows = n, batch = %batch.id, "rows rejected by the database were stored in rejected_rows (see SCHEMA.md); the rest of the batch is written");
+            done.quarantined = n;
+        }
+        Err(e) => match append_to_file(quarantine_file, &rejected) {
+            Ok(()) => {
+                tracing::warn!(rows = n, file = %quarantine_file.display(), error = %e, "rows rejected by the database were written to the quarantine file (rejected_rows could not take them)");
+                done.quarantined = n;
+            }
+            Err(io) => {
+                tracing::error!(rows = n, file = %quarantine_file.display(), error = %io, table_error = %e, "rows rejected by the database could be kept nowhere and are lost (counted as dropped): make the quarantine file's folder writable");
+                done.lost = n;
+            }
+        },
+    }
+    Ok(done)
+}
 type WriteFuture = Pin<Box<dyn Future<Output = WriteDone> + Send>>;
 
 /// When the rows of a batch arrived, as runs of rows that arrived together (one frame's
@@ -173,6 +228,8 @@ struct State {
     retry_at: Option<Instant>,
     last_error: Option<SinkError>,
     backoff: Backoff,
+    /// Slower delays while the database refuses writes.
+    refused_backoff: Backoff,
     closed_at: Option<Instant>,
     report: WriterReport,
     last_drop_warning: Option<Instant>,
@@ -192,6 +249,7 @@ async fn run<S: Sink>(
     let spool = settings.spool.as_ref().and_then(|s| open_spool(s, &stats));
     let mut st = State {
         backoff: Backoff::new(settings.retry_min, settings.retry_max),
+        refused_backoff: Backoff::new(REFUSED_RETRY.0, REFUSED_RETRY.1),
         settings: Arc::new(settings),
         stats,
         buffer: VecDeque::new(),
@@ -228,9 +286,10 @@ async fn run<S: Sink>(
             && let Some((batch, origin, arrivals)) = st.next_write(now)
         {
             let sink = sink.clone();
+            let quarantine_file = st.settings.quarantine_file.clone();
             inflight = Some(Box::pin(async move {
                 let started = Instant::now();
-                let result = sink.write(&batch).await;
+                let result = write_batch(&*sink, &batch, &quarantine_file).await;
                 (batch, origin, arrivals, started.elapsed(), result)
             }));
         }
@@ -548,15 +607,28 @@ impl State {
         origin: Origin,
         arrivals: Arrivals,
         took: Duration,
-        result: Result<WriteReport, SinkError>,
+        result: Result<Committed, SinkError>,
     ) -> Result<(), WriterError> {
         match result {
-            Ok(w) => {
+            Ok(Committed {
+                report: w,
+                quarantined,
+                lost,
+            }) => {
                 if self.db_down {
                     tracing::info!("database writes succeed again");
                 }
                 self.stats.write_failing_since_unix_ms.store(0, Relaxed);
+                self.stats.set_write_refused(None);
                 self.backoff.reset();
+                self.refused_backoff.reset();
+                if quarantined > 0 {
+                    self.report.rows_quarantined += quarantined;
+                    PipelineStats::add(&self.stats.rows_quarantined, quarantined);
+                }
+                if lost > 0 {
+                    self.count_dropped(lost);
+                }
                 self.last_error = None;
                 self.retry_at = None;
                 self.db_down = false;
@@ -587,8 +659,17 @@ impl State {
                 arrivals.record(&h.tick_to_commit_seconds, Instant::now());
                 tracing::trace!(rows = w.rows, inserted = w.inserted, waited = ?arrivals.oldest().map(|t| t.elapsed()), "batch committed");
             }
-            Err(e) if e.kind == ErrorKind::Transient => {
-                let delay = self.backoff.next_delay();
+            Err(e) if e.kind.retry_later() => {
+                let delay = if e.kind == ErrorKind::Refused {
+                    // Said once per outage (the status stays until a write succeeds).
+                    if self.stats.write_refused().is_none() {
+                        tracing::error!(error = %e, "the database refuses writes; every row is kept in the disk spool until it accepts them again");
+                    }
+                    self.stats.set_write_refused(Some(e.to_string()));
+                    self.refused_backoff.next_delay()
+                } else {
+                    self.backoff.next_delay()
+                };
                 self.report.retries += 1;
                 PipelineStats::add(&self.stats.write_retries, 1);
                 if !self.db_down {
@@ -610,9 +691,17 @@ impl State {
                 self.last_error = Some(e);
             }
             Err(e) => {
-                let unwritten = batch.len() + self.buffered();
+                // A configuration or schema error: nothing written until someone fixes it.
+                // What is in memory goes to the disk spool first, so the next start (with the
+                // fix) writes it; only what cannot be spooled is reported unwritten.
+                if let Origin::Memory = origin {
+                    self.retry = Some((batch, arrivals));
+                }
+                let spooled = self.park_memory();
+                let unwritten = self.buffered();
                 self.stats.writer_failed.store(true, Relaxed);
-                tracing::error!(error = %e, unwritten, "database write failed permanently");
+                tracing::error!(error = %e, unwritten, spooled, "database write failed permanently");
+                self.publish_depth();
                 return Err(WriterError::Permanent {
                     source: e,
                     unwritten,

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::counters::PipelineStats;
-use crate::db::{Sink, SinkError, WriteReport};
+use crate::db::{DbError, ErrorKind, Sink, SinkError, WriteReport};
 use crate::rows::{Batch, EquityRow, Row};
 use crate::schwab::wire::EquityFields;
 
@@ -72,6 +72,14 @@ impl Sink for MemorySink {
             .expect("lock")
             .pop_front()
             .unwrap_or(Outcome::Ok);
+        // Rows with a negative `seq` are poison: the database rejects any batch holding one.
+        if matches!(outcome, Outcome::Ok) && batch.equities.iter().any(|r| r.seq < 0) {
+            return Err(SinkError::new(
+                "insert into equity_data",
+                DbError::Config("stand-in for a data exception".into()),
+            )
+            .with_kind(ErrorKind::Rejected));
+        }
         match outcome {
             Outcome::Ok => {
                 let ids = batch.equities.iter().map(|r| r.seq).collect();
@@ -122,6 +130,11 @@ fn settings(batch_size: usize, interval_ms: u64) -> WriterSettings {
         retry_max: Duration::from_secs(2),
         shutdown_grace: Duration::from_secs(8),
         spool: None,
+        quarantine_file: std::env::temp_dir().join(format!(
+            "market-streamer-writer-test-{}-{}.jsonl",
+            std::process::id(),
+            crate::rows::BatchId::next()
+        )),
     }
 }
 
@@ -400,4 +413,50 @@ async fn backpressure_makes_the_producer_wait_and_loses_nothing() {
     assert_eq!(report.rows_dropped, 0);
     assert_eq!(sink.committed_ids(), (0..5000).collect::<Vec<_>>());
     assert!(max_seen <= 50 + 1, "buffer bounded: {max_seen}");
+}
+
+#[tokio::test]
+async fn rejected_rows_are_isolated_and_quarantined_and_the_rest_written() {
+    let sink = Arc::new(MemorySink::default());
+    let cfg = settings(100, 1000);
+    let file = cfg.quarantine_file.clone();
+    let (w, stats) = start(&sink, cfg);
+    let rows: Vec<Row> = (1..=20)
+        .map(|i| row(if i == 7 || i == 15 { -i } else { i }))
+        .collect();
+    w.tx.send(rows).await.expect("send");
+    drop(w.tx);
+    let report = w
+        .task
+        .await
+        .expect("join")
+        .expect("the writer never stops on bad data");
+    let mut committed = sink.committed_ids();
+    committed.sort_unstable();
+    let good: Vec<i32> = (1..=20).filter(|i| *i != 7 && *i != 15).collect();
+    assert_eq!(committed, good, "every good row written once");
+    assert_eq!(report.rows_written, 18);
+    assert_eq!(report.rows_quarantined, 2);
+    assert_eq!(PipelineStats::get(&stats.rows_quarantined), 2);
+    // This sink has no quarantine table: the rows went to the file, one JSON object each.
+    let text = std::fs::read_to_string(&file).expect("quarantine file");
+    let _ = std::fs::remove_file(&file);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["table_name"] == "equity_data"));
+    assert!(
+        lines[0]["row_json"]
+            .as_str()
+            .expect("text")
+            .contains("\"seq\":-7")
+    );
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .expect("text")
+            .contains("data exception")
+    );
 }

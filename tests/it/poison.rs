@@ -116,3 +116,130 @@ async fn poison_items_are_refused_alone_into_sqlite() {
     let url = format!("sqlite://{}", dir.path().join("market.db").display());
     replay_poison(&url).await;
 }
+
+/// A recording where one AAPL quote carries a NUL in its security status: PostgreSQL refuses
+/// that text (SQLSTATE 22021), SQLite stores it. The status is merged into AAPL's later rows
+/// too (a field stays until Schwab changes it), so AAPL's rows from then on (6 of them) are
+/// refused; MSFT's are not.
+fn nul_recording() -> String {
+    (0..10)
+        .map(|i| {
+            let status = if i == 4 { r#","32":"Nor\u0000mal""# } else { "" };
+            format!(
+                r#"{{"data":[{{"service":"LEVELONE_EQUITIES","timestamp":{},"command":"SUBS","content":[{{"key":"AAPL","3":{}{status}}},{{"key":"MSFT","3":{}}}]}}]}}"#,
+                T + i * 1_000,
+                200.0 + i as f64,
+                400.0 + i as f64
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_postgres_rejects_is_quarantined_and_its_neighbours_written() {
+    let pg = start_postgres();
+    let url = pg.create_database("rejected").expect("db");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nul.jsonl");
+    std::fs::write(&path, nul_recording()).expect("write");
+    // One batch for the whole recording: the 6 bad rows are isolated from 14 good ones.
+    let cfg = config_for(&url, &[("BATCH_SIZE", "100"), ("BATCH_INTERVAL", "5")]);
+    let summary = app::replay(&cfg, &path)
+        .await
+        .expect("a rejected row never stops the service");
+    assert_eq!(summary.writer.rows_written, 14, "{summary}");
+    assert_eq!(summary.writer.rows_quarantined, 6, "{summary}");
+    let client = testkit::pg_client(&url).await.expect("connect");
+    let stored = testkit::pg_i64(&client, "SELECT count(*) FROM equity_data")
+        .await
+        .expect("count");
+    let quarantined = client
+        .query_one(
+            "SELECT table_name, row_json, sqlstate, error FROM rejected_rows ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await
+        .expect("a quarantined row");
+    assert_eq!(stored, 14, "received (20) = stored + quarantined");
+    assert_eq!(quarantined.get::<_, String>(0), "equity_data");
+    assert!(quarantined.get::<_, String>(1).contains("Nor\\u0000mal"));
+    assert_eq!(
+        quarantined.get::<_, Option<String>>(2).as_deref(),
+        Some("22021")
+    );
+
+    // The same recording again: nothing new stored, the bad rows quarantined again (they
+    // are still refused), no failure.
+    let again = app::replay(&cfg, &path).await.expect("replay again");
+    assert_eq!(again.writer.rows_quarantined, 6);
+    assert_eq!(
+        testkit::pg_i64(&client, "SELECT count(*) FROM equity_data")
+            .await
+            .expect("count"),
+        14
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spooled_batch_with_a_rejected_row_is_replayed_without_a_crash_loop() {
+    use market_streamer::counters::PipelineStats;
+    use market_streamer::db::Database;
+    use market_streamer::writer::{OverflowPolicy, SpoolSettings, spawn_writer};
+    use std::sync::Arc;
+
+    let pg = start_postgres();
+    let url = pg.create_database("spooled_poison").expect("db");
+    let cfg = config_for(&url, &[]);
+    let db = Arc::new(
+        Database::connect(&market_streamer::settings::database(&cfg))
+            .await
+            .expect("connect"),
+    );
+    db.migrate().await.expect("migrate");
+    // A batch parked in the spool during an outage, one of its rows poison for PostgreSQL.
+    let engine = market_streamer::indicators::IndicatorEngine::new(Default::default())
+        .expect("default periods");
+    let mut processor =
+        market_streamer::pipeline::FrameProcessor::new(Arc::new(PipelineStats::default()), engine);
+    let mut batch = market_streamer::rows::Batch::default();
+    for line in nul_recording().lines() {
+        let mut rows = Vec::new();
+        processor.process_text(line, T, &mut rows);
+        rows.into_iter().for_each(|r| batch.push(r));
+    }
+    assert_eq!(batch.len(), 20);
+    let spool_dir = tempfile::tempdir().expect("spool");
+    {
+        let (mut spool, _) =
+            market_streamer::spool::Spool::open(spool_dir.path(), 1 << 30).expect("spool");
+        spool.append(&batch).expect("park");
+    }
+    // Two restarts: each replays the spool; neither stops on the bad row.
+    for run in 0..2 {
+        let stats = Arc::new(PipelineStats::default());
+        let mut settings = market_streamer::settings::writer(&cfg, OverflowPolicy::DropOldest);
+        settings.spool = Some(SpoolSettings {
+            dir: spool_dir.path().to_path_buf(),
+            max_bytes: 1 << 30,
+        });
+        let writer = spawn_writer(db.clone(), settings, stats.clone());
+        drop(writer.tx);
+        let report = writer.task.await.expect("join").expect("no crash loop");
+        assert_eq!(report.rows_left_in_spool, 0, "run {run}: the spool drained");
+    }
+    let client = testkit::pg_client(&url).await.expect("connect");
+    assert_eq!(
+        testkit::pg_i64(&client, "SELECT count(*) FROM equity_data")
+            .await
+            .expect("count"),
+        14
+    );
+    assert_eq!(
+        testkit::pg_i64(&client, "SELECT count(*) FROM rejected_rows")
+            .await
+            .expect("count"),
+        6
+    );
+}
