@@ -63,11 +63,35 @@ pub enum AppError {
 /// Connects to `DATABASE_URL` (waiting up to a minute for it to come up) and migrates it.
 pub async fn open_database(cfg: &Config) -> Result<Database, AppError> {
     let db = Database::connect_with_retry(&settings::database(cfg), CONNECT_GIVE_UP).await?;
-    db.migrate().await?;
-    db.prepare_realtime(cfg.realtime.mode).await?;
+    // A database that refuses writes (read-only mode, disk full) with migrations pending:
+    // say so and keep trying; it is not a reason to exit (a restart would change nothing).
+    let mut backoff = crate::backoff::Backoff::new(REFUSED_RETRY_MIN, REFUSED_RETRY_MAX);
+    loop {
+        match db.migrate().await {
+            Ok(_) => break,
+            Err(e) if e.kind == crate::db::ErrorKind::Refused => {
+                let wait = backoff.next_delay();
+                tracing::error!(error = %e, retry_in = ?wait, "migrations are pending but the database refuses writes; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match db.prepare_realtime(cfg.realtime.mode).await {
+        Ok(()) => {}
+        // Realtime wiring is set up again at the next start; streaming does not wait for it.
+        Err(e) if e.kind == crate::db::ErrorKind::Refused => {
+            tracing::warn!(error = %e, "Realtime setup skipped: the database refuses writes");
+        }
+        Err(e) => return Err(e.into()),
+    }
     tracing::info!(database = %cfg.database.url.redacted(), "database ready (migrations applied)");
     Ok(db)
 }
+
+/// Retry delays at startup while the database refuses writes and migrations are pending.
+const REFUSED_RETRY_MIN: std::time::Duration = std::time::Duration::from_secs(5);
+const REFUSED_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `market-streamer migrate`.
 pub async fn migrate(cfg: &Config) -> Result<(), AppError> {

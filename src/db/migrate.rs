@@ -302,7 +302,37 @@ async fn postgres_locked(
         None
     };
     let adopt = sqlx_version_to_adopt(Engine::Postgres, history_rows, sqlx)?;
+    // A read-only database (Supabase's read-only mode) whose schema is current needs no
+    // write: starting must not fail on the runner's bookkeeping DDL then.
+    if adopt.is_none() && history_rows.is_some() && read_only(client).await.map_err(read)? {
+        let latest = Engine::Postgres.files().len() as i64;
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT count(DISTINCT version), coalesce(max(version), 0) FROM {HISTORY_TABLE}"
+                ),
+                &[],
+            )
+            .await
+            .map_err(read)?;
+        let (count, max): (i64, i32) =
+            (row.try_get(0).map_err(read)?, row.try_get(1).map_err(read)?);
+        if count == latest && i64::from(max) == latest {
+            tracing::warn!(
+                version = max,
+                "the database is read-only; its schema is current, so nothing needs writing now (rows wait in the disk spool until it accepts writes)"
+            );
+            return Ok(MigrationReport::default());
+        }
+    }
     run(Engine::Postgres, client, adopt).await
+}
+
+/// Whether this session's transactions are read-only (`default_transaction_read_only`, a
+/// standby, Supabase's read-only mode).
+async fn read_only(client: &tokio_postgres::Client) -> Result<bool, tokio_postgres::Error> {
+    let row = client.query_one("SHOW transaction_read_only", &[]).await?;
+    Ok(row.try_get::<_, String>(0)? == "on")
 }
 
 /// Migrates a SQLite database on `conn`.

@@ -620,3 +620,80 @@ async fn a_needed_login_is_down_in_market_hours_a_new_login_heals_it_and_a_kick_
     probe.assert_no_secret(&service.sim().issued_secrets());
     service.stop().await;
 }
+
+/// Turns the whole cluster read-only (as Supabase does past the Free plan's 500 MB) or back.
+fn set_read_only(pg: &testkit::TestPostgres, on: bool) {
+    let sql = if on {
+        "ALTER SYSTEM SET default_transaction_read_only = on;"
+    } else {
+        "SET default_transaction_read_only = off; ALTER SYSTEM RESET default_transaction_read_only;"
+    };
+    pg.psql("postgres", sql).expect("alter system");
+    pg.psql("postgres", "SELECT pg_reload_conf()")
+        .expect("reload");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_database_is_down_by_name_keeps_every_row_and_survives_a_restart() {
+    let pg = testkit::start_postgres();
+    let url = pg.create_database("readonly").expect("db");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = dir.path().join("spool").display().to_string();
+    let vars = [
+        ("SPOOL_DIR", spool.as_str()),
+        ("REALTIME_MODE", "off"),
+        ("BATCH_INTERVAL", "0.2"),
+    ];
+    let mut service = start(fast_sim(), &url, &vars, pinned(MARKET_OPEN)).await;
+    let probe = Probe::new(&service.url);
+    probe
+        .wait_health("ok with rows written", |code, j| {
+            status_is(code, j, "ok") && j["writer"]["rows_written"].as_u64() > Some(0)
+        })
+        .await;
+
+    // Read-only mid-stream: down at once, naming read-only mode, the stream goes on.
+    set_read_only(&pg, true);
+    let (_, json) = probe
+        .wait_health("down: read-only", |code, j| {
+            status_is(code, j, "down") && reasons(j).contains("read-only")
+        })
+        .await;
+    assert!(json["writer"]["refusing_writes"].is_string(), "{json:#}");
+    assert_eq!(json["stream"]["state"], "connected", "{json:#}");
+    probe
+        .wait_health("rows kept in the spool", |_, j| {
+            j["spool"]["rows"].as_u64() > Some(0)
+        })
+        .await;
+    let first = service.stop().await;
+
+    // A restart while the database is still read-only: no exit, rows keep being spooled.
+    let mut service = start(fast_sim(), &url, &vars, pinned(MARKET_OPEN)).await;
+    let probe = Probe::new(&service.url);
+    probe
+        .wait_health("down while read-only after a restart", |code, j| {
+            status_is(code, j, "down")
+                && reasons(j).contains("read-only")
+                && j["stream"]["state"] == "connected"
+        })
+        .await;
+    set_read_only(&pg, false);
+    let (_, json) = probe
+        .wait_health("ok again, spool written", |code, j| {
+            status_is(code, j, "ok") && j["spool"]["rows"] == 0
+        })
+        .await;
+    assert!(json["writer"]["refusing_writes"].is_null(), "{json:#}");
+    let second = service.stop().await;
+
+    let client = testkit::pg_client(&url).await.expect("connect");
+    let stored = testkit::pg_i64(&client, "SELECT count(*) FROM equity_data")
+        .await
+        .expect("count");
+    assert_eq!(
+        stored as u64,
+        first.equity_updates + second.equity_updates,
+        "every update received in both runs is stored once"
+    );
+}
