@@ -142,12 +142,22 @@ struct Committed {
 /// A finished write: the batch, where it came from, when its rows arrived, how long the
 /// write took, and its result.
 type WriteDone = (
-    Batch,
+    Arc<Batch>,
     Origin,
     Arrivals,
     Duration,
     Result<Committed, SinkError>,
 );
+
+/// The write in flight, as the writer's state sees it (the batch is shared with the write).
+struct InFlight {
+    batch: Arc<Batch>,
+    /// Fresh rows (not read back from the spool).
+    memory: bool,
+    started: Instant,
+    /// A copy went to the spool because the write took longer than `BATCH_INTERVAL`.
+    spooled: bool,
+}
 
 /// Writes `batch`, isolating and quarantining rows the database rejects.
 async fn write_batch<S: Sink>(
@@ -237,6 +247,11 @@ struct State {
     spool: Option<Spool>,
     /// True from a transient failure until the next successful write.
     db_down: bool,
+    /// The write in flight, if any.
+    inflight: Option<InFlight>,
+    /// Batches committed while a copy of them waits in the spool (a slow write was spooled
+    /// as a precaution): their copies are dropped from the spool unwritten.
+    committed_spooled: std::collections::HashSet<crate::rows::BatchId>,
     last_spool_error: Option<Instant>,
 }
 
@@ -262,6 +277,8 @@ async fn run<S: Sink>(
         spool,
         db_down: false,
         last_spool_error: None,
+        inflight: None,
+        committed_spooled: std::collections::HashSet::new(),
     };
     st.publish_depth();
     let mut inflight: Option<WriteFuture> = None;
@@ -287,11 +304,24 @@ async fn run<S: Sink>(
         {
             let sink = sink.clone();
             let quarantine_file = st.settings.quarantine_file.clone();
+            let batch = Arc::new(batch);
+            st.inflight = Some(InFlight {
+                batch: batch.clone(),
+                memory: matches!(origin, Origin::Memory),
+                started: now,
+                spooled: false,
+            });
             inflight = Some(Box::pin(async move {
                 let started = Instant::now();
                 let result = write_batch(&*sink, &batch, &quarantine_file).await;
                 (batch, origin, arrivals, started.elapsed(), result)
             }));
+        }
+        // A write that takes longer than BATCH_INTERVAL (a database that does not answer):
+        // its batch and the due rows go to the spool meanwhile, so a crash loses at most one
+        // BATCH_INTERVAL whatever the database does.
+        if inflight.is_some() {
+            st.guard_slow_write(now);
         }
         if inflight.is_none()
             && st.closed_at.is_some()
@@ -302,7 +332,7 @@ async fn run<S: Sink>(
         }
 
         let wake_at = if inflight.is_some() {
-            None
+            st.slow_write_wake(now)
         } else {
             st.next_wake()
         };
@@ -353,6 +383,49 @@ fn open_spool(settings: &SpoolSettings, stats: &PipelineStats) -> Option<Spool> 
 }
 
 impl State {
+    /// See the loop: parks the in-flight batch and the due buffered rows in the spool once
+    /// the write has taken longer than `BATCH_INTERVAL`.
+    fn guard_slow_write(&mut self, now: Instant) {
+        let interval = self.settings.batch_interval;
+        if self.spool.is_none() {
+            return;
+        }
+        let Some(f) = self.inflight.as_ref() else {
+            return;
+        };
+        if now < f.started + interval {
+            return;
+        }
+        if f.memory && !f.spooled {
+            let batch = f.batch.clone();
+            if self.append_to_spool(&batch)
+                && let Some(f) = self.inflight.as_mut()
+            {
+                f.spooled = true;
+                tracing::debug!(batch = %batch.id, "write slower than BATCH_INTERVAL: its batch is also kept in the spool");
+            }
+        }
+        while self.buffer.front().is_some_and(|b| now >= b.at + interval) {
+            if !self.spool_oldest_rows() {
+                break;
+            }
+        }
+    }
+
+    /// When to look at a slow write again: its `BATCH_INTERVAL` mark, then whenever a
+    /// buffered row becomes due (never in the past, so a spool that fails cannot spin).
+    fn slow_write_wake(&self, now: Instant) -> Option<Instant> {
+        self.spool.as_ref()?;
+        let interval = self.settings.batch_interval;
+        let f = self.inflight.as_ref()?;
+        let at = if f.memory && !f.spooled && now < f.started + interval {
+            f.started + interval
+        } else {
+            self.buffer.front().map(|b| b.at + interval)?
+        };
+        Some(if at <= now { now + interval } else { at })
+    }
+
     /// Rows held in memory (buffer + a batch kept for retry). Spooled rows are on disk.
     fn buffered(&self) -> usize {
         self.buffer.len() + self.retry.as_ref().map_or(0, |(b, _)| b.len())
@@ -553,13 +626,24 @@ impl State {
             return None; // what is left in the spool is written at the next start
         }
         let spool = self.spool.as_mut()?;
-        match spool.oldest() {
-            Ok(Some((id, batch))) => Some((batch, Origin::Spool(id), Arrivals::default())),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the disk spool; replay paused until the next start");
-                self.spool = None;
-                None
+        loop {
+            match spool.oldest() {
+                // The copy of a slow write that committed after all: nothing to write.
+                Ok(Some((id, batch))) if self.committed_spooled.remove(&batch.id) => {
+                    if let Err(e) = spool.commit(id) {
+                        tracing::warn!(error = %e, "cannot drop a spooled copy of a committed batch; the ledger will skip it");
+                        return None;
+                    }
+                }
+                Ok(Some((id, batch))) => {
+                    return Some((batch, Origin::Spool(id), Arrivals::default()));
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the disk spool; replay paused until the next start");
+                    self.spool = None;
+                    return None;
+                }
             }
         }
     }
@@ -603,12 +687,15 @@ impl State {
 
     fn finish_write(
         &mut self,
-        batch: Batch,
+        batch: Arc<Batch>,
         origin: Origin,
         arrivals: Arrivals,
         took: Duration,
         result: Result<Committed, SinkError>,
     ) -> Result<(), WriterError> {
+        let spooled = self.inflight.take().is_some_and(|f| f.spooled);
+        // The write is over: the batch is ours alone again (cloned only if it is not).
+        let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
         match result {
             Ok(Committed {
                 report: w,
@@ -632,6 +719,9 @@ impl State {
                 self.last_error = None;
                 self.retry_at = None;
                 self.db_down = false;
+                if spooled {
+                    self.committed_spooled.insert(batch.id);
+                }
                 if let (Origin::Spool(id), Some(spool)) = (origin, self.spool.as_mut())
                     && let Err(e) = spool.commit(id)
                 {
@@ -680,6 +770,7 @@ impl State {
                 match origin {
                     // Memory is freed by parking the batch on disk; without a spool it is
                     // kept for the retry.
+                    Origin::Memory if spooled => {} // its copy is in the spool
                     Origin::Memory => {
                         if !self.append_to_spool(&batch) {
                             self.retry = Some((batch, arrivals));
@@ -694,7 +785,9 @@ impl State {
                 // A configuration or schema error: nothing written until someone fixes it.
                 // What is in memory goes to the disk spool first, so the next start (with the
                 // fix) writes it; only what cannot be spooled is reported unwritten.
-                if let Origin::Memory = origin {
+                if let Origin::Memory = origin
+                    && !spooled
+                {
                     self.retry = Some((batch, arrivals));
                 }
                 let spooled = self.park_memory();

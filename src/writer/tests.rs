@@ -460,3 +460,30 @@ async fn rejected_rows_are_isolated_and_quarantined_and_the_rest_written() {
             .contains("data exception")
     );
 }
+
+#[tokio::test]
+async fn a_write_slower_than_batch_interval_parks_its_batch_and_the_due_rows_on_disk() {
+    let sink = Arc::new(MemorySink::with_latency(Duration::from_millis(600)));
+    let spool_dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = settings(1, 100);
+    cfg.overflow = OverflowPolicy::DropOldest;
+    cfg.spool = Some(SpoolSettings {
+        dir: spool_dir.path().to_path_buf(),
+        max_bytes: 1 << 30,
+    });
+    let (w, stats) = start(&sink, cfg);
+    w.tx.send(vec![row(1)]).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    w.tx.send(vec![row(2), row(3)]).await.expect("send");
+    // The write of row 1 hangs: after BATCH_INTERVAL its batch, and rows 2 and 3 once due,
+    // are on disk, so a crash now would lose nothing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(PipelineStats::get(&stats.rows_spooled), 3);
+    drop(w.tx);
+    let report = w.task.await.expect("join").expect("writer");
+    // Row 1 committed after all: its spooled copy is dropped unwritten.
+    assert_eq!(sink.committed_ids(), vec![1, 2, 3]);
+    assert_eq!(*sink.attempts.lock().expect("lock"), 2);
+    assert_eq!(report.rows_written, 3);
+    assert_eq!(report.rows_left_in_spool, 0);
+}
