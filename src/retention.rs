@@ -5,6 +5,11 @@
 //! than `BAR_RETENTION_DAYS` are deleted. SQLite: old rows are deleted in bounded chunks.
 //! Both: the database size is measured and a warning is logged (and kept in the stats for
 //! the health endpoint) when it reaches `DB_SIZE_WARN_PERCENT` of `DB_SIZE_LIMIT_MB`.
+//!
+//! The size guard runs first: at `DB_SIZE_GUARD_PERCENT` of the limit it removes the oldest
+//! data (whole tick days, never today's; then the oldest candles) until the database is below
+//! `DB_SIZE_GUARD_TARGET_PERCENT`, logging what it removed. It also works on a database that
+//! has already turned read-only (Supabase Free past 500 MB), where nothing else can write.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -12,7 +17,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use chrono::{Days, Utc};
 
 use crate::counters::PipelineStats;
-use crate::db::{Database, RetentionDays, SinkError};
+use crate::db::{Database, GuardReport, RetentionDays, SinkError};
 
 /// When maintenance runs, what it keeps and the size budget it watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,15 +30,66 @@ pub struct RetentionSettings {
     pub db_size_limit_mb: u64,
     /// `DB_SIZE_WARN_PERCENT`: warn at this share of the limit.
     pub db_size_warn_percent: u8,
+    /// `DB_SIZE_GUARD_PERCENT` and `DB_SIZE_GUARD_TARGET_PERCENT`: remove old data at the
+    /// first share of the limit, down to the second.
+    pub db_size_guard_percent: u8,
+    pub db_size_guard_target_percent: u8,
 }
 
 /// What a pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RetentionReport {
     pub partitions_created: u32,
     pub partitions_dropped: u32,
     pub rows_deleted: u64,
     pub database_bytes: u64,
+    /// What the size guard removed (nothing when the database is below its threshold).
+    pub guard: GuardReport,
+}
+
+/// `percent` of `limit` bytes.
+fn share(limit: u64, percent: u8) -> u64 {
+    limit / 100 * u64::from(percent)
+}
+
+/// The size guard (see the module docs). Its failure is logged, never fatal.
+async fn guard(db: &Database, settings: &RetentionSettings) -> GuardReport {
+    let limit = settings.db_size_limit_mb.saturating_mul(1024 * 1024);
+    let act_at = share(limit, settings.db_size_guard_percent);
+    let target = share(limit, settings.db_size_guard_target_percent);
+    let today = Utc::now().date_naive();
+    let result = match db {
+        Database::Postgres(pg) => pg.guard_size(act_at, target, today).await,
+        Database::Sqlite(lite) => lite.guard_size(act_at, target, today).await,
+    };
+    match result {
+        Ok(g) => {
+            if !g.days_dropped.is_empty() || g.candles_deleted > 0 {
+                let days: Vec<String> = g.days_dropped.iter().map(ToString::to_string).collect();
+                tracing::warn!(
+                    before_mb = g.bytes_before / (1024 * 1024),
+                    after_mb = g.bytes_after / (1024 * 1024),
+                    limit_mb = settings.db_size_limit_mb,
+                    tick_days_removed = ?days,
+                    candles_deleted = g.candles_deleted,
+                    read_only = g.read_only,
+                    "size guard: the database reached DB_SIZE_GUARD_PERCENT of DB_SIZE_LIMIT_MB; the oldest data was removed (lower TICK_RETENTION_DAYS or trim SYMBOLS so it does not have to)"
+                );
+            }
+            if g.bytes_after >= act_at {
+                tracing::error!(
+                    size_mb = g.bytes_after / (1024 * 1024),
+                    limit_mb = settings.db_size_limit_mb,
+                    "size guard: nothing old is left to remove and the database is still at DB_SIZE_GUARD_PERCENT: raise DB_SIZE_LIMIT_MB (a bigger plan), trim SYMBOLS or OPTION_SYMBOLS"
+                );
+            }
+            g
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "size guard failed; trying again at the next MAINTENANCE_INTERVAL");
+            GuardReport::default()
+        }
+    }
 }
 
 /// One maintenance pass.
@@ -43,7 +99,8 @@ pub async fn run_once(
     stats: &PipelineStats,
 ) -> Result<RetentionReport, SinkError> {
     let now = Utc::now();
-    let report = match db {
+    let guarded = guard(db, settings).await;
+    let mut report = match db {
         Database::Postgres(pg) => {
             let m = pg.maintain(&settings.keep, now.date_naive()).await?;
             RetentionReport {
@@ -51,6 +108,7 @@ pub async fn run_once(
                 partitions_dropped: m.partitions_dropped,
                 rows_deleted: m.bars_deleted + m.ledger_deleted,
                 database_bytes: m.database_bytes,
+                ..RetentionReport::default()
             }
         }
         Database::Sqlite(lite) => {
@@ -74,10 +132,11 @@ pub async fn run_once(
             }
         }
     };
+    report.guard = guarded;
     stats.database_bytes.store(report.database_bytes, Relaxed);
     PipelineStats::stamp_now(&stats.database_measured_unix_ms);
     let limit = settings.db_size_limit_mb.saturating_mul(1024 * 1024);
-    let warn_at = limit / 100 * u64::from(settings.db_size_warn_percent);
+    let warn_at = share(limit, settings.db_size_warn_percent);
     let near = report.database_bytes >= warn_at;
     stats.database_near_limit.store(near, Relaxed);
     if near {

@@ -201,6 +201,8 @@ pub fn retention(cfg: &Config) -> RetentionSettings {
         interval: r.maintenance_interval,
         db_size_limit_mb: r.db_size_limit_mb,
         db_size_warn_percent: r.db_size_warn_percent,
+        db_size_guard_percent: r.db_size_guard_percent,
+        db_size_guard_target_percent: r.db_size_guard_target_percent,
     }
 }
 

@@ -29,6 +29,8 @@ pub use error::{DbError, ErrorKind, SinkError};
 /// which parses them).
 pub use streamer_config::{DatabaseTarget, RealtimeMode};
 
+use chrono::NaiveDate;
+
 use crate::rows::Batch;
 
 /// Where rows go and how the front end is fed (`DATABASE_URL`, `REALTIME_MODE`,
@@ -83,6 +85,22 @@ impl WriteReport {
         }
     }
 }
+
+/// What the size guard did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GuardReport {
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Tick days removed, oldest first.
+    pub days_dropped: Vec<NaiveDate>,
+    pub partitions_dropped: u32,
+    pub candles_deleted: u64,
+    /// The database was read-only; the maintenance session overrode it to remove data.
+    pub read_only: bool,
+}
+
+/// At most this many removal steps (a day each) per size-guard pass.
+pub const GUARD_STEPS: usize = 400;
 
 /// A database that commits batches.
 pub trait Sink: Send + Sync + 'static {

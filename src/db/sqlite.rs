@@ -141,31 +141,118 @@ impl SqliteSink {
             ("equity_bars", "bar_start", bar_cutoff),
             // A batch can only come back while its rows are kept.
             ("batch_ledger", "committed_at", tick_cutoff),
+            ("rejected_rows", "rejected_at", tick_cutoff),
         ] {
-            let sql = format!(
-                "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ? LIMIT {DELETE_CHUNK})"
-            );
-            loop {
-                let n = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(sqlite_time(cutoff))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| SinkError::new(format!("delete old rows from {table}"), e))?
-                    .rows_affected();
-                deleted += n;
-                if n < DELETE_CHUNK as u64 {
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
+            deleted += self
+                .delete_before(table, column, sqlite_time(cutoff))
+                .await?;
         }
+        Ok((deleted, self.used_bytes().await?))
+    }
+
+    /// Bytes in use: the file's pages minus its free pages (space freed by deletes is reused
+    /// before the file grows, so this is what counts against the limit).
+    pub async fn used_bytes(&self) -> Result<u64, SinkError> {
         let bytes: i64 = sqlx::query_scalar(
-            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            "SELECT (page_count - freelist_count) * page_size \
+             FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()",
         )
         .fetch_one(&self.pool)
         .await
         .map_err(|e| SinkError::new("measure the SQLite file", e))?;
-        Ok((deleted, bytes.max(0) as u64))
+        Ok(bytes.max(0) as u64)
+    }
+
+    /// The size guard on SQLite: like PostgreSQL's ([`super::postgres::PostgresSink::guard_size`]),
+    /// deleting the oldest day of ticks (never `today`), then of candles, in chunks, until the
+    /// used size is below `target`; freed pages are given back when the file allows it
+    /// (`PRAGMA incremental_vacuum`).
+    pub async fn guard_size(
+        &self,
+        act_at: u64,
+        target: u64,
+        today: chrono::NaiveDate,
+    ) -> Result<super::GuardReport, SinkError> {
+        let mut report = super::GuardReport {
+            bytes_before: self.used_bytes().await?,
+            ..super::GuardReport::default()
+        };
+        report.bytes_after = report.bytes_before;
+        if report.bytes_before < act_at {
+            return Ok(report);
+        }
+        let day_start =
+            |d: chrono::NaiveDate| sqlite_time(d.and_time(chrono::NaiveTime::MIN).and_utc());
+        for _ in 0..super::GUARD_STEPS {
+            if report.bytes_after < target {
+                break;
+            }
+            let oldest: Option<String> = sqlx::query_scalar(
+                "SELECT min(t) FROM (SELECT min(\"timestamp\") AS t FROM equity_data \
+                 UNION ALL SELECT min(\"timestamp\") FROM option_data)",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| SinkError::new("find the oldest tick day", e))?;
+            let oldest_day = oldest
+                .as_deref()
+                .and_then(|t| chrono::NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok())
+                .filter(|d| *d < today);
+            let (tables, cutoff): (&[(&str, &str)], _) = match oldest_day {
+                Some(day) => {
+                    report.days_dropped.push(day);
+                    (
+                        &[
+                            ("equity_data", "\"timestamp\""),
+                            ("option_data", "\"timestamp\""),
+                        ],
+                        day.succ_opt().unwrap_or(day),
+                    )
+                }
+                None => (&[("equity_bars", "bar_start")], today),
+            };
+            for (table, column) in tables {
+                let n = self.delete_before(table, column, day_start(cutoff)).await?;
+                if *table == "equity_bars" {
+                    report.candles_deleted += n;
+                }
+            }
+            report.bytes_after = self.used_bytes().await?;
+            if oldest_day.is_none() {
+                break; // only today's ticks left, candles before today removed
+            }
+        }
+        sqlx::query("PRAGMA incremental_vacuum")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| SinkError::new("give freed pages back", e))?;
+        Ok(report)
+    }
+
+    /// Deletes rows of `table` with `column` before `cutoff` (stored text form), in chunks.
+    async fn delete_before(
+        &self,
+        table: &str,
+        column: &str,
+        cutoff: String,
+    ) -> Result<u64, SinkError> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ? LIMIT {DELETE_CHUNK})"
+        );
+        let mut deleted = 0;
+        loop {
+            let n = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(&cutoff)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| SinkError::new(format!("delete old rows from {table}"), e))?
+                .rows_affected();
+            deleted += n;
+            if n < DELETE_CHUNK as u64 {
+                return Ok(deleted);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 }
 

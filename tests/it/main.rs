@@ -19,6 +19,7 @@ mod schwab_cli;
 mod schwab_session;
 mod schwab_tokens;
 mod simulator_protocol;
+mod size_guard;
 mod sizing;
 mod supabase;
 

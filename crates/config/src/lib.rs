@@ -240,6 +240,13 @@ impl Config {
                 s.reconnect_backoff_max, s.reconnect_backoff_min
             ));
         }
+        let r = &self.retention;
+        if r.db_size_guard_target_percent >= r.db_size_guard_percent {
+            problems.push(format!(
+                "DB_SIZE_GUARD_TARGET_PERCENT ({}) must be below DB_SIZE_GUARD_PERCENT ({}); allowed: target < guard, e.g. 75 and 90",
+                r.db_size_guard_target_percent, r.db_size_guard_percent
+            ));
+        }
         let i = &self.indicators;
         if i.ema_fast_period >= i.ema_slow_period {
             problems.push(format!(

@@ -424,6 +424,20 @@ settings! {
             parse: parse::within(|v: u8| (1..=100).contains(&v)),
             help: "warn when the database reaches this share of the limit",
         },
+        /// The size guard acts at this share of `db_size_limit_mb`.
+        db_size_guard_percent: u8 = "DB_SIZE_GUARD_PERCENT" {
+            default: value("90"),
+            allowed: "a whole percentage from 2 to 100",
+            parse: parse::within(|v: u8| (2..=100).contains(&v)),
+            help: "at this share of `DB_SIZE_LIMIT_MB` the size guard removes the oldest data (tick partitions, then candles) until the database is below `DB_SIZE_GUARD_TARGET_PERCENT`, so Supabase Free never reaches its read-only limit",
+        },
+        /// The size guard removes data until the database is below this share.
+        db_size_guard_target_percent: u8 = "DB_SIZE_GUARD_TARGET_PERCENT" {
+            default: value("75"),
+            allowed: "a whole percentage from 1 to 99, below DB_SIZE_GUARD_PERCENT",
+            parse: parse::within(|v: u8| (1..=99).contains(&v)),
+            help: "the share of `DB_SIZE_LIMIT_MB` the size guard brings the database down to",
+        },
     },
     /// The `/health` and `/metrics` endpoint.
     Health => health: HealthSettings {

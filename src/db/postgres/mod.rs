@@ -17,6 +17,7 @@ pub mod copy;
 pub mod insert;
 pub mod partitions;
 pub mod realtime;
+pub mod size_guard;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +28,9 @@ use tokio_postgres::types::Type;
 
 use super::error::DbError;
 use super::migrate::{self, MigrationReport};
-use super::{DbSettings, RealtimeMode, RetentionDays, SinkError, WriteReport};
+use super::{
+    DbSettings, GUARD_STEPS, GuardReport, RealtimeMode, RetentionDays, SinkError, WriteReport,
+};
 use crate::rows::Batch;
 use partitions::{PartitionCache, TICK_TABLES};
 
@@ -147,7 +150,7 @@ pub struct Maintenance {
     pub partitions_created: u32,
     pub partitions_dropped: u32,
     pub bars_deleted: u64,
-    /// `batch_ledger` entries older than the tick retention.
+    /// `batch_ledger` entries (and quarantined `rejected_rows`) older than the tick retention.
     pub ledger_deleted: u64,
     pub database_bytes: u64,
 }
@@ -287,6 +290,25 @@ impl PostgresSink {
         })
     }
 
+    /// The size guard: when the database is at `act_at` bytes or more, drops the oldest tick
+    /// days (never `today`), then deletes the oldest days of candles, until it is below
+    /// `target` bytes. On a read-only database this maintenance session alone overrides the
+    /// read-only default to remove data (Supabase's documented recovery); it never inserts.
+    pub async fn guard_size(
+        &self,
+        act_at: u64,
+        target: u64,
+        today: NaiveDate,
+    ) -> Result<GuardReport, SinkError> {
+        let session = self.session().await?;
+        let result = guard_on(&session, act_at, target, today).await;
+        session.close().await;
+        if result.as_ref().is_ok_and(|r| r.partitions_dropped > 0) {
+            self.shared.partitions.clear();
+        }
+        result
+    }
+
     /// Retention and sizing: partitions for `today - 1 ..= today + premake`, drop tick
     /// partitions older than the retention, delete old candles, measure the database.
     pub async fn maintain(
@@ -347,6 +369,14 @@ impl PostgresSink {
             )
             .await
             .map_err(|e| SinkError::new("delete old batch_ledger entries", e))?;
+        // Quarantined rows are kept as long as the ticks they came with.
+        report.ledger_deleted += conn
+            .execute_typed(
+                "DELETE FROM rejected_rows WHERE rejected_at < $1::date::timestamp AT TIME ZONE 'UTC'",
+                &[(&tick_cutoff, Type::DATE)],
+            )
+            .await
+            .map_err(|e| SinkError::new("delete old rejected_rows", e))?;
         let bytes: i64 = conn
             .query_typed_one("SELECT pg_database_size(current_database())", &[])
             .await
@@ -355,4 +385,46 @@ impl PostgresSink {
         report.database_bytes = bytes.max(0) as u64;
         Ok(report)
     }
+}
+
+async fn guard_on(
+    client: &tokio_postgres::Client,
+    act_at: u64,
+    target: u64,
+    today: NaiveDate,
+) -> Result<GuardReport, SinkError> {
+    let mut report = GuardReport {
+        bytes_before: size_guard::database_bytes(client).await?,
+        ..GuardReport::default()
+    };
+    report.bytes_after = report.bytes_before;
+    if report.bytes_before < act_at {
+        return Ok(report);
+    }
+    report.read_only = size_guard::allow_removal_when_read_only(client).await?;
+    for _ in 0..GUARD_STEPS {
+        if report.bytes_after < target {
+            break;
+        }
+        let oldest = size_guard::tick_days(client)
+            .await?
+            .into_iter()
+            .find(|d| *d < today);
+        match oldest {
+            Some(day) => {
+                report.partitions_dropped += size_guard::drop_through(client, day).await?;
+                report.days_dropped.push(day);
+            }
+            None => {
+                // Only today's ticks left: candles go, oldest day first. DELETE frees space
+                // for reuse but does not shrink the database until vacuum, so one day per pass.
+                report.candles_deleted +=
+                    size_guard::delete_oldest_candle_day(client, today).await?;
+                report.bytes_after = size_guard::database_bytes(client).await?;
+                break;
+            }
+        }
+        report.bytes_after = size_guard::database_bytes(client).await?;
+    }
+    Ok(report)
 }
