@@ -81,6 +81,7 @@ async fn anon_reads_market_tables_and_cannot_write_or_read_anything_else() {
             "SELECT market_admin.ensure_day_partition('equity_data', current_date)",
             "SELECT count(*) FROM schwab_tokens",
             "SELECT count(*) FROM batch_ledger",
+            "SELECT count(*) FROM rejected_rows",
             "INSERT INTO stream_gaps (gap_start, gap_end, reason) VALUES (now(), now(), 'x')",
         ] {
             let err =
