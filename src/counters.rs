@@ -55,6 +55,8 @@ pub struct PipelineStats {
     pub rows_quarantined: AtomicU64,
     /// While the database refuses writes (read-only, disk full): the error, for `/health`.
     pub write_refused: std::sync::Mutex<Option<String>>,
+    /// The storage budget of the last maintenance pass.
+    pub storage_budget: std::sync::Mutex<Option<crate::storage_budget::StorageBudget>>,
     /// Unix ms of the last commit (0 = none yet) and its size.
     pub last_flush_unix_ms: AtomicI64,
     pub last_flush_rows: AtomicU64,
@@ -122,6 +124,22 @@ impl PipelineStats {
             .write_refused
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = refusal;
+    }
+
+    /// The storage budget of the last maintenance pass.
+    pub fn storage_budget(&self) -> Option<crate::storage_budget::StorageBudget> {
+        *self
+            .storage_budget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Publishes a new storage budget.
+    pub fn set_storage_budget(&self, budget: crate::storage_budget::StorageBudget) {
+        *self
+            .storage_budget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(budget);
     }
 
     /// Rows committed in all tables.

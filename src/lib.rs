@@ -27,4 +27,5 @@ pub mod settings;
 pub mod shutdown;
 pub mod spool;
 pub mod status_line;
+pub mod storage_budget;
 pub mod writer;

@@ -18,6 +18,7 @@ use chrono::{Days, Utc};
 
 use crate::counters::PipelineStats;
 use crate::db::{Database, GuardReport, RetentionDays, SinkError};
+use crate::storage_budget;
 
 /// When maintenance runs, what it keeps and the size budget it watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +148,22 @@ pub async fn run_once(
         );
     }
     tracing::info!(?report, "retention pass done");
+    match crate::db::usage::tick_usage(db, now.date_naive()).await {
+        Ok(usage) => {
+            let b = storage_budget::budget(
+                &usage,
+                share(limit, settings.db_size_guard_percent),
+                settings.keep.ticks,
+            );
+            if b.fits {
+                tracing::info!(bytes_per_row = b.bytes_per_row, rows_per_day = b.rows_per_day, days_that_fit = ?b.days_that_fit, tick_retention_days = b.retention_days, "storage budget");
+            } else {
+                tracing::warn!(bytes_per_row = b.bytes_per_row, rows_per_day = b.rows_per_day, days_that_fit = ?b.days_that_fit, tick_retention_days = b.retention_days, "storage budget: TICK_RETENTION_DAYS does not fit under DB_SIZE_GUARD_PERCENT of DB_SIZE_LIMIT_MB at the measured rate, so the size guard will remove the oldest days; lower TICK_RETENTION_DAYS, trim SYMBOLS or OPTION_SYMBOLS, or raise DB_SIZE_LIMIT_MB (a bigger plan)");
+            }
+            stats.set_storage_budget(b);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not measure the storage budget"),
+    }
     Ok(report)
 }
 

@@ -18,6 +18,7 @@ pub mod quarantine;
 pub mod sqlite;
 pub mod stream_gaps;
 pub mod tokens;
+pub mod usage;
 pub mod warm_start;
 
 use std::future::Future;

@@ -264,6 +264,15 @@ fn judge_storage(snap: &Snapshot, v: &mut Verdict) {
             d.limit_bytes / (1024 * 1024)
         ));
     }
+    if let Some(b) = d.budget.filter(|b| !b.fits) {
+        v.degraded.push(format!(
+            "TICK_RETENTION_DAYS ({}) does not fit: at {} rows a day of about {} bytes, {} days fit under DB_SIZE_GUARD_PERCENT of DB_SIZE_LIMIT_MB, so the size guard will remove the oldest days: lower TICK_RETENTION_DAYS, trim SYMBOLS, or raise DB_SIZE_LIMIT_MB (a bigger plan)",
+            b.retention_days,
+            b.rows_per_day,
+            b.bytes_per_row,
+            b.days_that_fit.unwrap_or_default()
+        ));
+    }
     let sp = &snap.spool;
     if sp.rows > 0 && snap.writer.failing_since.is_none() {
         v.degraded.push(format!(
@@ -369,6 +378,7 @@ fn report(
             warn_percent: d.warn_percent,
             near_limit: near_limit(snap),
             writes_failing: w.failing_since.is_some(),
+            budget: d.budget,
         },
         spool: SpoolSection {
             enabled: snap.spool.configured,

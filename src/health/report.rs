@@ -167,6 +167,9 @@ pub struct DatabaseSection {
     pub near_limit: bool,
     /// Writes are failing right now.
     pub writes_failing: bool,
+    /// Days of ticks that fit under the size guard at the measured rate, against
+    /// `TICK_RETENTION_DAYS`; `null` before the first maintenance pass.
+    pub budget: Option<crate::storage_budget::StorageBudget>,
 }
 
 /// The disk spool.

@@ -66,7 +66,7 @@ pub struct WriterFacts {
 }
 
 /// The database's size against its limit.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DatabaseFacts {
     /// `postgres` or `sqlite`.
     pub kind: &'static str,
@@ -77,6 +77,8 @@ pub struct DatabaseFacts {
     pub limit_bytes: u64,
     /// `DB_SIZE_WARN_PERCENT`.
     pub warn_percent: u8,
+    /// The storage budget of the last maintenance pass.
+    pub budget: Option<crate::storage_budget::StorageBudget>,
 }
 
 /// The disk spool.
@@ -153,6 +155,7 @@ impl HealthSources {
             database: DatabaseFacts {
                 kind: self.fixed.database_kind,
                 size_bytes: measured_at.map(|_| get(&s.database_bytes)),
+                budget: s.storage_budget(),
                 measured_at,
                 limit_bytes: self.fixed.db_limit_bytes,
                 warn_percent: self.fixed.db_warn_percent,

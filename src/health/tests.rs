@@ -90,6 +90,7 @@ fn healthy(now: DateTime<Utc>) -> Snapshot {
             measured_at: Some(now - secs(1800)),
             limit_bytes: 500 * 1024 * 1024,
             warn_percent: 80,
+            budget: None,
         },
         spool: SpoolFacts {
             configured: true,
@@ -496,4 +497,22 @@ fn metrics_render_the_mirrored_counters_the_histograms_and_the_reasons() {
     let again = metrics.render(&stats, &snap, &verdict);
     assert!(again.contains("market_streamer_frames_total{service=\"LEVELONE_EQUITIES\"} 40\n"));
     assert!(again.contains("market_streamer_tick_to_commit_seconds_count 12\n"));
+}
+
+#[test]
+fn a_retention_that_does_not_fit_is_degraded_with_the_numbers() {
+    let mut snap = healthy(at(OPEN));
+    snap.database.budget = Some(crate::storage_budget::StorageBudget {
+        bytes_per_row: 210,
+        rows_per_day: 400_000,
+        days_that_fit: Some(4.8),
+        retention_days: 7,
+        fits: false,
+    });
+    assert_verdict(
+        &snap,
+        Status::Degraded,
+        "TICK_RETENTION_DAYS (7) does not fit",
+    );
+    assert_verdict(&snap, Status::Degraded, "4.8 days fit");
 }

@@ -184,4 +184,9 @@ async fn the_size_guard_deletes_the_oldest_days_on_sqlite() {
             .await
             .expect("today");
     assert_eq!(today_rows, 10, "today's rows are kept");
+    let budget = stats
+        .storage_budget()
+        .expect("the pass measured the storage budget");
+    assert!(budget.bytes_per_row > 0, "{budget:?}");
+    assert_eq!(budget.retention_days, 30);
 }
