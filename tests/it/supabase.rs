@@ -319,9 +319,11 @@ async fn broadcast_follows_realtime_interval_whatever_the_write_cadence() {
         calls.len()
     );
     assert!(calls.len() as u64 >= SECONDS - 5, "{}", calls.len());
+    // A send starts one interval after the previous one ended, so even the server's stamps
+    // are an interval apart (per-flush broadcasting would be ~10 ms apart here).
     for w in calls.windows(2) {
         assert!(
-            w[1].0 - w[0].0 >= 950,
+            w[1].0 - w[0].0 >= 995,
             "broadcasts at least REALTIME_INTERVAL apart: {} ms",
             w[1].0 - w[0].0
         );

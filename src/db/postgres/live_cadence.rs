@@ -17,7 +17,8 @@
 //! time and sequence), pending or already sent, so a batch retried or replayed from the spool
 //! after a newer one cannot move the live view back in time. A failed send keeps its rows
 //! pending (newest wins) and is tried again at the next tick. Nothing is sent while nothing
-//! changed. The send runs beside the receive loop, so the channel is drained even while the
+//! changed. A send starts at least one interval after the previous one ended, so messages
+//! reach Realtime at least `REALTIME_INTERVAL` apart. The send runs beside the receive loop, so the channel is drained even while the
 //! database is slow.
 
 use std::collections::HashMap;
@@ -376,6 +377,9 @@ async fn run(
             _ = tokio::time::sleep_until(next_send), if due => {}
             Some((c, rows, result)) = futures::future::OptionFuture::from(inflight.as_mut()), if inflight.is_some() => {
                 inflight = None;
+                // The next send starts one interval after this one ended, so Realtime sees
+                // messages at least REALTIME_INTERVAL apart even when a send was slow.
+                next_send = next_send.max(Instant::now() + settings.interval);
                 match result {
                     Ok(sent) => {
                         if failing {
