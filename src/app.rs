@@ -62,6 +62,14 @@ pub enum AppError {
 
 /// Connects to `DATABASE_URL` (waiting up to a minute for it to come up) and migrates it.
 pub async fn open_database(cfg: &Config) -> Result<Database, AppError> {
+    open_database_with(cfg, Arc::default()).await
+}
+
+/// [`open_database`], counting what the Realtime live cadence sends in `stats`.
+pub async fn open_database_with(
+    cfg: &Config,
+    stats: Arc<PipelineStats>,
+) -> Result<Database, AppError> {
     let db = Database::connect_with_retry(&settings::database(cfg), CONNECT_GIVE_UP).await?;
     // A database that refuses writes (read-only mode, disk full) with migrations pending:
     // say so and keep trying; it is not a reason to exit (a restart would change nothing).
@@ -77,7 +85,7 @@ pub async fn open_database(cfg: &Config) -> Result<Database, AppError> {
             Err(e) => return Err(e.into()),
         }
     }
-    match db.prepare_realtime(cfg.realtime.mode).await {
+    match db.prepare_realtime_with(cfg.realtime.mode, stats).await {
         Ok(()) => {}
         // Realtime wiring is set up again at the next start; streaming does not wait for it.
         Err(e) if e.kind == crate::db::ErrorKind::Refused => {
@@ -170,9 +178,9 @@ impl std::fmt::Display for ReplaySummary {
 
 /// `market-streamer replay FILE`: returns once every row is committed.
 pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError> {
-    let db = Arc::new(open_database(cfg).await?);
-    let engine = indicator_engine(cfg, &db, WarmSymbols::AllInDatabase).await?;
     let stats = Arc::new(PipelineStats::default());
+    let db = Arc::new(open_database_with(cfg, stats.clone()).await?);
+    let engine = indicator_engine(cfg, &db, WarmSymbols::AllInDatabase).await?;
     let writer = spawn_writer(
         db.clone(),
         settings::writer(cfg, OverflowPolicy::Backpressure),
@@ -303,6 +311,9 @@ pub async fn run(
     let token_status = options
         .token_status
         .unwrap_or_else(|| tokio::sync::watch::channel(TokenStatus::starting()).0);
+    // The Realtime message budget, for the average month of this (New York) year.
+    let budget_at = options.market_clock.market_now(chrono::Utc::now());
+    log_realtime_budget(&settings::realtime_budget(cfg, budget_at));
     let metrics = health_listener.as_ref().map(|_| Arc::new(Metrics::new()));
     let stats = Arc::new(PipelineStats {
         histograms: metrics
@@ -318,7 +329,7 @@ pub async fn run(
                 tokens: token_status.subscribe(),
                 stats: stats.clone(),
                 started_at: chrono::Utc::now(),
-                fixed: settings::health_facts(cfg),
+                fixed: settings::health_facts(cfg, budget_at),
             };
             let endpoint = Health {
                 sources,
@@ -350,7 +361,7 @@ pub async fn run(
             cfg.database.url.redacted()
         );
     });
-    let db = Arc::new(open_database(cfg).await?);
+    let db = Arc::new(open_database_with(cfg, stats.clone()).await?);
     let (engine, warm) =
         warm_indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols.equities)).await?;
     let live_feed = health_server.as_ref().map(|(_, live)| live.feed.clone());
@@ -462,6 +473,24 @@ pub async fn run(
         connects: health.borrow().connects,
         gaps_recorded,
     })
+}
+
+/// The startup line of the Realtime message budget: a warning when few viewers fit.
+fn log_realtime_budget(budget: &crate::realtime::Budget) {
+    match &budget.warning {
+        Some(warning) => tracing::warn!(
+            viewers_fit = budget.viewers_fit,
+            messages_per_month_per_viewer = budget.messages_per_month_per_viewer,
+            "{}; {warning}",
+            budget.summary()
+        ),
+        None => tracing::info!(
+            viewers_fit = budget.viewers_fit,
+            messages_per_month_per_viewer = budget.messages_per_month_per_viewer,
+            "{}",
+            budget.summary()
+        ),
+    }
 }
 
 /// Aborts a task when dropped (an early return included).

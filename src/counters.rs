@@ -78,6 +78,15 @@ pub struct PipelineStats {
     pub database_near_limit: AtomicBool,
     /// Unix ms of that measurement (0 = not measured yet).
     pub database_measured_unix_ms: AtomicI64,
+    /// The live cadence (Supabase Realtime, PostgreSQL): transactions sent, `realtime.send`
+    /// messages in them, ticker quotes they carried, failed attempts, tickers waiting, and
+    /// Unix ms of the last send (0 = none yet).
+    pub realtime_sends: AtomicU64,
+    pub realtime_messages: AtomicU64,
+    pub realtime_quotes: AtomicU64,
+    pub realtime_failures: AtomicU64,
+    pub realtime_pending: AtomicU64,
+    pub realtime_last_send_unix_ms: AtomicI64,
     /// Latency and size histograms of the writer.
     pub histograms: WriteHistograms,
 }

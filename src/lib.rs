@@ -20,6 +20,7 @@ pub mod health;
 pub mod indicators;
 pub mod market;
 pub mod pipeline;
+pub mod realtime;
 pub mod retention;
 pub mod rows;
 pub mod schwab;

@@ -10,9 +10,13 @@ use std::time::Duration;
 
 pub use streamer_config::{Config, ConfigError};
 
+use chrono::Datelike;
+
+use crate::db::broadcast::estimated_parts;
 use crate::db::{DbSettings, RetentionDays};
 use crate::health::{FixedFacts, HealthRules};
 use crate::indicators::IndicatorSettings;
+use crate::realtime::budget::{self, Budget, BudgetInput};
 use crate::retention::RetentionSettings;
 use crate::schwab::oauth::OAuthApp;
 use crate::schwab::rest::RestSettings;
@@ -57,7 +61,20 @@ pub fn database(cfg: &Config) -> DbSettings {
         target: cfg.database.url.clone(),
         realtime_mode: cfg.realtime.mode,
         realtime_topic: cfg.realtime.topic.clone(),
+        realtime_interval: cfg.realtime.interval,
+        realtime_max_payload_bytes: realtime_max_payload_bytes(cfg),
     }
+}
+
+/// Room left in a Broadcast message for what Realtime adds around the payload.
+const BROADCAST_ENVELOPE_ROOM: usize = 2_000;
+
+/// The largest Broadcast payload the service sends on `REALTIME_PLAN` (its limit less some
+/// room for Realtime's envelope).
+pub fn realtime_max_payload_bytes(cfg: &Config) -> usize {
+    crate::realtime::budget::quota(cfg.realtime.plan)
+        .broadcast_payload_bytes
+        .saturating_sub(BROADCAST_ENVELOPE_ROOM)
 }
 
 /// The writer's batching, with `overflow` chosen by the source; the disk spool only for live
@@ -211,8 +228,28 @@ pub fn health_rules(cfg: &Config) -> HealthRules {
     HealthRules::new(cfg.schwab.stall_timeout, cfg.health.db_down_after)
 }
 
-/// The settings `/health` reports.
-pub fn health_facts(cfg: &Config) -> FixedFacts {
+/// The Realtime message budget of `cfg` (see [`crate::realtime::budget`]), for the average
+/// month of the New York year at `at`. SQLite has no Realtime: it sends nothing.
+pub fn realtime_budget(cfg: &Config, at: chrono::DateTime<chrono::Utc>) -> Budget {
+    let mode = match cfg.database.url {
+        crate::db::DatabaseTarget::Postgres(_) => cfg.realtime.mode,
+        crate::db::DatabaseTarget::Sqlite(_) => streamer_config::RealtimeMode::Off,
+    };
+    let symbols = cfg.symbols.equities.len();
+    budget::estimate(&BudgetInput {
+        mode,
+        plan: cfg.realtime.plan,
+        interval: cfg.realtime.interval,
+        symbols: symbols as u64,
+        parts_per_tick: estimated_parts(symbols, realtime_max_payload_bytes(cfg)) as u64,
+        session_per_month: budget::regular_session_per_month(
+            market_calendar::new_york_date(at).year(),
+        ),
+    })
+}
+
+/// The settings `/health` reports; the Realtime budget for the month around `at`.
+pub fn health_facts(cfg: &Config, at: chrono::DateTime<chrono::Utc>) -> FixedFacts {
     FixedFacts {
         database_kind: match cfg.database.url {
             crate::db::DatabaseTarget::Postgres(_) => "postgres",
@@ -223,6 +260,7 @@ pub fn health_facts(cfg: &Config) -> FixedFacts {
         buffer_max_rows: cfg.writer.buffer_max_rows as u64,
         spool_configured: cfg.spool.dir.is_some(),
         spool_max_bytes: cfg.spool.max_bytes,
+        realtime_budget: Some(realtime_budget(cfg, at)),
     }
 }
 

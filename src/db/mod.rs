@@ -35,13 +35,17 @@ use chrono::NaiveDate;
 use crate::rows::Batch;
 
 /// Where rows go and how the front end is fed (`DATABASE_URL`, `REALTIME_MODE`,
-/// `REALTIME_TOPIC`).
+/// `REALTIME_TOPIC`, `REALTIME_INTERVAL`, the payload limit of `REALTIME_PLAN`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbSettings {
     pub target: DatabaseTarget,
     pub realtime_mode: RealtimeMode,
     /// The public Broadcast topic.
     pub realtime_topic: String,
+    /// The live cadence: at most one Realtime update per this long.
+    pub realtime_interval: std::time::Duration,
+    /// The largest payload of one Broadcast message (bytes); a larger update is split.
+    pub realtime_max_payload_bytes: usize,
 }
 
 /// How long rows are kept, and how far ahead daily partitions are made.
@@ -167,10 +171,21 @@ impl Database {
     }
 
     /// Sets up Supabase Realtime per `REALTIME_MODE` (PostgreSQL only; SQLite has none and
-    /// says so once when a mode other than `off` is configured).
+    /// says so once when a mode other than `off` is configured), with counters nobody reads.
     pub async fn prepare_realtime(&self, mode: RealtimeMode) -> Result<(), SinkError> {
+        self.prepare_realtime_with(mode, std::sync::Arc::default())
+            .await
+    }
+
+    /// [`prepare_realtime`](Self::prepare_realtime), counting what the live cadence sends in
+    /// `stats` (for `/health` and `/metrics`).
+    pub async fn prepare_realtime_with(
+        &self,
+        mode: RealtimeMode,
+        stats: std::sync::Arc<crate::counters::PipelineStats>,
+    ) -> Result<(), SinkError> {
         match self {
-            Self::Postgres(s) => s.prepare_realtime().await,
+            Self::Postgres(s) => s.prepare_realtime(stats).await,
             Self::Sqlite(_) => {
                 if mode != RealtimeMode::Off {
                     tracing::info!(

@@ -24,8 +24,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::report::{
-    DatabaseSection, HealthReport, MarketSection, ServiceSection, SpoolSection, Status,
-    StreamSection, TokensSection, WriterSection,
+    DatabaseSection, HealthReport, MarketSection, RealtimeSection, ServiceSection, SpoolSection,
+    Status, StreamSection, TokensSection, WriterSection,
 };
 use super::snapshot::Snapshot;
 use crate::schwab::session::SessionState;
@@ -90,6 +90,7 @@ pub fn judge(snap: &Snapshot, market: &MarketStatus, rules: &HealthRules) -> Hea
     judge_stream(snap, market, rules, &mut v);
     judge_tokens(snap, rules, &mut v);
     judge_storage(snap, &mut v);
+    judge_realtime(snap, &mut v);
     let status = v.status();
     let mut reasons = v.down;
     reasons.extend(v.degraded);
@@ -288,6 +289,18 @@ fn judge_storage(snap: &Snapshot, v: &mut Verdict) {
     }
 }
 
+/// Not a single viewer fits the plan's Realtime quota: the front end would be cut off. (A few
+/// viewers fitting is only the budget's `warning`.)
+fn judge_realtime(snap: &Snapshot, v: &mut Verdict) {
+    if let Some(b) = &snap.realtime.budget
+        && b.viewers_fit == 0
+        && let Some(warning) = &b.warning
+    {
+        v.degraded
+            .push(format!("Realtime message budget exceeded: {warning}"));
+    }
+}
+
 fn near_limit(snap: &Snapshot) -> bool {
     let d = &snap.database;
     d.size_bytes.is_some_and(|size| {
@@ -386,6 +399,16 @@ fn report(
             rows: snap.spool.rows,
             bytes: snap.spool.bytes,
             max_bytes: snap.spool.max_bytes,
+        },
+        realtime: RealtimeSection {
+            budget: snap.realtime.budget.clone(),
+            sends: snap.realtime.sends,
+            messages_sent: snap.realtime.messages,
+            quotes_sent: snap.realtime.quotes,
+            failures: snap.realtime.failures,
+            pending_tickers: snap.realtime.pending,
+            last_send_at: snap.realtime.last_send_at,
+            last_send_age_secs: secs_since(snap.realtime.last_send_at).map(|x| x.max(0.0)),
         },
     }
 }

@@ -21,6 +21,8 @@
 //! `market_streamer_rows_dropped_total`, `market_streamer_rows_spooled_total`,
 //! `market_streamer_writes_total`, `market_streamer_write_retries_total`,
 //! `market_streamer_batches_already_committed_total`, `market_streamer_rows_quarantined_total`,
+//! `market_streamer_realtime_sends_total`, `market_streamer_realtime_messages_total`,
+//! `market_streamer_realtime_send_failures_total`,
 //! `market_streamer_reconnects_total{reason}`, `market_streamer_connects_total`,
 //! `market_streamer_stream_gaps_total`, gauges `market_streamer_buffered_rows`,
 //! `market_streamer_buffer_max_rows`, `market_streamer_spool_rows`, `market_streamer_spool_bytes`,
@@ -95,6 +97,9 @@ struct Mirrored {
     write_retries: Counter,
     batches_already_committed: Counter,
     rows_quarantined: Counter,
+    realtime_sends: Counter,
+    realtime_messages: Counter,
+    realtime_failures: Counter,
     connects: Counter,
     gaps: Counter,
     buffered_rows: Gauge,
@@ -196,6 +201,9 @@ impl Metrics {
         m.batches_already_committed
             .absolute(get(&stats.batches_already_committed));
         m.rows_quarantined.absolute(get(&stats.rows_quarantined));
+        m.realtime_sends.absolute(get(&stats.realtime_sends));
+        m.realtime_messages.absolute(get(&stats.realtime_messages));
+        m.realtime_failures.absolute(get(&stats.realtime_failures));
         m.connects.absolute(snap.session.connects);
         m.gaps.absolute(snap.session.gaps);
         with_local_recorder(&self.recorder, || {
@@ -325,6 +333,21 @@ fn register_mirrored() -> Mirrored {
         "Batches found in batch_ledger (committed by an attempt whose answer was lost, or before a restart) and not written again"
     );
     describe_counter!(
+        "market_streamer_realtime_sends_total",
+        Unit::Count,
+        "Realtime updates sent by the live cadence (at most one per REALTIME_INTERVAL: Broadcast and, with postgres_changes, the latest_quotes upsert)"
+    );
+    describe_counter!(
+        "market_streamer_realtime_messages_total",
+        Unit::Count,
+        "realtime.send messages sent (Broadcast; more than one per update when a payload passed the plan's limit and was split)"
+    );
+    describe_counter!(
+        "market_streamer_realtime_send_failures_total",
+        Unit::Count,
+        "Failed Realtime updates (the rows are kept and sent at the next tick)"
+    );
+    describe_counter!(
         ITEMS_REFUSED,
         Unit::Count,
         "Stream items refused by the sanity limits (key with control characters or too long, a time before 2000 or more than a day ahead), by reason"
@@ -427,6 +450,9 @@ fn register_mirrored() -> Mirrored {
         write_retries: counter!("market_streamer_write_retries_total"),
         batches_already_committed: counter!("market_streamer_batches_already_committed_total"),
         rows_quarantined: counter!("market_streamer_rows_quarantined_total"),
+        realtime_sends: counter!("market_streamer_realtime_sends_total"),
+        realtime_messages: counter!("market_streamer_realtime_messages_total"),
+        realtime_failures: counter!("market_streamer_realtime_send_failures_total"),
         connects: counter!("market_streamer_connects_total"),
         gaps: counter!("market_streamer_stream_gaps_total"),
         buffered_rows: gauge!("market_streamer_buffered_rows"),

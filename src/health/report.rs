@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use market_calendar::MarketStatus;
 
+use crate::realtime::Budget;
+
 /// The overall verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +55,7 @@ pub struct HealthReport {
     pub tokens: TokensSection,
     pub database: DatabaseSection,
     pub spool: SpoolSection,
+    pub realtime: RealtimeSection,
 }
 
 /// The process.
@@ -182,4 +185,25 @@ pub struct SpoolSection {
     pub rows: u64,
     pub bytes: u64,
     pub max_bytes: u64,
+}
+
+/// Supabase Realtime: the message budget and what the live cadence sent (PostgreSQL).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RealtimeSection {
+    /// The estimated messages per month per viewer for `REALTIME_MODE`, `REALTIME_INTERVAL`
+    /// and `SYMBOLS` against `REALTIME_PLAN`, how many viewers fit, and what to change when few
+    /// do (`warning`). `null` when not computed.
+    pub budget: Option<Budget>,
+    /// Realtime transactions sent by the live cadence (at most one per `REALTIME_INTERVAL`).
+    pub sends: u64,
+    /// `realtime.send` messages in them (more than one per send when a payload was split).
+    pub messages_sent: u64,
+    /// Ticker quotes they carried.
+    pub quotes_sent: u64,
+    /// Failed attempts (retried at the next tick).
+    pub failures: u64,
+    /// Tickers with a committed row not yet sent.
+    pub pending_tickers: u64,
+    pub last_send_at: Option<DateTime<Utc>>,
+    pub last_send_age_secs: Option<f64>,
 }

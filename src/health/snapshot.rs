@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::counters::PipelineStats;
+use crate::realtime::Budget;
 use crate::schwab::session::SessionHealth;
 use crate::schwab::token_manager::TokenStatus;
 
@@ -26,6 +27,7 @@ pub struct Snapshot {
     pub writer: WriterFacts,
     pub database: DatabaseFacts,
     pub spool: SpoolFacts,
+    pub realtime: RealtimeFacts,
 }
 
 /// Frames and updates received.
@@ -94,6 +96,20 @@ pub struct SpoolFacts {
     pub max_bytes: u64,
 }
 
+/// Supabase Realtime: the message budget of the configuration and what the live cadence sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RealtimeFacts {
+    /// The estimate for the configured mode, cadence, symbols and plan (`None`: not computed,
+    /// e.g. in tests).
+    pub budget: Option<Budget>,
+    pub sends: u64,
+    pub messages: u64,
+    pub quotes: u64,
+    pub failures: u64,
+    pub pending: u64,
+    pub last_send_at: Option<DateTime<Utc>>,
+}
+
 /// Where a snapshot is read from: the watches and counters their owners publish. Reading
 /// never blocks an owner (a watch borrow is a short read lock, counters are atomics).
 #[derive(Debug, Clone)]
@@ -107,7 +123,7 @@ pub struct HealthSources {
 }
 
 /// The parts of a snapshot that come from the configuration (the app wiring fills them in).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FixedFacts {
     /// `postgres` or `sqlite`.
     pub database_kind: &'static str,
@@ -116,6 +132,8 @@ pub struct FixedFacts {
     pub buffer_max_rows: u64,
     pub spool_configured: bool,
     pub spool_max_bytes: u64,
+    /// The Realtime message budget (computed once at startup).
+    pub realtime_budget: Option<Budget>,
 }
 
 impl HealthSources {
@@ -166,6 +184,15 @@ impl HealthSources {
                 rows: get(&s.spool_rows),
                 bytes: get(&s.spool_bytes),
                 max_bytes: self.fixed.spool_max_bytes,
+            },
+            realtime: RealtimeFacts {
+                budget: self.fixed.realtime_budget.clone(),
+                sends: get(&s.realtime_sends),
+                messages: get(&s.realtime_messages),
+                quotes: get(&s.realtime_quotes),
+                failures: get(&s.realtime_failures),
+                pending: get(&s.realtime_pending),
+                last_send_at: time(&s.realtime_last_send_unix_ms),
             },
         }
     }

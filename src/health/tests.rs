@@ -99,6 +99,7 @@ fn healthy(now: DateTime<Utc>) -> Snapshot {
             bytes: 0,
             max_bytes: 512 * 1024 * 1024,
         },
+        realtime: RealtimeFacts::default(),
     }
 }
 

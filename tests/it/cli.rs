@@ -162,3 +162,76 @@ fn dotenv_is_read_and_the_real_environment_wins() {
         "DATABASE_URL came from .env"
     );
 }
+
+/// The Realtime message budget is logged at startup: the default Realtime setup (Broadcast
+/// every second, the five default symbols, Supabase Free) on a Supabase-like database,
+/// against a hand computation of the year's average month.
+#[test]
+fn the_realtime_budget_is_logged_at_startup() {
+    use std::io::BufRead;
+    let pg = testkit::start_postgres();
+    let sb = testkit::supabase::prepare(&pg, "startup_budget", false).expect("supabase-like");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = bare_command(dir.path())
+        .env("DATABASE_URL", &sb.owner_url)
+        .env("HEALTH_ADDR", "127.0.0.1:0")
+        .env("SPOOL_DIR", "off")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let line = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("Realtime message budget") => break line,
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no budget line within 60 s:\n{}", seen.join("\n"));
+            }
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    // Regular-session seconds in an average month, counted by hand from the NYSE calendar:
+    // 2026: 249 full days + 2 early closes (Nov 27, Dec 24); 2027: 250 full days + 1 (Nov 26).
+    let year = chrono::Datelike::year(&market_calendar::new_york_date(chrono::Utc::now()));
+    let per_viewer = match year {
+        2026 => (249 * 23_400 + 2 * 12_600) / 12,
+        2027 => (250 * 23_400 + 12_600) / 12,
+        _ => {
+            market_streamer::settings::realtime_budget(
+                &testkit::config_for(&sb.owner_url, &[]),
+                chrono::Utc::now(),
+            )
+            .messages_per_month_per_viewer
+        }
+    };
+    assert!(
+        line.contains(&format!(
+            "costs about {per_viewer} messages a month per viewer plus {per_viewer} to send"
+        )),
+        "{line}"
+    );
+    assert!(
+        line.contains("REALTIME_PLAN=free allows 2000000 a month"),
+        "{line}"
+    );
+    assert!(line.contains("WARN"), "few viewers fit: a warning: {line}");
+    assert!(line.contains("raise REALTIME_INTERVAL"), "{line}");
+}

@@ -697,3 +697,68 @@ async fn a_read_only_database_is_down_by_name_keeps_every_row_and_survives_a_res
         "every update received in both runs is stored once"
     );
 }
+
+/// The message budget of the default Realtime setup (Broadcast every second, the five
+/// default symbols, Supabase Free) in `/health`, against a hand computation for 2026, and
+/// what the live cadence sent, in `/health` and `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_realtime_budget_of_the_default_setup_is_in_health() {
+    let pg = testkit::start_postgres();
+    let sb = testkit::supabase::prepare(&pg, "budget", false).expect("supabase-like database");
+    let service = start(
+        fast_sim(),
+        &sb.owner_url,
+        &[("SYMBOLS", "AAPL,MSFT,NVDA,SPY,TSLA")],
+        // Monday 2026-06-01 11:00 New York: the budget counts an average month of 2026.
+        pinned("2026-06-01T15:00:00Z"),
+    )
+    .await;
+    let probe = Probe::new(&service.url);
+    let (_, json) = probe
+        .wait_health("Broadcast sent", |_, j| {
+            j["realtime"]["messages_sent"].as_u64() > Some(0)
+        })
+        .await;
+    let b = &json["realtime"]["budget"];
+    // 2026: 251 trading days, 2 of them closing at 13:00 (Nov 27, Dec 24):
+    // (249 x 6.5 h + 2 x 3.5 h) x 3600 / 12 = 487,650 s of regular session a month.
+    // Broadcast every second: one message per second per viewer, plus one to send it.
+    let per_viewer = (249 * 6 * 3600 + 249 * 1800 + 2 * 3 * 3600 + 2 * 1800) / 12;
+    assert_eq!(per_viewer, 487_650);
+    assert_eq!(b["messages_per_month_per_viewer"], per_viewer, "{b:#}");
+    assert_eq!(b["messages_per_month_sending"], per_viewer);
+    assert_eq!(b["messages_per_month_one_viewer"], 2 * per_viewer);
+    // (2,000,000 - 487,650) / 487,650 = 3.1 viewers on Free.
+    assert_eq!(b["viewers_fit"], 3);
+    assert_eq!(b["limited_by"], "messages_per_month");
+    assert_eq!(
+        (
+            b["mode"].as_str(),
+            b["plan"].as_str(),
+            b["symbols"].as_u64()
+        ),
+        (Some("broadcast"), Some("free"), Some(5))
+    );
+    assert_eq!(b["plan_messages_per_month"], 2_000_000);
+    assert_eq!(b["plan_messages_per_second"], 100);
+    let warning = b["warning"].as_str().expect("a warning: few viewers fit");
+    assert!(
+        warning.contains("only 3 viewer(s)") && warning.contains("REALTIME_INTERVAL to 2.7"),
+        "{warning}"
+    );
+    assert_eq!(
+        json["status"], "ok",
+        "a tight budget is a warning, not a fault: {json:#}"
+    );
+    let metrics = probe
+        .wait_metrics("Realtime counters", |t| {
+            positive(t, "market_streamer_realtime_sends_total")
+                && positive(t, "market_streamer_realtime_messages_total")
+        })
+        .await;
+    assert!(
+        metrics.contains("market_streamer_realtime_send_failures_total 0"),
+        "{metrics}"
+    );
+    drop(service);
+}

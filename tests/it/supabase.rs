@@ -197,9 +197,218 @@ async fn postgres_changes_reach_a_wal2json_slot_under_latest_quotes() {
     );
 }
 
+/// Every `realtime.send` call recorded by the stub, in order: (ms since the epoch when it
+/// ran, topic|event|private, payload).
+fn send_calls(pg: &TestPostgres, db: &str) -> Vec<(i64, String, serde_json::Value)> {
+    let out = pg
+        .psql(
+            db,
+            "SELECT (extract(epoch FROM called_at) * 1000)::bigint || '|' || topic || ',' || event || ',' || private || '|' || payload::text FROM realtime.send_calls ORDER BY id",
+        )
+        .expect("calls");
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let parts: Vec<&str> = line.splitn(3, '|').collect();
+            assert_eq!(parts.len(), 3, "{line}");
+            (
+                parts[0].parse().expect("ms"),
+                parts[1].to_string(),
+                serde_json::from_str(parts[2]).expect("payload JSON"),
+            )
+        })
+        .collect()
+}
+
+fn ms(rfc3339: &serde_json::Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339.as_str().expect("a time"))
+        .expect("RFC 3339")
+        .timestamp_millis()
+}
+
+fn processor() -> FrameProcessor {
+    FrameProcessor::new(
+        Arc::new(PipelineStats::default()),
+        IndicatorEngine::new(IndicatorSettings::default()).expect("default periods"),
+    )
+}
+
+/// The acceptance run of the live cadence: `BATCH_SIZE=1`, 100 symbols at one update a
+/// second each for 30 s through the real writer: at most 30 / REALTIME_INTERVAL + 1
+/// broadcasts, each with only tickers that changed since the one before, every committed
+/// change carried by a later broadcast, every ticker's newest values in the last one that
+/// holds it, and nothing while the market is silent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broadcast_sends_exactly_one_aggregated_message_per_flush() {
-    let (pg, sb) = setup("broadcast", false);
+async fn broadcast_follows_realtime_interval_whatever_the_write_cadence() {
+    use market_streamer::rows::Row;
+    use market_streamer::writer::{OverflowPolicy, spawn_writer};
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    let (pg, sb) = setup("cadence", false);
+    let cfg = config_for(
+        &sb.owner_url,
+        &[
+            ("REALTIME_MODE", "broadcast"),
+            ("REALTIME_TOPIC", "market:test"),
+            ("REALTIME_INTERVAL", "1"),
+            ("BATCH_SIZE", "1"),
+            ("BATCH_INTERVAL", "1"),
+        ],
+    );
+    let stats = Arc::new(PipelineStats::default());
+    let db = Arc::new(
+        app::open_database_with(&cfg, stats.clone())
+            .await
+            .expect("open"),
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        send_calls(&pg, &sb.database).is_empty(),
+        "nothing is sent before anything changed"
+    );
+
+    let writer = spawn_writer(
+        db.clone(),
+        market_streamer::settings::writer(&cfg, OverflowPolicy::Backpressure),
+        stats.clone(),
+    );
+    let symbols: Vec<String> = (0..100).map(|i| format!("S{i:03}")).collect();
+    let mut p = processor();
+    let t0 = Utc::now().timestamp_millis();
+    let start = tokio::time::Instant::now();
+    const SECONDS: u64 = 30;
+    for second in 0..SECONDS {
+        for (i, sym) in symbols.iter().enumerate() {
+            let offset = second * 1000 + i as u64 * 10;
+            tokio::time::sleep_until(start + Duration::from_millis(offset)).await;
+            let b = batch(
+                &mut p,
+                t0 + offset as i64,
+                &[(sym, 100.0 + second as f64 + i as f64 / 1000.0)],
+            );
+            for row in b.equities {
+                writer
+                    .tx
+                    .send(vec![Row::Equity(row)])
+                    .await
+                    .expect("the writer runs");
+            }
+        }
+    }
+    drop(writer.tx);
+    let report = writer.task.await.expect("writer task").expect("writer");
+    assert_eq!(report.rows_written, 100 * SECONDS);
+    assert!(
+        PipelineStats::get(&stats.flushes) > 5 * SECONDS,
+        "BATCH_SIZE=1 writes many times a second ({} flushes)",
+        PipelineStats::get(&stats.flushes)
+    );
+    // The last rows go out within one interval; then the market is silent.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let calls = send_calls(&pg, &sb.database);
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(
+        send_calls(&pg, &sb.database).len(),
+        calls.len(),
+        "no broadcast while nothing changes"
+    );
+
+    assert!(
+        calls.len() as u64 <= SECONDS + 1,
+        "at most 30 / REALTIME_INTERVAL + 1 broadcasts, not one per flush: {}",
+        calls.len()
+    );
+    assert!(calls.len() as u64 >= SECONDS - 5, "{}", calls.len());
+    // A send starts one interval after the previous one ended, so even the server's stamps
+    // are an interval apart (per-flush broadcasting would be ~10 ms apart here).
+    for w in calls.windows(2) {
+        assert!(
+            w[1].0 - w[0].0 >= 995,
+            "broadcasts at least REALTIME_INTERVAL apart: {} ms",
+            w[1].0 - w[0].0
+        );
+    }
+    // Per ticker, the (time, price) of every broadcast quote, in order.
+    let mut sent: HashMap<String, Vec<(i64, i64, f64)>> = HashMap::new();
+    for (at, route, payload) in &calls {
+        assert_eq!(
+            route, "market:test,quotes,false",
+            "public topic, event 'quotes'"
+        );
+        assert_eq!(
+            (payload["part"].as_u64(), payload["parts"].as_u64()),
+            (Some(1), Some(1))
+        );
+        let quotes = payload["quotes"].as_array().expect("quotes");
+        assert_eq!(payload["count"].as_u64(), Some(quotes.len() as u64));
+        let mut tickers: Vec<&str> = quotes.iter().filter_map(|q| q["ticker"].as_str()).collect();
+        tickers.dedup();
+        assert_eq!(tickers.len(), quotes.len(), "one quote per ticker, sorted");
+        for q in quotes {
+            let list = sent
+                .entry(q["ticker"].as_str().expect("ticker").to_string())
+                .or_default();
+            let t = ms(&q["timestamp"]);
+            // Only tickers that changed since the broadcast before.
+            assert!(list.last().is_none_or(|last| last.1 < t), "{q}");
+            list.push((*at, t, q["price"].as_f64().expect("price")));
+            assert!(
+                q.get("rsi").is_some() && q.get("vwap").is_some(),
+                "indicators carried"
+            );
+        }
+    }
+    // Every committed change is carried by a broadcast after it (the same or a newer quote).
+    let rows = pg
+        .psql(
+            &sb.database,
+            "SELECT ticker || '|' || (extract(epoch FROM \"timestamp\") * 1000)::bigint || '|' || (extract(epoch FROM inserted_at) * 1000)::bigint || '|' || price FROM equity_data ORDER BY ticker, \"timestamp\"",
+        )
+        .expect("rows");
+    let mut newest: HashMap<String, (i64, f64)> = HashMap::new();
+    let mut checked = 0;
+    for line in rows.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let (ticker, t, inserted, price): (&str, i64, i64, f64) = (
+            f[0],
+            f[1].parse().expect("t"),
+            f[2].parse().expect("inserted"),
+            f[3].parse().expect("price"),
+        );
+        let list = sent
+            .get(ticker)
+            .unwrap_or_else(|| panic!("{ticker} never sent"));
+        assert!(
+            list.iter().any(|(at, st, _)| *at >= inserted && *st >= t),
+            "{ticker} at {t} (committed at {inserted}) is in no later broadcast"
+        );
+        newest.insert(ticker.to_string(), (t, price));
+        checked += 1;
+    }
+    assert_eq!(checked, 100 * SECONDS);
+    assert_eq!(newest.len(), 100);
+    for (ticker, (t, price)) in &newest {
+        let last = sent[ticker].last().expect("sent");
+        assert_eq!(
+            (last.1, last.2),
+            (*t, *price),
+            "{ticker}: the newest values were broadcast"
+        );
+    }
+    // latest_quotes keeps the write cadence in broadcast mode (health_check and page loads).
+    assert_eq!(
+        pg.psql(&sb.database, "SELECT count(*) FROM latest_quotes")
+            .expect("latest"),
+        "100"
+    );
+    assert!(PipelineStats::get(&stats.realtime_sends) as usize >= calls.len());
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_over_the_plans_payload_limit_is_split() {
+    let (pg, sb) = setup("split", false);
     let cfg = config_for(
         &sb.owner_url,
         &[
@@ -207,77 +416,105 @@ async fn broadcast_sends_exactly_one_aggregated_message_per_flush() {
             ("REALTIME_TOPIC", "market:test"),
         ],
     );
-    let db = Database::connect(&market_streamer::settings::database(&cfg))
+    let db = app::open_database(&cfg).await.expect("open");
+    let mut p = processor();
+    let symbols: Vec<(String, f64)> = (0..1000)
+        .map(|i| (format!("SYM{i:04}"), 100.0 + f64::from(i)))
+        .collect();
+    let refs: Vec<(&str, f64)> = symbols.iter().map(|(s, x)| (s.as_str(), *x)).collect();
+    db.write(&batch(&mut p, Utc::now().timestamp_millis(), &refs))
         .await
-        .expect("connect");
-    db.migrate().await.expect("migrate");
-    db.prepare_realtime(cfg.realtime.mode)
-        .await
-        .expect("realtime");
-
-    let mut p = FrameProcessor::new(
-        Arc::new(PipelineStats::default()),
-        IndicatorEngine::new(IndicatorSettings::default()).expect("default periods"),
+        .expect("write 1000 tickers");
+    db.close().await; // sends what is pending
+    let calls = send_calls(&pg, &sb.database);
+    assert!(
+        calls.len() >= 2,
+        "1000 quotes pass 256 KB: {} message(s)",
+        calls.len()
     );
-    let now = Utc::now().timestamp_millis();
-    let mut first = batch(&mut p, now, &[("AAPL", 230.0), ("MSFT", 420.0)]);
-    let mut more = batch(&mut p, now + 500, &[("AAPL", 230.5)]);
-    first.equities.append(&mut more.equities); // AAPL twice in one flush: only its newest quote is sent
-    db.write(&first).await.expect("flush 1");
-    db.write(&batch(&mut p, now + 1000, &[("NVDA", 180.0)]))
-        .await
-        .expect("flush 2");
-    db.write(&Batch::default())
-        .await
-        .expect("an empty flush broadcasts nothing");
-
-    let calls = pg
-        .psql(&sb.database, "SELECT topic || '|' || event || '|' || private || '|' || payload::text FROM realtime.send_calls ORDER BY id")
-        .expect("calls");
-    let calls: Vec<&str> = calls.lines().collect();
-    assert_eq!(calls.len(), 2, "one message per flush: {calls:?}");
-    let parse = |line: &str| -> serde_json::Value {
-        let parts: Vec<&str> = line.splitn(4, '|').collect();
-        assert_eq!(
-            &parts[..3],
-            ["market:test", "quotes", "false"],
-            "public topic, event 'quotes'"
-        );
-        serde_json::from_str(parts[3]).expect("payload JSON")
-    };
-    let one = parse(calls[0]);
-    assert_eq!(one["count"], 2);
-    let quotes = one["quotes"].as_array().expect("quotes");
-    assert_eq!(quotes.len(), 2);
-    let aapl = quotes.iter().find(|q| q["ticker"] == "AAPL").expect("AAPL");
-    assert_eq!(aapl["price"], 230.5, "the newest AAPL quote of the flush");
-    assert_eq!(aapl["bid"], 230.49);
-    assert!(aapl["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
-    for indicator in [
-        "sma",
-        "ema_fast",
-        "ema_slow",
-        "rsi",
-        "macd",
-        "macd_signal",
-        "macd_hist",
-        "bb_upper",
-        "bb_middle",
-        "bb_lower",
-        "vwap",
-    ] {
+    let mut tickers = std::collections::BTreeSet::new();
+    for (i, (_, _, payload)) in calls.iter().enumerate() {
+        let bytes = payload.to_string().len();
         assert!(
-            aapl.get(indicator).is_some(),
-            "the payload carries {indicator} (null until warmed up)"
+            bytes <= 256_000,
+            "part {i} is {bytes} bytes, over the Free plan's 256 KB"
         );
+        assert_eq!(payload["part"].as_u64(), Some(i as u64 + 1));
+        assert_eq!(payload["parts"].as_u64(), Some(calls.len() as u64));
+        assert_eq!(payload["sent_at"], calls[0].2["sent_at"]);
+        for q in payload["quotes"].as_array().expect("quotes") {
+            assert!(tickers.insert(q["ticker"].as_str().expect("ticker").to_string()));
+        }
     }
-    let cols = pg
-        .psql(&sb.database, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'latest_quotes' AND column_name IN ('sma','rsi','macd','vwap','bb_upper')")
-        .expect("columns");
-    assert_eq!(cols, "5", "latest_quotes carries the indicator columns");
-    let two = parse(calls[1]);
-    assert_eq!(two["quotes"][0]["ticker"], "NVDA");
-    assert_eq!(two["count"], 1);
+    assert_eq!(tickers.len(), 1000, "every ticker in exactly one part");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_changes_on_latest_quotes_follow_the_cadence() {
+    use std::time::Duration;
+    let (pg, sb) = setup("changes_cadence", false);
+    let cfg = config_for(
+        &sb.owner_url,
+        &[
+            ("REALTIME_MODE", "postgres_changes"),
+            ("REALTIME_INTERVAL", "1"),
+        ],
+    );
+    let db = app::open_database(&cfg).await.expect("open");
+    pg.psql(
+        &sb.database,
+        "SELECT 'ok' FROM pg_create_logical_replication_slot('rt_cadence', 'wal2json')",
+    )
+    .expect("slot (wal2json installed?)");
+    let mut p = processor();
+    let t0 = Utc::now().timestamp_millis();
+    let start = std::time::Instant::now();
+    for i in 0..40 {
+        let x = 100.0 + f64::from(i);
+        db.write(&batch(
+            &mut p,
+            t0 + i64::from(i) * 50,
+            &[("AAPL", x), ("MSFT", x + 300.0)],
+        ))
+        .await
+        .expect("write");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    db.close().await;
+    let changes = pg
+        .psql(
+            &sb.database,
+            "SELECT data FROM pg_logical_slot_get_changes('rt_cadence', null, null,
+               'format-version', '2', 'include-pk', 'true', 'include-timestamp', 'true',
+               'include-type-oids', 'true', 'include-transaction', 'false',
+               'actions', 'insert,update,delete',
+               'add-tables', (SELECT string_agg(format('%s.%s', schemaname, tablename), ',')
+                              FROM pg_publication_tables WHERE pubname = 'supabase_realtime'));
+             SELECT pg_drop_replication_slot('rt_cadence');",
+        )
+        .expect("read slot");
+    let changes = changes.lines().filter(|l| l.starts_with('{')).count();
+    let ticks = elapsed.ceil() as usize + 1;
+    assert!(
+        (2..=2 * ticks).contains(&changes),
+        "{changes} latest_quotes changes for 40 flushes in {elapsed:.1} s: at most one per ticker per REALTIME_INTERVAL"
+    );
+    // The newest row is there (health_check freshness and page loads).
+    assert_eq!(
+        pg.psql(
+            &sb.database,
+            "SELECT string_agg(ticker || '=' || price, ',' ORDER BY ticker) FROM latest_quotes"
+        )
+        .expect("latest"),
+        "AAPL=139,MSFT=439"
+    );
+    assert_eq!(
+        pg.psql(&sb.database, "SELECT count(*) FROM realtime.send_calls")
+            .expect("calls"),
+        "0",
+        "no Broadcast in postgres_changes mode"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

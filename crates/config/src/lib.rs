@@ -123,7 +123,8 @@ pub enum TokenStoreKind {
 pub enum RealtimeMode {
     /// `latest_quotes` is in the `supabase_realtime` publication (postgres_changes).
     PostgresChanges,
-    /// One aggregated message per flush through `realtime.send` on a public topic.
+    /// At most one aggregated message per `REALTIME_INTERVAL` through `realtime.send` on a
+    /// public topic.
     Broadcast,
     /// Both of the above.
     Both,
@@ -148,9 +149,58 @@ impl RealtimeMode {
         matches!(self, Self::PostgresChanges | Self::Both)
     }
 
-    /// True when each flush broadcasts one aggregated message.
+    /// True when the newest quotes are broadcast (one aggregated message per
+    /// `REALTIME_INTERVAL`).
     pub fn broadcast(self) -> bool {
         matches!(self, Self::Broadcast | Self::Both)
+    }
+
+    /// The mode as written in `REALTIME_MODE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PostgresChanges => "postgres_changes",
+            Self::Broadcast => "broadcast",
+            Self::Both => "both",
+            Self::Off => "off",
+        }
+    }
+}
+
+/// The Supabase plan whose Realtime quotas the message budget is judged against
+/// (`REALTIME_PLAN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RealtimePlan {
+    Free,
+    /// Pro with the spend cap on (the default for Pro projects).
+    Pro,
+    /// Pro with the spend cap off (higher rate limits; messages past the quota are billed).
+    ProNoSpendCap,
+    Team,
+    Enterprise,
+}
+
+impl RealtimePlan {
+    /// Parses `free | pro | pro_no_spend_cap | team | enterprise`.
+    pub fn parse(v: &str) -> Option<Self> {
+        match v.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "free" => Some(Self::Free),
+            "pro" => Some(Self::Pro),
+            "pro_no_spend_cap" => Some(Self::ProNoSpendCap),
+            "team" => Some(Self::Team),
+            "enterprise" => Some(Self::Enterprise),
+            _ => None,
+        }
+    }
+
+    /// The plan as written in `REALTIME_PLAN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Free => "free",
+            Self::Pro => "pro",
+            Self::ProNoSpendCap => "pro_no_spend_cap",
+            Self::Team => "team",
+            Self::Enterprise => "enterprise",
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::database::{DatabaseTarget, redact_url_password};
 use crate::secret::Secret;
-use crate::{DEFAULT_HEALTH_ADDR, RealtimeMode, SchwabMode, TokenStoreKind};
+use crate::{DEFAULT_HEALTH_ADDR, RealtimeMode, RealtimePlan, SchwabMode, TokenStoreKind};
 
 /// A parser result: the value, or the problem text after the variable's name.
 pub type Parsed<T> = Result<T, String>;
@@ -126,6 +126,11 @@ pub fn warm_start_bars(raw: &str, allowed: &str) -> Parsed<Option<usize>> {
 /// `REALTIME_MODE`.
 pub fn realtime_mode(raw: &str, allowed: &str) -> Parsed<RealtimeMode> {
     RealtimeMode::parse(raw).ok_or_else(|| format!(" ({raw:?}) is not valid; allowed: {allowed}"))
+}
+
+/// `REALTIME_PLAN`.
+pub fn realtime_plan(raw: &str, allowed: &str) -> Parsed<RealtimePlan> {
+    RealtimePlan::parse(raw).ok_or_else(|| format!(" ({raw:?}) is not valid; allowed: {allowed}"))
 }
 
 /// `REALTIME_TOPIC`.

@@ -11,7 +11,7 @@ use crate::database::DatabaseTarget;
 use crate::parse;
 use crate::secret::Secret;
 use crate::table::settings;
-use crate::{RealtimeMode, SchwabMode, TokenStoreKind};
+use crate::{RealtimeMode, RealtimePlan, SchwabMode, TokenStoreKind};
 
 /// Longest indicator period accepted (bars).
 pub const MAX_PERIOD: u32 = 1000;
@@ -378,6 +378,21 @@ settings! {
             allowed: "up to 200 characters without spaces, not \"realtime\" (e.g. market:quotes)",
             parse: parse::realtime_topic,
             help: "the public Broadcast topic",
+        },
+        /// The live cadence: at most one Broadcast message (and one `latest_quotes` change per
+        /// ticker with postgres_changes) per this long, whatever the write cadence.
+        interval: Duration = "REALTIME_INTERVAL" {
+            default: value("1"),
+            allowed: "seconds from 0.1 to 3600, fractions allowed (e.g. 0.5)",
+            parse: parse::seconds(0.1, 3600.0),
+            help: "seconds; the live cadence: at most one Broadcast message per interval with the newest quote of every ticker that changed (nothing while nothing changed), and with postgres_changes `latest_quotes` updated at most once per interval per ticker, whatever `BATCH_SIZE` / `BATCH_INTERVAL` are (see [SCHEMA.md](SCHEMA.md#message-budget))",
+        },
+        /// The Supabase plan the message budget is judged against.
+        plan: RealtimePlan = "REALTIME_PLAN" {
+            default: value("free"),
+            allowed: "free, pro, pro_no_spend_cap, team, enterprise",
+            parse: parse::realtime_plan,
+            help: "your Supabase plan (`free`, `pro`, `pro_no_spend_cap`, `team`, `enterprise`): the Realtime quotas the message budget at startup and in `/health` is judged against, and the Broadcast payload limit (256 KB on Free, 3000 KB otherwise) above which a message is split",
         },
     },
     /// Retention, partitions and the database size budget.

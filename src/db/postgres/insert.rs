@@ -4,8 +4,9 @@
 //! from the table's column list ([`crate::db::columns`]). Quotes use `ON CONFLICT DO
 //! NOTHING`; candles are upserted; `latest_quotes` keeps the newest merged quote per ticker.
 //!
-//! A flush sends `BEGIN`, every table's statement, `realtime.send` (Broadcast) and `COMMIT`
-//! together on one tokio-postgres connection: the requests are queued before any answer is
+//! A flush sends `BEGIN`, every table's statement and `COMMIT` together on one tokio-postgres
+//! connection (Realtime is sent at its own cadence, after the commit:
+//! [`super::live_cadence`]): the requests are queued before any answer is
 //! awaited, so they leave in one write and the flush costs one network round trip plus the
 //! server's time. The statements are prepared once per connection ([`Prepared`]), and their
 //! parameter types are checked against the column lists then, so no value can fail to encode
@@ -62,7 +63,8 @@ pub fn unnest_sql<R>(spec: &TableSpec<R>) -> String {
 static EQUITY_DATA_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&EQUITY_DATA));
 static OPTION_DATA_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&OPTION_DATA));
 static EQUITY_BARS_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&EQUITY_BARS));
-static LATEST_QUOTES_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&LATEST_QUOTES));
+pub(crate) static LATEST_QUOTES_SQL: LazyLock<String> =
+    LazyLock::new(|| unnest_sql(&LATEST_QUOTES));
 
 /// The ledger entry every flush makes right after `BEGIN`.
 pub const LEDGER_SQL: &str = "INSERT INTO batch_ledger (batch_id, row_count) VALUES ($1, $2)";
@@ -73,9 +75,6 @@ pub const COPY_MIN_ROWS: usize = 1000;
 
 static COPY_EQUITY_DATA_SQL: LazyLock<String> = LazyLock::new(|| copy::copy_sql(&EQUITY_DATA));
 static COPY_OPTION_DATA_SQL: LazyLock<String> = LazyLock::new(|| copy::copy_sql(&OPTION_DATA));
-
-/// The Broadcast call; `realtime.send` turns its own errors into warnings.
-pub const REALTIME_SEND_SQL: &str = "SELECT realtime.send($1, $2, $3, false)";
 
 /// The PostgreSQL array type tokio-postgres binds for a column of type `ty`.
 fn array_type(ty: Ty) -> Type {
@@ -102,8 +101,6 @@ pub struct Prepared {
     option_data: Statement,
     equity_bars: Statement,
     latest_quotes: Statement,
-    /// Prepared on the first flush that broadcasts.
-    realtime_send: Option<Statement>,
     /// Set when a flush left the connection out of step (a `COPY` that failed to start):
     /// the caller drops the connection.
     pub unusable: bool,
@@ -167,22 +164,8 @@ impl Prepared {
             option_data,
             equity_bars,
             latest_quotes,
-            realtime_send: None,
             unusable: false,
         })
-    }
-
-    /// Prepares `realtime.send` (once per connection).
-    async fn realtime_send(&mut self, client: &Client) -> Result<Statement, SinkError> {
-        if let Some(s) = &self.realtime_send {
-            return Ok(s.clone());
-        }
-        let s = client
-            .prepare_typed(REALTIME_SEND_SQL, &[Type::JSONB, Type::TEXT, Type::TEXT])
-            .await
-            .map_err(|e| SinkError::new("prepare realtime.send", e))?;
-        self.realtime_send = Some(s.clone());
-        Ok(s)
     }
 }
 
@@ -227,7 +210,7 @@ async fn prepare_copy<R>(
 }
 
 /// The server must expect exactly the array types the column list binds.
-fn check_params<R>(statement: &Statement, spec: &TableSpec<R>) -> Result<(), SinkError> {
+pub(crate) fn check_params<R>(statement: &Statement, spec: &TableSpec<R>) -> Result<(), SinkError> {
     let expected: Vec<Type> = spec.columns.iter().map(|c| array_type(c.ty)).collect();
     if statement.params() == expected.as_slice() {
         return Ok(());
@@ -242,10 +225,11 @@ fn check_params<R>(statement: &Statement, spec: &TableSpec<R>) -> Result<(), Sin
     ))
 }
 
-type Param<'a> = Box<dyn ToSql + Sync + Send + 'a>;
+/// One bound value of a statement.
+pub(crate) type Param<'a> = Box<dyn ToSql + Sync + Send + 'a>;
 
 /// One array per column of `spec`, in column order.
-fn column_arrays<'a, R: 'static>(
+pub(crate) fn column_arrays<'a, R: 'static>(
     spec: &TableSpec<R>,
     rows: impl Iterator<Item = &'a R> + Clone,
 ) -> Vec<Param<'a>> {
@@ -311,15 +295,10 @@ fn column_arrays<'a, R: 'static>(
         .collect()
 }
 
-/// What to broadcast with a flush: the topic (the payload is built from the batch).
-pub struct Broadcast<'a> {
-    pub topic: &'a str,
-}
-
 /// What a statement of a flush is, for its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
-    /// `BEGIN`, candles, `latest_quotes`, Broadcast, `COMMIT`.
+    /// `BEGIN`, candles, `latest_quotes`, `COMMIT`.
     Plain,
     /// The `batch_ledger` insert: `unique_violation` means the batch is already committed.
     Ledger,
@@ -379,12 +358,13 @@ enum Failure {
 /// Writes `batch` in one transaction: by binary `COPY` for large tick tables, else all by
 /// `UNNEST` in one pipelined round trip. On error the server has rolled the transaction back
 /// (a failed statement aborts it and `COMMIT` then rolls back) unless the connection itself
-/// failed, in which case the caller drops the connection.
+/// failed, in which case the caller drops the connection. `latest_quotes` is upserted unless
+/// `latest_quotes` is false (the live cadence keeps it for postgres_changes).
 pub async fn flush(
     client: &Client,
     prepared: &mut Prepared,
     batch: &Batch,
-    broadcast: Option<Broadcast<'_>>,
+    latest_quotes: bool,
 ) -> Result<Flushed, SinkError> {
     let copy_equities =
         batch.equities.len() >= COPY_MIN_ROWS && prepared.copy_equity_data.is_some();
@@ -394,7 +374,7 @@ pub async fn flush(
             client,
             prepared,
             batch,
-            &broadcast,
+            latest_quotes,
             (copy_equities, copy_options),
         )
         .await
@@ -406,7 +386,7 @@ pub async fn flush(
             }
         }
     }
-    match flush_once(client, prepared, batch, &broadcast, (false, false)).await {
+    match flush_once(client, prepared, batch, latest_quotes, (false, false)).await {
         Ok(done) => Ok(done),
         Err(Failure::Other(e) | Failure::CopyConflict(e)) => Err(e),
     }
@@ -420,19 +400,14 @@ async fn flush_once(
     client: &Client,
     prepared: &mut Prepared,
     batch: &Batch,
-    broadcast: &Option<Broadcast<'_>>,
+    latest_quotes: bool,
     (copy_equities, copy_options): (bool, bool),
 ) -> Result<Flushed, Failure> {
     let bars = batch.latest_bars();
-    let latest: Vec<&EquityRow> = batch.latest_equities();
-    let send = match broadcast {
-        Some(_) if !latest.is_empty() => Some(
-            prepared
-                .realtime_send(client)
-                .await
-                .map_err(Failure::Other)?,
-        ),
-        _ => None,
+    let latest: Vec<&EquityRow> = if latest_quotes {
+        batch.latest_equities()
+    } else {
+        Vec::new()
     };
 
     let id = batch.id.get();
@@ -493,18 +468,6 @@ async fn flush_once(
             role: Role::Plain,
             statement: prepared.latest_quotes.clone(),
             params: column_arrays(&LATEST_QUOTES, latest.iter().copied()),
-        });
-    }
-    if let (Some(statement), Some(b)) = (send, broadcast) {
-        steps.push(Step {
-            action: "broadcast with realtime.send",
-            role: Role::Plain,
-            statement,
-            params: vec![
-                Box::new(crate::db::broadcast::quotes_payload(&latest)),
-                Box::new(crate::db::broadcast::QUOTES_EVENT),
-                Box::new(b.topic.to_owned()),
-            ],
         });
     }
     steps.push(Step::plain("commit", &prepared.commit));

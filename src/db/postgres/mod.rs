@@ -1,10 +1,12 @@
 //! PostgreSQL sink (Supabase or any PostgreSQL 13+).
 //!
 //! One transaction per batch: quote inserts (`UNNEST` of column arrays, one statement per
-//! table whatever the batch size), candle upserts, the `latest_quotes` upsert and, in
-//! Broadcast mode, one `realtime.send`, all pipelined on one tokio-postgres connection so a
+//! table whatever the batch size), candle upserts and the `latest_quotes` upsert (left to the
+//! live cadence with postgres_changes), all pipelined on one tokio-postgres connection so a
 //! flush costs one round trip ([`insert::flush`], [`conn`]). Daily partitions the batch needs
-//! are created first.
+//! are created first. After the commit, the batch's newest rows go to the live cadence
+//! ([`live_cadence`]), which feeds Supabase Realtime every `REALTIME_INTERVAL` on a
+//! connection of its own.
 //!
 //! Everything else is on other tokio-postgres connections made with the same settings: one
 //! shared connection for short statements (partitions, stream gaps, Realtime setup, token
@@ -15,6 +17,7 @@
 pub mod conn;
 pub mod copy;
 pub mod insert;
+pub mod live_cadence;
 pub mod partitions;
 pub mod realtime;
 pub mod size_guard;
@@ -31,7 +34,9 @@ use super::migrate::{self, MigrationReport};
 use super::{
     DbSettings, GUARD_STEPS, GuardReport, RealtimeMode, RetentionDays, SinkError, WriteReport,
 };
-use crate::rows::Batch;
+use crate::counters::PipelineStats;
+use crate::rows::{Batch, EquityRow};
+use live_cadence::{LiveCadence, LiveSettings};
 use partitions::{PartitionCache, TICK_TABLES};
 
 /// `statement_timeout` of the shared connection (short statements; creating a partition may
@@ -96,8 +101,13 @@ struct Shared {
     writer: tokio::sync::Mutex<Option<WriterConn>>,
     realtime_mode: RealtimeMode,
     realtime_topic: String,
+    realtime_interval: Duration,
+    realtime_max_payload_bytes: usize,
     /// Set by [`PostgresSink::prepare_realtime`] when `realtime.send` exists.
     broadcast: AtomicBool,
+    /// The live cadence, started by [`PostgresSink::prepare_realtime`] when Realtime has
+    /// anything to do; `None` before (the flush then keeps `latest_quotes` itself).
+    live: std::sync::Mutex<Option<LiveCadence>>,
     partitions: PartitionCache,
 }
 
@@ -144,6 +154,11 @@ fn flush_deadline(statement_timeout: Duration) -> Duration {
     statement_timeout + statement_timeout.min(Duration::from_secs(5))
 }
 
+/// How long a stop waits for the live cadence's last send (besides one interval).
+fn live_cadence_deadline(statement_timeout: Duration) -> Duration {
+    flush_deadline(statement_timeout)
+}
+
 /// What one maintenance pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Maintenance {
@@ -183,7 +198,10 @@ impl PostgresSink {
                 writer: tokio::sync::Mutex::new(Some(writer)),
                 realtime_mode: settings.realtime_mode,
                 realtime_topic: settings.realtime_topic.clone(),
+                realtime_interval: settings.realtime_interval,
+                realtime_max_payload_bytes: settings.realtime_max_payload_bytes,
                 broadcast: AtomicBool::new(false),
+                live: std::sync::Mutex::new(None),
                 partitions: PartitionCache::default(),
             }),
         })
@@ -206,8 +224,15 @@ impl PostgresSink {
         PgConn::open(&self.shared.session).await
     }
 
-    /// Closes the shared and the writer connections (made again if the sink is used later).
+    /// Sends what the live cadence holds (at its cadence, waiting at most one interval plus
+    /// the statement timeout), then closes the shared and the writer connections (made again
+    /// if the sink is used later).
     pub async fn close(&self) {
+        if let Some(live) = self.live() {
+            let wait = self.shared.realtime_interval
+                + live_cadence_deadline(self.shared.connect.statement_timeout());
+            live.flush(wait).await;
+        }
         let aux = self.shared.aux.lock().await.take();
         if let Some(c) = aux.and_then(|c| Arc::try_unwrap(c).ok()) {
             c.close().await;
@@ -223,19 +248,49 @@ impl PostgresSink {
         report
     }
 
-    /// Sets up Realtime for `REALTIME_MODE` (publication membership, Broadcast availability).
-    pub async fn prepare_realtime(&self) -> Result<(), SinkError> {
+    /// Sets up Realtime for `REALTIME_MODE` (publication membership, Broadcast availability)
+    /// and starts the live cadence when there is anything to feed (counted in `stats`).
+    pub async fn prepare_realtime(&self, stats: Arc<PipelineStats>) -> Result<(), SinkError> {
         let conn = self.shared_conn().await?;
-        let can_broadcast = realtime::prepare(&conn, self.shared.realtime_mode).await?;
+        let mode = self.shared.realtime_mode;
+        let can_broadcast = realtime::prepare(&conn, mode).await?;
         self.shared
             .broadcast
             .store(can_broadcast, Ordering::Relaxed);
+        let live = (can_broadcast || mode.postgres_changes()).then(|| {
+            LiveCadence::spawn(
+                self.shared.connect.clone(),
+                LiveSettings {
+                    interval: self.shared.realtime_interval,
+                    broadcast: can_broadcast,
+                    latest_quotes: mode.postgres_changes(),
+                    topic: self.shared.realtime_topic.clone(),
+                    max_payload_bytes: self.shared.realtime_max_payload_bytes,
+                },
+                stats,
+            )
+        });
+        // A cadence started before (prepared twice) ends once it sent what it holds.
+        *self.lock_live() = live;
         Ok(())
     }
 
-    /// Whether each flush broadcasts (mode includes broadcast and `realtime.send` exists).
+    /// Whether Realtime gets Broadcast messages (mode includes broadcast and `realtime.send`
+    /// exists).
     pub fn broadcasts(&self) -> bool {
         self.shared.broadcast.load(Ordering::Relaxed)
+    }
+
+    fn lock_live(&self) -> std::sync::MutexGuard<'_, Option<LiveCadence>> {
+        // Only ever held for a clone or a replacement: a poisoned lock still holds a value.
+        self.shared
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn live(&self) -> Option<LiveCadence> {
+        self.lock_live().clone()
     }
 
     /// Writes one batch in one transaction, pipelined on the writer connection (made again
@@ -256,9 +311,8 @@ impl PostgresSink {
             Some(w) => w,
             None => slot.insert(WriterConn::open(&self.shared.connect).await?),
         };
-        let broadcast = self.broadcasts().then_some(insert::Broadcast {
-            topic: &self.shared.realtime_topic,
-        });
+        let live = self.live();
+        let latest_quotes = !live.as_ref().is_some_and(LiveCadence::owns_latest_quotes);
         let deadline = flush_deadline(self.shared.connect.statement_timeout());
         let flush = async {
             let prepared = match &mut writer.prepared {
@@ -267,7 +321,7 @@ impl PostgresSink {
                     .prepared
                     .insert(insert::Prepared::new(&writer.client).await?),
             };
-            insert::flush(&writer.client, prepared, batch, broadcast).await
+            insert::flush(&writer.client, prepared, batch, latest_quotes).await
         };
         let result = match tokio::time::timeout(deadline, flush).await {
             Ok(result) => result,
@@ -283,6 +337,12 @@ impl PostgresSink {
         let unusable = writer.prepared.as_ref().is_some_and(|p| p.unusable);
         if !keep || unusable || writer.client.is_closed() {
             *slot = None;
+        }
+        drop(slot);
+        // Committed (now or by an earlier attempt): its newest rows go to Realtime.
+        if let (Ok(_), Some(live)) = (&result, &live) {
+            let rows: Vec<EquityRow> = batch.latest_equities().into_iter().cloned().collect();
+            live.committed(rows).await;
         }
         result.map(|flushed| WriteReport {
             copied_rows: flushed.copied_rows,

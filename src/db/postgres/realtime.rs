@@ -2,9 +2,9 @@
 //!
 //! - postgres_changes: `latest_quotes` is put in the `supabase_realtime` publication (created
 //!   if missing and allowed); with other modes it is taken out.
-//! - broadcast: each flush calls `realtime.send(payload, 'quotes', topic, false)` in its own
-//!   transaction. Where `realtime.send` does not exist (plain PostgreSQL) this is logged once
-//!   and skipped.
+//! - broadcast: the live cadence ([`super::live_cadence`]) calls `realtime.send(payload,
+//!   'quotes', topic, false)` at most once per `REALTIME_INTERVAL`. Where `realtime.send` does
+//!   not exist (plain PostgreSQL) this is logged once and skipped.
 
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
