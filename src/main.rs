@@ -193,14 +193,19 @@ async fn login(cfg: &settings::Config, redirect_url: Option<String>) -> anyhow::
     Ok(())
 }
 
-/// Crates that log frame or request contents at debug/trace level (a LOGIN frame carries the
-/// access token): capped at info whatever RUST_LOG says, so no token reaches a log.
-const CAPPED_TARGETS: [&str; 5] = [
+/// Crates that log frame, request or statement contents at debug/trace level (a LOGIN frame
+/// carries the access token, a token-table statement its parameters): capped at info
+/// whatever RUST_LOG says, so no token or password reaches a log.
+const CAPPED_TARGETS: [&str; 9] = [
     "tungstenite",
     "tokio_tungstenite",
     "reqwest",
     "hyper",
     "hyper_util",
+    "tokio_postgres",
+    "postgres_protocol",
+    "sqlx",
+    "rustls",
 ];
 
 fn init_logging(filter: &str) {
