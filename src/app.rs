@@ -215,6 +215,8 @@ pub struct RunSummary {
     /// LEVELONE updates received, by service (each is one row).
     pub equity_updates: u64,
     pub option_updates: u64,
+    /// Stream items refused by the sanity limits (see `market::sanity`).
+    pub items_refused: u64,
     pub writer: WriterReport,
     /// Connections opened to the streamer.
     pub connects: u64,
@@ -469,6 +471,7 @@ pub async fn run(
         updates: PipelineStats::get(&stats.updates),
         equity_updates: PipelineStats::get(&stats.equity_updates),
         option_updates: PipelineStats::get(&stats.option_updates),
+        items_refused: stats.items_refused.iter().map(PipelineStats::get).sum(),
         writer: report,
         connects: health.borrow().connects,
         gaps_recorded,

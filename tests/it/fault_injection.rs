@@ -101,14 +101,24 @@ async fn kill_minus_nine_during_an_outage_then_restart_delivers_the_spooled_rows
     let bin = env!("CARGO_BIN_EXE_market-streamer");
     let logs = tempfile::tempdir().expect("tempdir");
     let log = |name: &str| std::fs::File::create(logs.path().join(name)).expect("log file");
+    // The first run's health port is known, to read what it received just before the kill.
+    let health_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
     let start = |run: &str| {
+        let health = if run == "first" {
+            format!("127.0.0.1:{health_port}")
+        } else {
+            "127.0.0.1:0".to_string()
+        };
         tokio::process::Command::new(bin)
             .current_dir(dir.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", dir.path())
             .env("DATABASE_URL", &url)
-            .env("HEALTH_ADDR", "127.0.0.1:0")
+            .env("HEALTH_ADDR", health)
             .env("SIM_UPDATES_PER_SEC", "10")
             .env("BATCH_INTERVAL", "0.2")
             .env("RUST_LOG", "debug")
@@ -128,6 +138,7 @@ async fn kill_minus_nine_during_an_outage_then_restart_delivers_the_spooled_rows
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     pg.stop().expect("stop postgres");
+    let outage_started = Instant::now();
     let spool_dir = dir.path().join("data/spool");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -143,6 +154,9 @@ async fn kill_minus_nine_during_an_outage_then_restart_delivers_the_spooled_rows
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // About five seconds into the outage: what the service has received, then SIGKILL.
+    tokio::time::sleep_until(outage_started + Duration::from_secs(5)).await;
+    let received = equity_updates_received(health_port).await;
     first.start_kill().expect("SIGKILL");
     first.wait().await.expect("wait");
 
@@ -182,8 +196,37 @@ async fn kill_minus_nine_during_an_outage_then_restart_delivers_the_spooled_rows
     std::fs::write(last, bytes).expect("write");
 
     pg.start_again().expect("restart postgres");
-    let mut second = start("second");
     let client = pg_client(&base).await.expect("connect");
+    // The loss bound: received = committed before the outage + spooled (not already
+    // committed) + at most one BATCH_INTERVAL of updates plus one frame.
+    let committed = pg_i64(&client, "SELECT count(*) FROM equity_data")
+        .await
+        .expect("count");
+    let spooled_not_committed: i64 = client
+        .query_one(
+            r#"SELECT count(*) FROM UNNEST($1::text[], $2::timestamptz[], $3::int4[]) AS k(ticker, ts, seq)
+               WHERE NOT EXISTS (SELECT 1 FROM equity_data e
+                                 WHERE e.ticker = k.ticker AND e."timestamp" = k.ts AND e.seq = k.seq)"#,
+            &[&tickers, &times, &seqs],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .expect("count");
+    let symbols = market_streamer::settings::from_lookup(|_| None)
+        .expect("defaults")
+        .symbols
+        .equities
+        .len() as u64;
+    // SIM_UPDATES_PER_SEC=10 per symbol, BATCH_INTERVAL=0.2 s: 2 updates per symbol, plus
+    // one frame (one update per symbol), plus one for the instant between reading the
+    // counter and the kill.
+    let bound = symbols * 2 + symbols + 1;
+    let durable = (committed + spooled_not_committed) as u64;
+    assert!(
+        received.saturating_sub(durable) <= bound,
+        "received {received}, durable {durable} (committed {committed} + spooled {spooled_not_committed}): lost more than {bound}"
+    );
+    let mut second = start("second");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let present: i64 = client
@@ -230,4 +273,28 @@ async fn kill_minus_nine_during_an_outage_then_restart_delivers_the_spooled_rows
             "the database password was printed in {name}:\n{text}"
         );
     }
+}
+
+/// `market_streamer_updates_total{service="LEVELONE_EQUITIES"}` of the service on `port`.
+async fn equity_updates_received(port: u16) -> u64 {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("request");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("response");
+        text.lines()
+            .find(|l| {
+                l.starts_with(r#"market_streamer_updates_total{service="LEVELONE_EQUITIES"}"#)
+            })
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .unwrap_or_else(|| panic!("no equity update counter in:\n{text}"))
+    })
+    .await
+    .expect("join")
 }

@@ -243,3 +243,70 @@ async fn a_spooled_batch_with_a_rejected_row_is_replayed_without_a_crash_loop() 
         6
     );
 }
+
+/// A live frame from the stream mixing good items with each kind of poison.
+fn live_poison_frame() -> String {
+    let now = chrono::Utc::now().timestamp_millis();
+    let item =
+        |key: &str, extra: &str| format!(r#"{{"key":"{key}","1":9.9,"2":10.1,"3":10.0{extra}}}"#);
+    let long_key = "Y".repeat(10_000);
+    let items = [
+        item("ZZGOOD", ""),
+        item("BAD\\u0000KEY", ""),
+        item(&long_key, ""),
+        item("ZZQUOTE", r#","34":-300000000000000"#),
+        item("ZZTRADE", r#","35":4102444800000"#),
+        item("ZZLATE", ""),
+    ];
+    format!(
+        r#"{{"data":[{{"service":"LEVELONE_EQUITIES","timestamp":{now},"command":"SUBS","content":[{}]}}]}}"#,
+        items.join(",")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_poison_is_refused_item_by_item_and_the_service_streams_on() {
+    use testkit::service::{ServiceOptions, TestService, fast_sim};
+    let pg = start_postgres();
+    let pg_url = pg.create_database("live_poison").expect("db");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite_url = format!("sqlite://{}", dir.path().join("market.db").display());
+    for url in [pg_url.as_str(), sqlite_url.as_str()] {
+        let mut run = TestService::start(fast_sim(), url, &[], ServiceOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("start: {e}"));
+        run.wait_streamed(1).await;
+        run.sim().send_raw(&live_poison_frame());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let good = match url.starts_with("sqlite") {
+                true => {
+                    run.count("equity_data WHERE ticker IN ('ZZGOOD', 'ZZLATE')")
+                        .await
+                }
+                false => {
+                    let client = testkit::pg_client(url).await.expect("connect");
+                    testkit::pg_i64(
+                        &client,
+                        "SELECT count(*) FROM equity_data WHERE ticker IN ('ZZGOOD', 'ZZLATE')",
+                    )
+                    .await
+                    .unwrap_or(0)
+                }
+            };
+            if good == 2 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{url}: the good neighbours were not stored"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let summary = run.stop().await;
+        assert_eq!(
+            summary.items_refused, 4,
+            "{url}: control character, long key, quote time, trade time"
+        );
+    }
+}

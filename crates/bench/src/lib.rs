@@ -6,7 +6,7 @@
 //! 2. [`ingest`]: rows/s through the real writer and PostgreSQL sink for several
 //!    `BATCH_SIZE`s, against `COPY` of the same rows from a file (the ceiling) and one
 //!    autocommitted `INSERT` per row (naive), on a throwaway cluster with default
-//!    durability (`fsync` on); plus `UNNEST` against COPY into a staging table.
+//!    durability (`fsync` on); large batches go by the writer's binary `COPY`.
 //! 3. [`latency`]: tick-to-commit p50/p99/max at paced offered loads, default settings, on
 //!    loopback and through a delay proxy (a WAN: round trips per flush).
 //! 4. [`footprint`]: the binary itself on the zero-configuration path: peak RSS, CPU,
@@ -168,7 +168,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     .await??;
     let postgres = pg.psql("postgres", "SHOW server_version")?;
     progress(&format!(
-        "[2/4] ingest: {} rows per measurement (COPY, writer at BATCH_SIZE {:?}, naive, UNNEST vs COPY-staging)",
+        "[2/4] ingest: {} rows per measurement (COPY from a file, COPY FROM STDIN, the writer at BATCH_SIZE {:?}, naive INSERT per row)",
         plan.ingest_rows, plan.ingest.batch_sizes
     ));
     let ingest = ingest::run(&pg, &ingest_frames, &plan.ingest).await?;
