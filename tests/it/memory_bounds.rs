@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use testkit::service::{config_from, fast_sim, live_vars, login, start_sim};
+use testkit::service::{config_from, fast_sim, live_vars, login, spawn_binary, start_sim};
 use tokio::time::Instant;
 
 const PEAK_RSS_LIMIT_KB: u64 = 64 * 1024;
@@ -66,18 +66,14 @@ async fn a_50_mb_message_and_5000_idle_health_connections_stay_under_64_mb() {
     let addr = format!("127.0.0.1:{port}");
     let vars = live_vars(&sim, dir.path(), &url, &[("HEALTH_ADDR", &addr)]);
     login(&config_from(&vars), &sim).await;
-    let log = |name: &str| std::fs::File::create(dir.path().join(name)).expect("log file");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_market-streamer"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(log("out.log"))
-        .stderr(log("err.log"))
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the service");
+    let log = dir.path().join("service.log");
+    let mut child = spawn_binary(
+        env!("CARGO_BIN_EXE_market-streamer").as_ref(),
+        dir.path(),
+        &vars,
+        &log,
+    )
+    .expect("start the service");
     let pid = child.id().expect("a running child");
     wait_health(port, "rows written", |j| {
         j["writer"]["rows_written"].as_u64() > Some(0)
@@ -108,8 +104,7 @@ async fn a_50_mb_message_and_5000_idle_health_connections_stay_under_64_mb() {
     let peak = status_kb(pid, "VmHWM:").expect("the service is running");
     let _ = child.start_kill();
     let _ = child.wait().await;
-    let err = std::fs::read_to_string(dir.path().join("err.log")).unwrap_or_default()
-        + &std::fs::read_to_string(dir.path().join("out.log")).unwrap_or_default();
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         err.contains("frame_too_large") || err.contains("MAX_FRAME_BYTES"),
         "the refusal is logged"

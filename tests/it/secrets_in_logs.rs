@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use testkit::service::{config_from, fast_sim, live_vars, login, start_sim};
+use testkit::service::{config_from, fast_sim, live_vars, login, spawn_binary, start_sim};
 use testkit::start_postgres;
 use tokio::time::Instant;
 
@@ -35,18 +35,13 @@ async fn a_password_parameter_and_the_tokens_never_reach_a_trace_log() {
     market_streamer::app::migrate(&cfg).await.expect("migrate");
     login(&cfg, &sim).await;
     let log = dir.path().join("service.log");
-    let file = std::fs::File::create(&log).expect("log file");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_market-streamer"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(file.try_clone().expect("log file"))
-        .stderr(file)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the service");
+    let mut child = spawn_binary(
+        env!("CARGO_BIN_EXE_market-streamer").as_ref(),
+        dir.path(),
+        &vars,
+        &log,
+    )
+    .expect("start the service");
 
     // Streaming, and at least one token refresh written to the token table.
     let grants_before = sim.token_grants().len();

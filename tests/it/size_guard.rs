@@ -33,6 +33,23 @@ fn fill_postgres(pg: &testkit::TestPostgres, db: &str, days: u64, mb: u64) {
     }
 }
 
+/// A migrated database at `url` with a small `DB_SIZE_LIMIT_MB` and a long tick retention
+/// (so only the size guard removes anything), and its configuration.
+async fn guarded_database(url: &str) -> (market_streamer::settings::Config, Database) {
+    let cfg = config_for(
+        url,
+        &[
+            ("DB_SIZE_LIMIT_MB", &LIMIT_MB.to_string()),
+            ("TICK_RETENTION_DAYS", "30"),
+        ],
+    );
+    let db = Database::connect(&market_streamer::settings::database(&cfg))
+        .await
+        .expect("connect");
+    db.migrate().await.expect("migrate");
+    (cfg, db)
+}
+
 fn size_mb(pg: &testkit::TestPostgres, db: &str) -> u64 {
     pg.psql(db, "SELECT pg_database_size(current_database()) / 1048576")
         .expect("size")
@@ -44,17 +61,7 @@ fn size_mb(pg: &testkit::TestPostgres, db: &str) -> u64 {
 async fn the_size_guard_drops_the_oldest_days_even_on_a_read_only_database() {
     let pg = start_postgres();
     let url = pg.create_database("guard").expect("db");
-    let cfg = config_for(
-        &url,
-        &[
-            ("DB_SIZE_LIMIT_MB", &LIMIT_MB.to_string()),
-            ("TICK_RETENTION_DAYS", "30"),
-        ],
-    );
-    let db = Database::connect(&market_streamer::settings::database(&cfg))
-        .await
-        .expect("connect");
-    db.migrate().await.expect("migrate");
+    let (cfg, db) = guarded_database(&url).await;
     fill_postgres(&pg, "guard", 6, 9);
     let before = size_mb(&pg, "guard");
     assert!(
@@ -127,17 +134,7 @@ async fn the_size_guard_drops_the_oldest_days_even_on_a_read_only_database() {
 async fn the_size_guard_deletes_the_oldest_days_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("g.db").display());
-    let cfg = config_for(
-        &url,
-        &[
-            ("DB_SIZE_LIMIT_MB", &LIMIT_MB.to_string()),
-            ("TICK_RETENTION_DAYS", "30"),
-        ],
-    );
-    let db = Database::connect(&market_streamer::settings::database(&cfg))
-        .await
-        .expect("open");
-    db.migrate().await.expect("migrate");
+    let (cfg, db) = guarded_database(&url).await;
     let Database::Sqlite(lite) = &db else {
         panic!("sqlite")
     };

@@ -417,3 +417,26 @@ pub fn live_vars(
     }
     vars
 }
+
+/// Starts the service binary `bin` in `dir` with only `vars` (plus `PATH` and `HOME`) in its
+/// environment, its output (stdout and stderr) appended to the file `log`: a file, not a pipe,
+/// since nobody reads a pipe while a test waits and a full pipe would block the service's
+/// logging. Killed when dropped.
+pub fn spawn_binary(
+    bin: &Path,
+    dir: &Path,
+    vars: &[(String, String)],
+    log: &Path,
+) -> std::io::Result<tokio::process::Child> {
+    let file = std::fs::File::create(log)?;
+    tokio::process::Command::new(bin)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+}
