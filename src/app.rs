@@ -32,6 +32,9 @@ use streamer_config::SchwabMode;
 
 /// How long startup waits for an unreachable database before giving up.
 const CONNECT_GIVE_UP: Duration = Duration::from_secs(60);
+/// `run` at startup: after `CONNECT_GIVE_UP`, how often an unreachable database is tried
+/// again (one-shot commands give up instead).
+const UNREACHABLE_RETRY: Duration = Duration::from_secs(30);
 
 /// A command's failure.
 #[derive(Debug, thiserror::Error)]
@@ -363,7 +366,30 @@ pub async fn run(
             cfg.database.url.redacted()
         );
     });
-    let db = Arc::new(open_database_with(cfg, stats.clone()).await?);
+    // A database that stays unreachable is waited for, never a reason to exit (a restart
+    // loop would change nothing); nothing is received from Schwab until it answers, so
+    // nothing is lost meanwhile. Configuration errors still stop the start with the fix.
+    let db = loop {
+        match open_database_with(cfg, stats.clone()).await {
+            Ok(db) => break Arc::new(db),
+            Err(AppError::Database(e)) if e.kind == crate::db::ErrorKind::Transient => {
+                tracing::error!(error = %e, retry_in = ?UNREACHABLE_RETRY, "the database is still unreachable; waiting for it (Schwab is not connected until it answers)");
+                health.send_modify(|h| {
+                    h.detail = format!(
+                        "waiting for the database ({}): unreachable, retrying every {} s",
+                        cfg.database.url.redacted(),
+                        UNREACHABLE_RETRY.as_secs()
+                    );
+                });
+                let mut stop = stop_rx.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(UNREACHABLE_RETRY) => {}
+                    () = async { let _ = stop.wait_for(|s| *s).await; } => return Err(AppError::Database(e)),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let (engine, warm) =
         warm_indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols.equities)).await?;
     let live_feed = health_server.as_ref().map(|(_, live)| live.feed.clone());
