@@ -76,7 +76,8 @@ pub async fn open_database_with(
     let db = Database::connect_with_retry(&settings::database(cfg), CONNECT_GIVE_UP).await?;
     // A database that refuses writes (read-only mode, disk full) with migrations pending:
     // say so and keep trying; it is not a reason to exit (a restart would change nothing).
-    let mut backoff = crate::backoff::Backoff::new(REFUSED_RETRY_MIN, REFUSED_RETRY_MAX);
+    let (first, cap) = crate::db::error::REFUSED_RETRY;
+    let mut backoff = crate::backoff::Backoff::new(first, cap);
     loop {
         match db.migrate().await {
             Ok(_) => break,
@@ -99,10 +100,6 @@ pub async fn open_database_with(
     tracing::info!(database = %cfg.database.url.redacted(), "database ready (migrations applied)");
     Ok(db)
 }
-
-/// Retry delays at startup while the database refuses writes and migrations are pending.
-const REFUSED_RETRY_MIN: std::time::Duration = std::time::Duration::from_secs(5);
-const REFUSED_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `market-streamer migrate`.
 pub async fn migrate(cfg: &Config) -> Result<(), AppError> {
@@ -384,7 +381,7 @@ pub async fn run(
                 let mut stop = stop_rx.clone();
                 tokio::select! {
                     () = tokio::time::sleep(UNREACHABLE_RETRY) => {}
-                    () = async { let _ = stop.wait_for(|s| *s).await; } => return Err(AppError::Database(e)),
+                    () = crate::shutdown::stopped(&mut stop) => return Err(AppError::Database(e)),
                 }
             }
             Err(e) => return Err(e),

@@ -23,6 +23,11 @@ pub async fn signal() {
     log_ctrl_c(tokio::signal::ctrl_c().await);
 }
 
+/// Resolves when the service's stop flag `stop` is set (or its sender is gone).
+pub async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 fn log_ctrl_c(result: std::io::Result<()>) {
     match result {
         Ok(()) => tracing::info!("SIGINT received: draining and stopping"),

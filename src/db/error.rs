@@ -28,6 +28,14 @@ pub enum ErrorKind {
     Permanent,
 }
 
+/// Retry delays (first, cap) while the database refuses writes (read-only, disk full): slow,
+/// since only an operator or the size guard can change that. The writer and the start-up
+/// migration both wait this way.
+pub const REFUSED_RETRY: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_secs(5),
+    std::time::Duration::from_secs(60),
+);
+
 impl ErrorKind {
     /// Whether the same write may succeed later without anyone changing the data or the
     /// configuration (transient failures and refused writes).

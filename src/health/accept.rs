@@ -14,6 +14,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::shutdown::stopped;
+
 /// Open connections served at once (health checks, scrapes and live pages are few).
 pub const MAX_CONNECTIONS: usize = 64;
 /// How long a client may take to send a request's head (also between keep-alive requests).
@@ -28,7 +30,7 @@ pub async fn serve(listener: TcpListener, app: axum::Router, mut stop: watch::Re
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            () = stopped(&mut stop) => break,
         };
         while connections.try_join_next().is_some() {}
         let stream = match accepted {
@@ -65,7 +67,7 @@ pub async fn serve(listener: TcpListener, app: axum::Router, mut stop: watch::Re
             tokio::select! {
                 // A connection error (timeout, reset) just ends the connection.
                 _ = conn.as_mut() => {}
-                () = async { let _ = conn_stop.wait_for(|s| *s).await; } => {
+                () = stopped(&mut conn_stop) => {
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
                 }

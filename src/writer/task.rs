@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::isolate::{append_to_file, write_isolating};
 use crate::backoff::Backoff;
 use crate::counters::PipelineStats;
+use crate::db::error::REFUSED_RETRY;
 use crate::db::{ErrorKind, Sink, SinkError, WriteReport};
 use crate::rows::{Batch, Row};
 use crate::spool::{RecordId, Spool};
@@ -55,10 +56,6 @@ pub struct WriterSettings {
     /// (JSON Lines).
     pub quarantine_file: std::path::PathBuf,
 }
-
-/// Retry delays while the database refuses writes (read-only, disk full): slow, since only
-/// an operator or the size guard can change that.
-const REFUSED_RETRY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(60));
 
 /// The disk spool's place and size cap.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -151,10 +151,7 @@ pub struct ConnectionPlan<'a> {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Resolves when `stop` is set (or its sender is gone).
-pub async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
+pub use crate::shutdown::stopped;
 
 /// Runs one connection until it ends. `on_streaming` is called once, when every
 /// subscription has been answered.
