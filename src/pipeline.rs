@@ -120,9 +120,14 @@ impl FrameProcessor {
     }
 
     /// Counts an item refused by the sanity limits; the first of each kind is logged.
-    fn refuse(&mut self, refusal: Refusal, update: &Update<'_>) {
-        PipelineStats::add(&self.stats.items_refused[refusal.index()], 1);
-        let logged = &mut self.refusals_logged[refusal.index()];
+    fn refuse(
+        stats: &PipelineStats,
+        refusals_logged: &mut [bool; 6],
+        refusal: Refusal,
+        update: &Update<'_>,
+    ) {
+        PipelineStats::add(&stats.items_refused[refusal.index()], 1);
+        let logged = &mut refusals_logged[refusal.index()];
         if !*logged {
             *logged = true;
             // The key is shown escaped and cut short: it may be anything.
@@ -145,8 +150,7 @@ impl FrameProcessor {
     /// Merges the updates of `frame` (received at `received_ms`) and appends the resulting
     /// rows to `rows`. Unusable items are counted and skipped, never fatal.
     pub fn process(&mut self, frame: &Frame<'_>, received_ms: i64, rows: &mut Vec<Row>) {
-        let stats = self.stats.clone();
-        let s = &*stats;
+        let s = &self.stats;
         PipelineStats::add(&s.frames, 1);
         s.last_frame_unix_ms.store(received_ms, Relaxed);
         let mut skipped = u64::from(frame.skipped_items);
@@ -157,7 +161,7 @@ impl FrameProcessor {
         let now_ms = chrono::Utc::now().timestamp_millis();
         for update in &frame.updates {
             if let Err(refusal) = sanity::check(update, received_ms, now_ms) {
-                self.refuse(refusal, update);
+                Self::refuse(s, &mut self.refusals_logged, refusal, update);
                 continue;
             }
             let service = match update.body {

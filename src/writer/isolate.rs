@@ -40,27 +40,31 @@ pub async fn write_isolating<S: Sink>(sink: &S, batch: &Batch) -> Result<Isolate
     tracing::warn!(batch = %batch.id, rows = batch.len(), error = %first, "the database rejected a batch for its data; isolating the rejected rows (the others are written)");
     let mut out = Isolated::default();
     // Depth first, left half first: rows keep their order.
-    let mut stack: Vec<(Batch, Option<SinkError>)> = vec![(batch.clone(), Some(first))];
-    while let Some((part, known)) = stack.pop() {
-        let result = match known {
-            Some(e) => Err(e),
-            None => sink.write(&part).await,
-        };
-        match result {
+    let mut stack: Vec<Batch> = Vec::new();
+    isolate_or_split(batch, first, &mut stack, &mut out);
+    while let Some(part) = stack.pop() {
+        match sink.write(&part).await {
             Ok(r) => add(&mut out.report, &r),
-            Err(e) if e.kind == ErrorKind::Rejected && part.len() > 1 => {
-                let (left, right) = part.split_in_two();
-                stack.push((right, None));
-                stack.push((left, None));
-            }
             Err(e) if e.kind == ErrorKind::Rejected => {
-                out.rejected
-                    .extend(part.rows().map(|row| RejectedRow::new(&row, part.id, &e)));
+                isolate_or_split(&part, e, &mut stack, &mut out)
             }
             Err(e) => return Err(e),
         }
     }
     Ok(out)
+}
+
+/// A part the database rejected: its halves go on `stack` (left on top), or, for a single
+/// row, the row is rejected.
+fn isolate_or_split(part: &Batch, e: SinkError, stack: &mut Vec<Batch>, out: &mut Isolated) {
+    if part.len() > 1 {
+        let (left, right) = part.split_in_two();
+        stack.push(right);
+        stack.push(left);
+    } else {
+        out.rejected
+            .extend(part.rows().map(|row| RejectedRow::new(&row, part.id, &e)));
+    }
 }
 
 fn add(total: &mut WriteReport, r: &WriteReport) {
