@@ -17,6 +17,8 @@
 
 mod database;
 mod dotenv;
+pub mod futures_option_symbol;
+pub mod futures_symbol;
 pub mod option_symbol;
 mod parse;
 mod secret;
