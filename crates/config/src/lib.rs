@@ -36,7 +36,10 @@ pub use settings::{
     RealtimeSettings, RetentionSettings, SERVICE_VARIABLES, SchwabSettings, SimulatorSettings,
     SpoolSettings, SymbolSettings, WriterSettings,
 };
-pub use symbols::{parse_option_symbols, parse_symbols};
+pub use symbols::{
+    parse_forex_symbols, parse_futures_option_symbols, parse_futures_symbols, parse_option_symbols,
+    parse_screener_equity_keys, parse_screener_option_keys, parse_symbols, parse_symbols_or_none,
+};
 pub use table::{DefaultValue, Section, Variable, variable};
 
 /// The default `HEALTH_ADDR`: loopback only, never public by default.
