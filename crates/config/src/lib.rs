@@ -32,9 +32,9 @@ pub use database::{DatabaseTarget, redact_url_password};
 pub use dotenv::{DotenvError, UnknownVariable, load_dotenv, unknown_dotenv_variables};
 pub use secret::{Secret, scrub};
 pub use settings::{
-    Config, DatabaseSettings, HealthSettings, IndicatorsSettings, LoggingSettings, MAX_PERIOD,
-    RealtimeSettings, RetentionSettings, SERVICE_VARIABLES, SchwabSettings, SimulatorSettings,
-    SpoolSettings, SymbolSettings, WriterSettings,
+    BookSettings, Config, DatabaseSettings, HealthSettings, IndicatorsSettings, LoggingSettings,
+    MAX_PERIOD, RealtimeSettings, RetentionSettings, SERVICE_VARIABLES, SchwabSettings,
+    SimulatorSettings, SpoolSettings, SymbolSettings, WriterSettings,
 };
 pub use symbols::{
     parse_forex_symbols, parse_futures_option_symbols, parse_futures_symbols, parse_option_symbols,
@@ -102,7 +102,17 @@ pub fn all_variables() -> impl Iterator<Item = &'static Variable> {
 }
 
 /// Variables whose empty value is a value rather than "use the default".
-const EMPTY_IS_A_VALUE: &[&str] = &["OPTION_SYMBOLS"];
+const EMPTY_IS_A_VALUE: &[&str] = &[
+    "OPTION_SYMBOLS",
+    "FUTURES_SYMBOLS",
+    "FUTURES_OPTION_SYMBOLS",
+    "FOREX_SYMBOLS",
+    "NYSE_BOOK_SYMBOLS",
+    "NASDAQ_BOOK_SYMBOLS",
+    "OPTIONS_BOOK_SYMBOLS",
+    "SCREENER_EQUITY_KEYS",
+    "SCREENER_OPTION_KEYS",
+];
 
 /// Where the stream comes from (`SCHWAB_MODE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -270,6 +280,10 @@ impl Config {
         }
         if self.symbols.charts.is_empty() {
             self.symbols.charts = self.symbols.equities.clone();
+        }
+        // Unset or empty follows FUTURES_SYMBOLS; `none` (an empty list) is kept.
+        if get("FUTURES_CHART_SYMBOLS").is_none() {
+            self.symbols.futures_charts = self.symbols.futures.clone();
         }
         let s = &mut self.schwab;
         if get("SCHWAB_MODE").is_none() && s.client_id.is_some() {

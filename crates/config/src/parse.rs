@@ -109,6 +109,58 @@ pub fn option_symbols(raw: &str, _allowed: &str) -> Parsed<Vec<String>> {
     crate::symbols::parse_option_symbols(raw).map_err(|e| format!(": {e}"))
 }
 
+/// `NYSE_BOOK_SYMBOLS`, `NASDAQ_BOOK_SYMBOLS`: tickers, or empty for none.
+pub fn symbols_or_none(raw: &str, _allowed: &str) -> Parsed<Vec<String>> {
+    crate::symbols::parse_symbols_or_none(raw).map_err(|e| format!(": {e}"))
+}
+
+/// `FUTURES_SYMBOLS`.
+pub fn futures_symbols(raw: &str, _allowed: &str) -> Parsed<Vec<String>> {
+    crate::symbols::parse_futures_symbols(raw).map_err(|e| format!(": {e}"))
+}
+
+/// `FUTURES_CHART_SYMBOLS`: futures keys, or `none` (unset or empty follows `FUTURES_SYMBOLS`,
+/// see `Config::resolve`).
+pub fn futures_chart_symbols(raw: &str, allowed: &str) -> Parsed<Vec<String>> {
+    if raw.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    match crate::symbols::parse_futures_with(raw, allowed) {
+        Ok(list) if list.is_empty() => Err(format!(" ({raw:?}) is empty; allowed: {allowed}")),
+        Ok(list) => Ok(list),
+        Err(e) => Err(format!(": {e}")),
+    }
+}
+
+/// `FUTURES_OPTION_SYMBOLS`.
+pub fn futures_option_symbols(raw: &str, _allowed: &str) -> Parsed<Vec<String>> {
+    crate::symbols::parse_futures_option_symbols(raw).map_err(|e| format!(": {e}"))
+}
+
+/// `FOREX_SYMBOLS`.
+pub fn forex_symbols(raw: &str, _allowed: &str) -> Parsed<Vec<String>> {
+    crate::symbols::parse_forex_symbols(raw).map_err(|e| format!(": {e}"))
+}
+
+/// `SCREENER_EQUITY_KEYS`.
+pub fn screener_equity_keys(raw: &str, _allowed: &str) -> Parsed<Vec<String>> {
+    crate::symbols::parse_screener_equity_keys(raw).map_err(|e| format!(": {e}"))
+}
+
+/// `SCREENER_OPTION_KEYS`.
+pub fn screener_option_keys(raw: &str, _allowed: &str) -> Parsed<Vec<String>> {
+    crate::symbols::parse_screener_option_keys(raw).map_err(|e| format!(": {e}"))
+}
+
+/// `on` or `off` (also `true`/`false`, `yes`/`no`, `1`/`0`), any case.
+pub fn on_off(raw: &str, allowed: &str) -> Parsed<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => invalid(raw, allowed),
+    }
+}
+
 /// `RUST_LOG`: checked with the filter parser the service's logging uses; kept as written.
 pub fn log_filter(raw: &str, allowed: &str) -> Parsed<String> {
     match tracing_subscriber::EnvFilter::try_new(raw) {

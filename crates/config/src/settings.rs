@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::database::DatabaseTarget;
 use crate::parse;
 use crate::secret::Secret;
+use crate::symbols;
 use crate::table::settings;
 use crate::{RealtimeMode, RealtimePlan, SchwabMode, TokenStoreKind};
 
@@ -105,6 +106,102 @@ settings! {
             parse: parse::symbols,
             help: "equities for one-minute candles (CHART_EQUITY)",
         },
+        /// Futures (LEVELONE_FUTURES): `/ES` (front month) or `/ESZ25`, upper-cased,
+        /// de-duplicated, in order; empty is a value: none.
+        futures: Vec<String> = "FUTURES_SYMBOLS" {
+            default: value("/ES,/NQ"),
+            allowed: symbols::FUTURES_ALLOWED,
+            parse: parse::futures_symbols,
+            help: "futures (LEVELONE_FUTURES, into `futures_data`), comma-separated: `/ES` is the front month, `/ESZ25` a contract (root, month code, 2-digit year); empty for none",
+        },
+        /// Futures for one-minute bars (CHART_FUTURES); `futures` when unset or empty, none
+        /// when `none`.
+        futures_charts: Vec<String> = "FUTURES_CHART_SYMBOLS" {
+            default: unset("`FUTURES_SYMBOLS`"),
+            allowed: "comma-separated futures like FUTURES_SYMBOLS (e.g. /ES,/NQ), or none for no futures candles (unset or empty: FUTURES_SYMBOLS)",
+            parse: parse::futures_chart_symbols,
+            help: "futures for one-minute candles (CHART_FUTURES, into `futures_bars`); `none` for no futures candles",
+        },
+        /// Futures options (LEVELONE_FUTURES_OPTIONS), e.g. `./OZCZ27C565`, upper-cased,
+        /// de-duplicated, in order; empty is a value: none. Read them with
+        /// [`FuturesOptionContract`](crate::futures_option_symbol::FuturesOptionContract).
+        futures_options: Vec<String> = "FUTURES_OPTION_SYMBOLS" {
+            default: value("./OZCZ27C565"),
+            allowed: symbols::FUTURES_OPTIONS_ALLOWED,
+            parse: parse::futures_option_symbols,
+            help: "futures options (LEVELONE_FUTURES_OPTIONS, into `futures_option_data`), comma-separated: `.` + `/` + root + month code + 2-digit year + `C`/`P` + strike; empty for none",
+        },
+        /// Currency pairs (LEVELONE_FOREX), e.g. `EUR/USD`, upper-cased, de-duplicated, in
+        /// order; empty is a value: none.
+        forex: Vec<String> = "FOREX_SYMBOLS" {
+            default: value("EUR/USD,USD/JPY"),
+            allowed: symbols::FOREX_ALLOWED,
+            parse: parse::forex_symbols,
+            help: "currency pairs (LEVELONE_FOREX, into `forex_data`), comma-separated, e.g. `EUR/USD`; empty for none",
+        },
+        /// Equities whose NYSE order book is stored (NYSE_BOOK); empty: none.
+        nyse_book: Vec<String> = "NYSE_BOOK_SYMBOLS" {
+            default: shown("none", ""),
+            allowed: "comma-separated tickers, like SYMBOLS (e.g. IBM,F); empty for none",
+            parse: parse::symbols_or_none,
+            help: "equities whose NYSE order book (NYSE_BOOK) is stored in `book_snapshots`, comma-separated; empty for none",
+        },
+        /// Equities whose NASDAQ order book is stored (NASDAQ_BOOK); empty is a value: none.
+        nasdaq_book: Vec<String> = "NASDAQ_BOOK_SYMBOLS" {
+            default: value("AAPL"),
+            allowed: "comma-separated tickers, like SYMBOLS (e.g. AAPL,MSFT); empty for none",
+            parse: parse::symbols_or_none,
+            help: "equities whose NASDAQ order book (NASDAQ_BOOK) is stored in `book_snapshots`, comma-separated; empty for none",
+        },
+        /// Option contracts (21-character form) whose order book is stored (OPTIONS_BOOK);
+        /// empty: none.
+        options_book: Vec<String> = "OPTIONS_BOOK_SYMBOLS" {
+            default: shown("none", ""),
+            allowed: "21-character Schwab option symbols like OPTION_SYMBOLS, e.g. \"MSFT  251219C00480000\"; empty for none",
+            parse: parse::option_symbols,
+            help: "21-character option symbols whose order book (OPTIONS_BOOK) is stored in `book_snapshots`, comma-separated; empty for none",
+        },
+        /// SCREENER_EQUITY keys (`NASDAQ_VOLUME_5`), upper-cased, de-duplicated, in order;
+        /// empty is a value: none.
+        screener_equity: Vec<String> = "SCREENER_EQUITY_KEYS" {
+            default: value("NASDAQ_VOLUME_5"),
+            allowed: symbols::SCREENER_EQUITY_ALLOWED,
+            parse: parse::screener_equity_keys,
+            help: "equity screeners (SCREENER_EQUITY, into `screener_snapshots`), comma-separated `PREFIX_SORTFIELD_FREQUENCY`: prefix `$COMPX`, `$DJI`, `$SPX.X`, `INDEX_AL`, `NYSE`, `NASDAQ`, `OTCBB` or `EQUITY_ALL`; sort field `VOLUME`, `TRADES`, `PERCENT_CHANGE_UP`, `PERCENT_CHANGE_DOWN` or `AVERAGE_PERCENT_VOLUME`; frequency in minutes `0` (whole day), `1`, `5`, `10`, `30` or `60`, e.g. `$SPX.X_PERCENT_CHANGE_UP_60`; empty for none",
+        },
+        /// SCREENER_OPTION keys (`OPTION_CALL_VOLUME_5`), upper-cased, de-duplicated, in
+        /// order; empty is a value: none.
+        screener_option: Vec<String> = "SCREENER_OPTION_KEYS" {
+            default: value("OPTION_CALL_VOLUME_5"),
+            allowed: symbols::SCREENER_OPTION_ALLOWED,
+            parse: parse::screener_option_keys,
+            help: "option screeners (SCREENER_OPTION, into `screener_snapshots`), like `SCREENER_EQUITY_KEYS` with the prefix `OPTION_PUT`, `OPTION_CALL` or `OPTION_ALL`; empty for none",
+        },
+        /// Subscribe ACCT_ACTIVITY (orders and fills of every account under the login).
+        account_activity: bool = "ACCOUNT_ACTIVITY" {
+            default: value("on"),
+            allowed: "on or off (also true/false, yes/no, 1/0)",
+            parse: parse::on_off,
+            help: "`on` subscribes ACCT_ACTIVITY (orders and fills of every account under the login) into the private table `account_activity` (no grant to `anon`/`authenticated`, row-level security on); `off` does not",
+        },
+    },
+    /// Order books (NYSE_BOOK, NASDAQ_BOOK, OPTIONS_BOOK): how much of them is stored.
+    Books => books: BookSettings {
+        /// Price levels per side stored in `book_snapshots`.
+        depth: usize = "BOOK_DEPTH" {
+            default: value("10"),
+            allowed: "a whole number from 1 to 50",
+            parse: parse::within(|v: usize| (1..=50).contains(&v)),
+            help: "price levels per side stored in `book_snapshots` (1–50)",
+        },
+        /// At most one stored snapshot per symbol and book per this long; the newest book in
+        /// between is kept in memory.
+        snapshot_interval: Duration = "BOOK_SNAPSHOT_INTERVAL" {
+            default: value("5"),
+            allowed: "seconds from 0.1 to 3600, fractions allowed (e.g. 0.5)",
+            parse: parse::seconds(0.1, 3600.0),
+            help: "seconds; at most one stored snapshot per symbol and book per interval (fractions allowed, 0.1–3600); the newest book in between is kept in memory",
+        },
     },
     /// The Schwab session: credentials, token store, field sets, reconnect timings.
     Schwab => schwab: SchwabSettings {
@@ -184,6 +281,34 @@ settings! {
             allowed: "comma-separated field numbers from 0 to 8 (sorted and field 0 added for you)",
             parse: parse::fields(8),
             help: "CHART_EQUITY field numbers (0–8)",
+        },
+        /// LEVELONE_FUTURES fields, ascending, with 0. The default is the fields `futures_data` stores.
+        futures_fields: Vec<u32> = "FUTURES_FIELDS" {
+            default: shown("the fields `futures_data` stores", "0,1,2,3,4,5,8,9,10,11,12,13,14,18,19,20,22,23,24,31,33,34,35"),
+            allowed: "comma-separated field numbers from 0 to 40 (sorted and field 0 added for you)",
+            parse: parse::fields(40),
+            help: "LEVELONE_FUTURES field numbers (0–40)",
+        },
+        /// LEVELONE_FUTURES_OPTIONS fields, ascending, with 0. The default is the fields `futures_option_data` stores.
+        futures_option_fields: Vec<u32> = "FUTURES_OPTION_FIELDS" {
+            default: shown("the fields `futures_option_data` stores", "0,1,2,3,4,5,8,9,10,11,12,13,14,17,18,19,22,23,24,25,26,28,29"),
+            allowed: "comma-separated field numbers from 0 to 31 (sorted and field 0 added for you)",
+            parse: parse::fields(31),
+            help: "LEVELONE_FUTURES_OPTIONS field numbers (0–31)",
+        },
+        /// LEVELONE_FOREX fields, ascending, with 0. The default is the fields `forex_data` stores.
+        forex_fields: Vec<u32> = "FOREX_FIELDS" {
+            default: shown("the fields `forex_data` stores", "0,1,2,3,4,5,6,7,8,9,10,11,12,15,16,17,20,29"),
+            allowed: "comma-separated field numbers from 0 to 29 (sorted and field 0 added for you)",
+            parse: parse::fields(29),
+            help: "LEVELONE_FOREX field numbers (0–29)",
+        },
+        /// CHART_FUTURES fields, ascending, with 0.
+        futures_chart_fields: Vec<u32> = "FUTURES_CHART_FIELDS" {
+            default: value("0,1,2,3,4,5,6"),
+            allowed: "comma-separated field numbers from 0 to 6 (sorted and field 0 added for you)",
+            parse: parse::fields(6),
+            help: "CHART_FUTURES field numbers (0–6)",
         },
         /// Largest stream message (and replay line) accepted.
         max_frame_bytes: usize = "MAX_FRAME_BYTES" {

@@ -12,6 +12,8 @@ pub enum Section {
     Spool,
     /// What to stream.
     Symbols,
+    /// How much of the order books is stored.
+    Books,
     /// The Schwab session: credentials, token store, field sets, timings.
     Schwab,
     /// The simulated market.

@@ -431,3 +431,371 @@ fn status_lines_are_off_or_at_least_a_second_apart() {
         );
     }
 }
+
+// The other Schwab services: futures, futures options, forex, books, screeners, account
+// activity.
+
+#[test]
+fn new_service_settings_have_their_documented_defaults() {
+    let cfg = from(&[]).expect("defaults");
+    let s = &cfg.symbols;
+    assert_eq!(s.futures, ["/ES", "/NQ"]);
+    assert_eq!(
+        s.futures_charts, s.futures,
+        "FUTURES_CHART_SYMBOLS follows FUTURES_SYMBOLS"
+    );
+    assert_eq!(s.futures_options, ["./OZCZ27C565"]);
+    assert_eq!(s.forex, ["EUR/USD", "USD/JPY"]);
+    assert!(s.nyse_book.is_empty());
+    assert_eq!(s.nasdaq_book, ["AAPL"]);
+    assert!(s.options_book.is_empty());
+    assert_eq!(s.screener_equity, ["NASDAQ_VOLUME_5"]);
+    assert_eq!(s.screener_option, ["OPTION_CALL_VOLUME_5"]);
+    assert!(s.account_activity);
+    assert_eq!(cfg.books.depth, 10);
+    assert_eq!(cfg.books.snapshot_interval, Duration::from_secs(5));
+    let f = &cfg.schwab;
+    assert_eq!(
+        f.futures_fields,
+        [
+            0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 18, 19, 20, 22, 23, 24, 31, 33, 34, 35
+        ]
+    );
+    assert_eq!(
+        f.futures_option_fields,
+        [
+            0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 17, 18, 19, 22, 23, 24, 25, 26, 28, 29
+        ]
+    );
+    assert_eq!(
+        f.forex_fields,
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 16, 17, 20, 29]
+    );
+    assert_eq!(f.futures_chart_fields, [0, 1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        variable("BOOK_DEPTH").map(|v| v.section),
+        Some(Section::Books)
+    );
+}
+
+#[test]
+fn new_service_lists_are_upper_cased_deduplicated_and_ordered() {
+    let cfg = from(&[
+        ("FUTURES_SYMBOLS", " /esz25, /6E,/MES,/ESZ25, /es "),
+        ("FUTURES_OPTION_SYMBOLS", "./ozcz23c565,./EH26P4.25"),
+        ("FOREX_SYMBOLS", "eur/usd, GBP/USD,EUR/USD"),
+        ("NYSE_BOOK_SYMBOLS", "ibm,f"),
+        ("NASDAQ_BOOK_SYMBOLS", "msft"),
+        ("OPTIONS_BOOK_SYMBOLS", "MSFT  251219C00480000"),
+        (
+            "SCREENER_EQUITY_KEYS",
+            "nasdaq_volume_30,$SPX.X_PERCENT_CHANGE_UP_60,EQUITY_ALL_AVERAGE_PERCENT_VOLUME_0",
+        ),
+        (
+            "SCREENER_OPTION_KEYS",
+            "OPTION_PUT_TRADES_1,option_all_percent_change_down_10",
+        ),
+        ("ACCOUNT_ACTIVITY", "Off"),
+        ("BOOK_DEPTH", "50"),
+        ("BOOK_SNAPSHOT_INTERVAL", "0.5"),
+        ("FUTURES_FIELDS", "40,3"),
+        ("FOREX_FIELDS", "29"),
+    ])
+    .expect("valid");
+    let s = &cfg.symbols;
+    assert_eq!(s.futures, ["/ESZ25", "/6E", "/MES", "/ES"]);
+    assert_eq!(s.futures_charts, s.futures);
+    assert_eq!(s.futures_options, ["./OZCZ23C565", "./EH26P4.25"]);
+    assert_eq!(s.forex, ["EUR/USD", "GBP/USD"]);
+    assert_eq!(s.nyse_book, ["IBM", "F"]);
+    assert_eq!(s.nasdaq_book, ["MSFT"]);
+    assert_eq!(s.options_book, ["MSFT  251219C00480000"]);
+    assert_eq!(
+        s.screener_equity,
+        [
+            "NASDAQ_VOLUME_30",
+            "$SPX.X_PERCENT_CHANGE_UP_60",
+            "EQUITY_ALL_AVERAGE_PERCENT_VOLUME_0"
+        ]
+    );
+    assert_eq!(
+        s.screener_option,
+        ["OPTION_PUT_TRADES_1", "OPTION_ALL_PERCENT_CHANGE_DOWN_10"]
+    );
+    assert!(!s.account_activity);
+    assert_eq!(cfg.books.depth, 50);
+    assert_eq!(cfg.books.snapshot_interval, Duration::from_millis(500));
+    assert_eq!(cfg.schwab.futures_fields, [0, 3, 40]);
+    assert_eq!(cfg.schwab.forex_fields, [0, 29]);
+}
+
+#[test]
+fn empty_new_lists_turn_their_service_off() {
+    let lists = [
+        "FUTURES_SYMBOLS",
+        "FUTURES_OPTION_SYMBOLS",
+        "FOREX_SYMBOLS",
+        "NYSE_BOOK_SYMBOLS",
+        "NASDAQ_BOOK_SYMBOLS",
+        "OPTIONS_BOOK_SYMBOLS",
+        "SCREENER_EQUITY_KEYS",
+        "SCREENER_OPTION_KEYS",
+    ];
+    let vars: Vec<(&str, &str)> = lists.iter().map(|n| (*n, "")).collect();
+    let s = from(&vars).expect("empty is a value").symbols;
+    for (name, list) in [
+        ("FUTURES_SYMBOLS", &s.futures),
+        (
+            "FUTURES_CHART_SYMBOLS (follows FUTURES_SYMBOLS)",
+            &s.futures_charts,
+        ),
+        ("FUTURES_OPTION_SYMBOLS", &s.futures_options),
+        ("FOREX_SYMBOLS", &s.forex),
+        ("NYSE_BOOK_SYMBOLS", &s.nyse_book),
+        ("NASDAQ_BOOK_SYMBOLS", &s.nasdaq_book),
+        ("OPTIONS_BOOK_SYMBOLS", &s.options_book),
+        ("SCREENER_EQUITY_KEYS", &s.screener_equity),
+        ("SCREENER_OPTION_KEYS", &s.screener_option),
+    ] {
+        assert!(list.is_empty(), "{name}: {list:?}");
+    }
+    let s = from(&[("NASDAQ_BOOK_SYMBOLS", " , ")])
+        .expect("only commas")
+        .symbols;
+    assert!(s.nasdaq_book.is_empty());
+}
+
+#[test]
+fn futures_candles_follow_the_futures_unless_set_or_none() {
+    let s = from(&[("FUTURES_SYMBOLS", "/CL,/GC")])
+        .expect("valid")
+        .symbols;
+    assert_eq!(s.futures_charts, ["/CL", "/GC"]);
+    let s = from(&[
+        ("FUTURES_SYMBOLS", "/CL,/GC"),
+        ("FUTURES_CHART_SYMBOLS", ""),
+    ])
+    .expect("empty follows")
+    .symbols;
+    assert_eq!(s.futures_charts, ["/CL", "/GC"]);
+    let s = from(&[("FUTURES_CHART_SYMBOLS", "/es,/YM")])
+        .expect("valid")
+        .symbols;
+    assert_eq!(s.futures_charts, ["/ES", "/YM"]);
+    assert_eq!(s.futures, ["/ES", "/NQ"]);
+    let s = from(&[("FUTURES_CHART_SYMBOLS", "None")])
+        .expect("none")
+        .symbols;
+    assert!(s.futures_charts.is_empty());
+    assert_eq!(s.futures, ["/ES", "/NQ"]);
+    let err = from(&[("FUTURES_CHART_SYMBOLS", " , ")]).expect_err("no key");
+    assert!(err.to_string().contains("FUTURES_CHART_SYMBOLS"), "{err}");
+    let err = from(&[("FUTURES_CHART_SYMBOLS", "ES")]).expect_err("bad key");
+    let text = err.to_string();
+    assert!(
+        text.contains("FUTURES_CHART_SYMBOLS: \"ES\" (must start with /, e.g. /ES)")
+            && text.contains("or none for no futures candles"),
+        "{text}"
+    );
+}
+
+/// The one problem line of `name` when set to `value` alone.
+fn problem(name: &str, value: &str) -> Option<String> {
+    from(&[(name, value)]).err().map(|e| {
+        assert_eq!(e.problems.len(), 1, "{e}");
+        e.problems[0].clone()
+    })
+}
+
+#[test]
+fn futures_keys_are_checked() {
+    for good in [
+        "/ES", "/ESZ25", "/6E", "/MES", "/M2K", "/CL", "/es", "/6EH26",
+    ] {
+        assert_eq!(problem("FUTURES_SYMBOLS", good), None, "{good}");
+    }
+    for bad in ["/", "ES", "/ESZ2", "/ES Z25", "/ABCDE", "/Z25"] {
+        let p = problem("FUTURES_SYMBOLS", bad).unwrap_or_else(|| panic!("{bad} accepted"));
+        assert!(
+            p.starts_with(&format!("FUTURES_SYMBOLS: {bad:?} (")) && p.contains("allowed: "),
+            "{p}"
+        );
+        assert!(p.contains("/ESZ25"), "an example: {p}");
+    }
+    let p = problem("FUTURES_SYMBOLS", "/ESZ2").expect("bad");
+    assert!(p.contains("year must have 2 digits"), "{p}");
+}
+
+#[test]
+fn futures_option_keys_are_checked() {
+    for good in ["./OZCZ23C565", "./ozcz23p565", "./EH26C4.25", "./6EM24P1.1"] {
+        assert_eq!(problem("FUTURES_OPTION_SYMBOLS", good), None, "{good}");
+    }
+    for (bad, why) in [
+        ("./OZCZ23X565", "C or P"),
+        ("/OZCZ23C565", "must start with ./"),
+        ("./Z23C5", "root"),
+        ("./OZCZ23C", "strike"),
+        ("./OZCA23C565", "month code"),
+    ] {
+        let p = problem("FUTURES_OPTION_SYMBOLS", bad).unwrap_or_else(|| panic!("{bad} accepted"));
+        assert!(
+            p.starts_with(&format!("FUTURES_OPTION_SYMBOLS: {bad:?} (")) && p.contains(why),
+            "{bad}: {p}"
+        );
+        assert!(p.contains("e.g. ./OZCZ27C565"), "an example: {p}");
+    }
+}
+
+#[test]
+fn forex_pairs_are_checked() {
+    for good in ["EUR/USD", "usd/jpy", "GBP/USD,AUD/NZD"] {
+        assert_eq!(problem("FOREX_SYMBOLS", good), None, "{good}");
+    }
+    for bad in ["EURUSD", "EUR/US", "EUR/USDX", "EU1/USD", "EUR-USD", "/USD"] {
+        let p = problem("FOREX_SYMBOLS", bad).unwrap_or_else(|| panic!("{bad} accepted"));
+        assert!(
+            p.starts_with(&format!("FOREX_SYMBOLS: {bad:?} (")) && p.contains("e.g. EUR/USD"),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn screener_keys_are_checked() {
+    for good in [
+        "NASDAQ_VOLUME_30",
+        "$SPX.X_PERCENT_CHANGE_UP_60",
+        "$COMPX_TRADES_0",
+        "$DJI_PERCENT_CHANGE_DOWN_1",
+        "INDEX_AL_VOLUME_10",
+        "NYSE_AVERAGE_PERCENT_VOLUME_5",
+        "OTCBB_VOLUME_5",
+        "EQUITY_ALL_TRADES_60",
+        "nasdaq_volume_5",
+    ] {
+        assert_eq!(problem("SCREENER_EQUITY_KEYS", good), None, "{good}");
+    }
+    for (bad, why) in [
+        ("NASDAQ_VOLUME_7", "unknown frequency \"7\""),
+        ("FOO_VOLUME_5", "unknown prefix"),
+        ("NASDAQ_VOLUMES_5", "unknown sort field"),
+        ("NASDAQ_VOLUME", "unknown sort field"),
+        ("NASDAQ_VOLUME_5_", "unknown frequency"),
+        ("OPTION_CALL_VOLUME_5", "put it in SCREENER_OPTION_KEYS"),
+    ] {
+        let p = problem("SCREENER_EQUITY_KEYS", bad).unwrap_or_else(|| panic!("{bad} accepted"));
+        assert!(
+            p.starts_with(&format!("SCREENER_EQUITY_KEYS: {bad:?} (")) && p.contains(why),
+            "{bad}: {p}"
+        );
+        assert!(p.contains("e.g. NASDAQ_VOLUME_5"), "an example: {p}");
+    }
+    for good in [
+        "OPTION_CALL_VOLUME_5",
+        "OPTION_PUT_PERCENT_CHANGE_UP_0",
+        "OPTION_ALL_TRADES_60",
+    ] {
+        assert_eq!(problem("SCREENER_OPTION_KEYS", good), None, "{good}");
+    }
+    let p = problem("SCREENER_OPTION_KEYS", "NASDAQ_VOLUME_5").expect("bad");
+    assert!(
+        p.contains("put it in SCREENER_EQUITY_KEYS") && p.contains("e.g. OPTION_CALL_VOLUME_5"),
+        "{p}"
+    );
+}
+
+#[test]
+fn book_and_account_activity_settings_are_checked() {
+    for (value, on) in [
+        ("on", true),
+        ("TRUE", true),
+        ("1", true),
+        ("yes", true),
+        ("off", false),
+        ("False", false),
+        ("0", false),
+        ("NO", false),
+    ] {
+        let cfg = from(&[("ACCOUNT_ACTIVITY", value)]).expect(value);
+        assert_eq!(cfg.symbols.account_activity, on, "{value}");
+    }
+    let p = problem("ACCOUNT_ACTIVITY", "maybe").expect("bad");
+    assert!(p.contains("on or off"), "{p}");
+    for bad in ["0", "51", "x", "2.5"] {
+        let p = problem("BOOK_DEPTH", bad).expect(bad);
+        assert!(p.contains("from 1 to 50"), "{p}");
+    }
+    for bad in ["0", "0.05", "3601", "soon"] {
+        let p = problem("BOOK_SNAPSHOT_INTERVAL", bad).expect(bad);
+        assert!(p.contains("from 0.1 to 3600"), "{p}");
+    }
+    let p = problem("NYSE_BOOK_SYMBOLS", "IBM,bad symbol!").expect("bad");
+    assert!(p.contains("BAD SYMBOL!"), "{p}");
+    let p = problem("OPTIONS_BOOK_SYMBOLS", "MSFT251219C480").expect("bad");
+    assert!(p.contains("21-character"), "{p}");
+    for (name, bad, allowed) in [
+        ("FUTURES_FIELDS", "41", "from 0 to 40"),
+        ("FUTURES_OPTION_FIELDS", "32", "from 0 to 31"),
+        ("FOREX_FIELDS", "30", "from 0 to 29"),
+        ("FUTURES_CHART_FIELDS", "7", "from 0 to 6"),
+    ] {
+        let p = problem(name, bad).expect(name);
+        assert!(p.contains(allowed), "{p}");
+    }
+}
+
+#[test]
+fn bad_new_service_settings_are_reported_together() {
+    let err = from(&[
+        ("FUTURES_SYMBOLS", "/ES,ES,/ESZ2"),
+        ("FUTURES_CHART_SYMBOLS", "/ES Z25"),
+        ("FUTURES_OPTION_SYMBOLS", "./OZCZ23X565"),
+        ("FOREX_SYMBOLS", "EURUSD"),
+        ("NASDAQ_BOOK_SYMBOLS", "bad symbol!"),
+        ("OPTIONS_BOOK_SYMBOLS", "AAPL"),
+        ("SCREENER_EQUITY_KEYS", "NASDAQ_VOLUME_7,FOO_VOLUME_5"),
+        ("SCREENER_OPTION_KEYS", "NASDAQ_VOLUME_5"),
+        ("ACCOUNT_ACTIVITY", "sometimes"),
+        ("BOOK_DEPTH", "0"),
+        ("BOOK_SNAPSHOT_INTERVAL", "0"),
+        ("FUTURES_FIELDS", "99"),
+        ("BATCH_SIZE", "0"),
+    ])
+    .expect_err("invalid");
+    let text = err.to_string();
+    assert_eq!(err.problems.len(), 13, "{text}");
+    for name in [
+        "FUTURES_SYMBOLS:",
+        "FUTURES_CHART_SYMBOLS:",
+        "FUTURES_OPTION_SYMBOLS:",
+        "FOREX_SYMBOLS:",
+        "NASDAQ_BOOK_SYMBOLS:",
+        "OPTIONS_BOOK_SYMBOLS:",
+        "SCREENER_EQUITY_KEYS:",
+        "SCREENER_OPTION_KEYS:",
+        "ACCOUNT_ACTIVITY (",
+        "BOOK_DEPTH (",
+        "BOOK_SNAPSHOT_INTERVAL (",
+        "FUTURES_FIELDS (",
+        "BATCH_SIZE (",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    // Every bad key of a list is named, and the good ones are not.
+    assert!(
+        text.contains("\"ES\" (must start with /, e.g. /ES), \"/ESZ2\" (the contract's year must have 2 digits"),
+        "{text}"
+    );
+    assert!(!text.contains("\"/ES\" ("), "{text}");
+    assert!(
+        text.contains(
+            "\"NASDAQ_VOLUME_7\" (unknown frequency \"7\"), \"FOO_VOLUME_5\" (unknown prefix)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix these in the environment or .env"),
+        "{text}"
+    );
+}
