@@ -17,6 +17,7 @@ use crate::health::{Health, HealthSources, MarketClock};
 use crate::indicators::warm_start::{WarmStart, WarmSymbols};
 use crate::indicators::{BadPeriods, IndicatorEngine};
 use crate::pipeline::{FrameProcessor, Pipeline};
+use crate::rows::Table;
 use crate::schwab::login::{Login, LoginError};
 use crate::schwab::replay::{ReplayCounts, ReplayError, replay_file};
 use crate::schwab::rest::{RestError, SchwabRest};
@@ -25,6 +26,7 @@ use crate::schwab::session::supervisor::{SessionOutput, SessionParts};
 use crate::schwab::session::{CloseReason, SessionHealth, run_session};
 use crate::schwab::token_manager::{TokenStatus, spawn_token_manager};
 use crate::schwab::tokens::{TokenStore, TokenStoreError, TokenStoreKind};
+use crate::schwab::wire::Service;
 use crate::settings::{self, Config};
 use crate::writer::{OverflowPolicy, WriterError, WriterReport, spawn_writer};
 use schwab_sim::server::SimServer;
@@ -154,20 +156,26 @@ pub struct ReplaySummary {
     pub equity_rows: u64,
     pub option_rows: u64,
     pub bar_rows: u64,
+    /// Rows committed per table, every table (in [`Table::ALL`] order).
+    pub rows_by_table: Vec<(&'static str, u64)>,
 }
 
 impl std::fmt::Display for ReplaySummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "replay done: {} lines, {} frames, {} updates, {} rows written (equity_data {}, option_data {}, equity_bars {}), {} lines skipped as malformed, {} lines over MAX_FRAME_BYTES skipped, {} items skipped, {} items refused (bad key or implausible time)",
+            "replay done: {} lines, {} frames, {} updates, {} rows written ({}), {} lines skipped as malformed, {} lines over MAX_FRAME_BYTES skipped, {} items skipped, {} items refused (bad key or implausible time)",
             self.counts.lines,
             self.frames,
             self.updates,
             self.writer.rows_written,
-            self.equity_rows,
-            self.option_rows,
-            self.bar_rows,
+            self.rows_by_table
+                .iter()
+                .filter(|(name, n)| *n > 0
+                    || matches!(*name, "equity_data" | "option_data" | "equity_bars"))
+                .map(|(name, n)| format!("{name} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             self.counts.malformed_lines,
             self.counts.oversized_lines,
             self.skipped_items,
@@ -202,9 +210,10 @@ pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError
         skipped_items: PipelineStats::get(&stats.skipped_items),
         items_refused: stats.items_refused.iter().map(PipelineStats::get).sum(),
         writer: report,
-        equity_rows: PipelineStats::get(&stats.equity_rows_written),
-        option_rows: PipelineStats::get(&stats.option_rows_written),
-        bar_rows: PipelineStats::get(&stats.bar_rows_written),
+        equity_rows: stats.table_rows(Table::EquityData),
+        option_rows: stats.table_rows(Table::OptionData),
+        bar_rows: stats.table_rows(Table::EquityBars),
+        rows_by_table: Table::ALL.map(|t| (t.name(), stats.table_rows(t))).to_vec(),
     })
 }
 
@@ -492,8 +501,8 @@ pub async fn run(
     );
     Ok(RunSummary {
         updates: PipelineStats::get(&stats.updates),
-        equity_updates: PipelineStats::get(&stats.equity_updates),
-        option_updates: PipelineStats::get(&stats.option_updates),
+        equity_updates: stats.service_updates(Service::LevelOneEquities),
+        option_updates: stats.service_updates(Service::LevelOneOptions),
         items_refused: stats.items_refused.iter().map(PipelineStats::get).sum(),
         writer: report,
         connects: health.borrow().connects,

@@ -8,6 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use metrics::Histogram;
 
+use crate::rows::Table;
+use crate::schwab::wire::Service;
+
+/// Number of data services ([`Service::ALL`]).
+pub const SERVICES: usize = Service::ALL.len();
+/// Number of tables rows go to ([`Table::ALL`]).
+pub const TABLES: usize = Table::ALL.len();
+
 /// Counters of one running pipeline.
 #[derive(Debug, Default)]
 pub struct PipelineStats {
@@ -19,18 +27,16 @@ pub struct PipelineStats {
     pub skipped_items: AtomicU64,
     /// Items refused by the sanity limits, by [`crate::market::sanity::Refusal::index`].
     pub items_refused: [AtomicU64; 6],
-    /// Typed updates merged (LEVELONE + CHART).
+    /// Typed updates merged (every service).
     pub updates: AtomicU64,
-    pub equity_updates: AtomicU64,
-    pub option_updates: AtomicU64,
-    pub chart_updates: AtomicU64,
+    /// Updates that made rows, by [`Service::index`] (a book snapshot kept in memory counts
+    /// too).
+    pub service_updates: [AtomicU64; SERVICES],
     pub heartbeats: AtomicU64,
-    /// Frames by the data service they carried (a frame with items of two services counts
-    /// once for each); `other_frames`: frames without stored data (responses, heartbeats,
-    /// notices, other services).
-    pub equity_frames: AtomicU64,
-    pub option_frames: AtomicU64,
-    pub chart_frames: AtomicU64,
+    /// Frames by the data service they carried, by [`Service::index`] (a frame with items of
+    /// two services counts once for each); `other_frames`: frames without stored data
+    /// (responses, heartbeats, notices, other services).
+    pub service_frames: [AtomicU64; SERVICES],
     pub other_frames: AtomicU64,
     /// Unix ms when the last Schwab frame (of any kind) arrived, and the last typed update
     /// (0 = none yet).
@@ -38,10 +44,8 @@ pub struct PipelineStats {
     pub last_update_unix_ms: AtomicI64,
     /// Rows waiting in the writer (buffer + a batch waiting for retry).
     pub rows_buffered: AtomicU64,
-    /// Rows committed, by table.
-    pub equity_rows_written: AtomicU64,
-    pub option_rows_written: AtomicU64,
-    pub bar_rows_written: AtomicU64,
+    /// Rows committed, by [`Table::index`].
+    pub rows_written_by_table: [AtomicU64; TABLES],
     /// Rows dropped because the buffer was full (`BUFFER_MAX_ROWS`) without a usable spool,
     /// or by the spool's size cap; and Unix ms of the last drop (0 = never).
     pub rows_dropped: AtomicU64,
@@ -153,9 +157,17 @@ impl PipelineStats {
 
     /// Rows committed in all tables.
     pub fn rows_written(&self) -> u64 {
-        self.equity_rows_written.load(Relaxed)
-            + self.option_rows_written.load(Relaxed)
-            + self.bar_rows_written.load(Relaxed)
+        self.rows_written_by_table.iter().map(Self::get).sum()
+    }
+
+    /// Rows committed in `table`.
+    pub fn table_rows(&self, table: Table) -> u64 {
+        Self::get(&self.rows_written_by_table[table.index()])
+    }
+
+    /// Updates of `service` that made rows.
+    pub fn service_updates(&self, service: Service) -> u64 {
+        Self::get(&self.service_updates[service.index()])
     }
 
     /// Adds `n` to a counter.

@@ -11,14 +11,14 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::mpsc;
 
-use crate::counters::PipelineStats;
+use crate::counters::{PipelineStats, SERVICES};
 use crate::health::live::LiveFeed;
 use crate::indicators::IndicatorEngine;
 use crate::market::MarketState;
 use crate::market::sanity::{self, Refusal};
 use crate::rows::Row;
 use crate::schwab::downstream::{DownstreamStopped, FrameConsumer};
-use crate::schwab::wire::{Frame, FrameError, Notice, Update, UpdateBody, parse_frame};
+use crate::schwab::wire::{Frame, FrameError, Notice, Update, parse_frame};
 
 /// The session's consumer: a [`FrameProcessor`] plus the bounded channel to the writer.
 #[derive(Debug)]
@@ -147,49 +147,69 @@ impl FrameProcessor {
         }
     }
 
+    /// Gives a merged row its indicators (equities and futures: from the merged row's event
+    /// time, `seq`, last price and cumulative day volume), offers it to the live page, and
+    /// appends it to `rows`.
+    fn push_row(&mut self, mut row: Row, rows: &mut Vec<Row>) {
+        match &mut row {
+            Row::Equity(equity) => {
+                equity.indicators = self.indicators.on_tick(
+                    &equity.ticker,
+                    (equity.timestamp.timestamp_millis(), equity.seq),
+                    equity.quote.last,
+                    equity.quote.total_volume,
+                );
+                if let Some(live) = &self.live {
+                    live.offer(equity);
+                }
+            }
+            Row::Futures(future) => {
+                // Futures keys (`/ES`) never collide with equity tickers: one engine serves
+                // both.
+                future.indicators = self.indicators.on_tick(
+                    &future.symbol,
+                    (future.timestamp.timestamp_millis(), future.seq),
+                    future.quote.last,
+                    future.quote.total_volume,
+                );
+            }
+            Row::Option(option) => {
+                if let Some(live) = &self.live {
+                    live.offer_option(option);
+                }
+            }
+            _ => {}
+        }
+        rows.push(row);
+    }
+
     /// Merges the updates of `frame` (received at `received_ms`) and appends the resulting
     /// rows to `rows`. Unusable items are counted and skipped, never fatal.
     pub fn process(&mut self, frame: &Frame<'_>, received_ms: i64, rows: &mut Vec<Row>) {
-        let s = &self.stats;
+        let stats = self.stats.clone();
+        let s = &*stats;
         PipelineStats::add(&s.frames, 1);
         s.last_frame_unix_ms.store(received_ms, Relaxed);
         let mut skipped = u64::from(frame.skipped_items);
         // Counted locally and published once per frame: one atomic add per counter, not per
-        // update. `services`: the frame carried the service; `merged`: updates that made rows.
-        let mut services = [false; 3];
-        let mut merged = [0u64; 3];
+        // update. `services`: the frame carried the service; `merged`: updates that made rows
+        // (or a book snapshot kept for its next slot).
+        let mut services = [false; SERVICES];
+        let mut merged = [0u64; SERVICES];
         let now_ms = chrono::Utc::now().timestamp_millis();
         for update in &frame.updates {
             if let Err(refusal) = sanity::check(update, received_ms, now_ms) {
                 Self::refuse(s, &mut self.refusals_logged, refusal, update);
                 continue;
             }
-            let service = match update.body {
-                UpdateBody::Equity(_) => 0,
-                UpdateBody::Option(_) => 1,
-                UpdateBody::Chart(_) => 2,
-            };
+            let service = update.body.service().index();
             services[service] = true;
             match self.state.apply(update) {
-                Ok(mut row) => {
-                    if let Row::Equity(equity) = &mut row {
-                        // Indicators follow the merged row: its event time, `seq`, last
-                        // price and cumulative day volume.
-                        equity.indicators = self.indicators.on_tick(
-                            &equity.ticker,
-                            (equity.timestamp.timestamp_millis(), equity.seq),
-                            equity.quote.last,
-                            equity.quote.total_volume,
-                        );
-                        if let Some(live) = &self.live {
-                            live.offer(equity);
-                        }
-                    }
-                    if let (Row::Option(option), Some(live)) = (&row, &self.live) {
-                        live.offer_option(option);
-                    }
-                    rows.push(row);
+                Ok(row) => {
                     merged[service] += 1;
+                    if let Some(row) = row {
+                        self.push_row(row, rows);
+                    }
                 }
                 Err(e) => {
                     skipped += 1;
@@ -197,13 +217,13 @@ impl FrameProcessor {
                 }
             }
         }
-        let [equities, options, charts] = merged;
-        for (counter, n) in [
-            (&s.updates, equities + options + charts),
-            (&s.equity_updates, equities),
-            (&s.option_updates, options),
-            (&s.chart_updates, charts),
-        ] {
+        // Book snapshots kept in memory whose slot has come (also when their book went quiet).
+        self.state.due_books(received_ms, rows);
+        let total: u64 = merged.iter().sum();
+        if total > 0 {
+            PipelineStats::add(&s.updates, total);
+        }
+        for (counter, n) in s.service_updates.iter().zip(merged) {
             if n > 0 {
                 PipelineStats::add(counter, n);
             }
@@ -211,13 +231,12 @@ impl FrameProcessor {
         if skipped > 0 {
             PipelineStats::add(&s.skipped_items, skipped);
         }
-        let by_service = [&s.equity_frames, &s.option_frames, &s.chart_frames];
-        for (carried, counter) in services.into_iter().zip(by_service) {
+        for (carried, counter) in services.into_iter().zip(&s.service_frames) {
             if carried {
                 PipelineStats::add(counter, 1);
             }
         }
-        if services == [false; 3] {
+        if services == [false; SERVICES] {
             PipelineStats::add(&s.other_frames, 1);
         } else {
             s.last_update_unix_ms.store(received_ms, Relaxed);

@@ -70,6 +70,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "V9__rejected_rows",
         include_str!("../../migrations/postgres/V9__rejected_rows.sql"),
     ),
+    (
+        "V10__more_services",
+        include_str!("../../migrations/postgres/V10__more_services.sql"),
+    ),
 ];
 
 /// The SQLite migrations, in order.
@@ -101,6 +105,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "V7__rejected_rows",
         include_str!("../../migrations/sqlite/V7__rejected_rows.sql"),
+    ),
+    (
+        "V8__more_services",
+        include_str!("../../migrations/sqlite/V8__more_services.sql"),
     ),
 ];
 

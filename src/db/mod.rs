@@ -69,6 +69,8 @@ pub struct WriteReport {
     pub equities: u64,
     pub options: u64,
     pub bars: u64,
+    /// Rows by [`crate::rows::Table::index`].
+    pub by_table: [u64; crate::counters::TABLES],
     /// The batch was found in `batch_ledger`: an earlier attempt (whose answer was lost, or
     /// before a crash) committed it, and nothing was written again.
     pub already_committed: bool,
@@ -85,6 +87,7 @@ impl WriteReport {
             equities: batch.equities.len() as u64,
             options: batch.options.len() as u64,
             bars: batch.bars.len() as u64,
+            by_table: batch.counts().map(|n| n as u64),
             already_committed,
             copied_rows: 0,
         }

@@ -14,7 +14,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use super::columns::{EQUITY_BARS, EQUITY_DATA, LATEST_QUOTES, OPTION_DATA, TableSpec, Value};
+use super::columns::{
+    ACCOUNT_ACTIVITY, BOOK_SNAPSHOTS, EQUITY_BARS, EQUITY_DATA, FOREX_DATA, FUTURES_BARS,
+    FUTURES_DATA, FUTURES_OPTION_DATA, LATEST_QUOTES, OPTION_DATA, SCREENER_SNAPSHOTS, TableSpec,
+    Value,
+};
 use super::migrate::MigrationReport;
 use super::{SinkError, WriteReport};
 use crate::rows::Batch;
@@ -113,14 +117,59 @@ impl SqliteSink {
             let rows = chunk.iter().copied();
             write_rows(&mut tx, &EQUITY_BARS, rows, "upsert into equity_bars").await?;
         }
-        let latest = batch.latest_equities();
+        inserted += write_market_tables(&mut tx, batch).await?;
+        let latest = batch.latest_quotes();
         for chunk in latest.chunks(ROWS_PER_STATEMENT) {
-            let rows = chunk.iter().copied();
-            write_rows(&mut tx, &LATEST_QUOTES, rows, "upsert into latest_quotes").await?;
+            write_rows(&mut tx, &LATEST_QUOTES, chunk, "upsert into latest_quotes").await?;
         }
         tx.commit().await.map_err(|e| SinkError::new("commit", e))?;
         Ok(WriteReport::committed(batch, inserted, false))
     }
+}
+
+/// The tables of the futures, forex, book, screener and account activity services; returns
+/// the rows newly inserted (candles are upserted and not counted, as for equities).
+async fn write_market_tables(
+    tx: &mut Transaction<'_, Sqlite>,
+    batch: &Batch,
+) -> Result<u64, SinkError> {
+    let mut inserted = 0;
+    for chunk in batch.futures.chunks(ROWS_PER_STATEMENT) {
+        inserted += write_rows(tx, &FUTURES_DATA, chunk, "insert into futures_data").await?;
+    }
+    for chunk in batch.futures_options.chunks(ROWS_PER_STATEMENT) {
+        inserted += write_rows(
+            tx,
+            &FUTURES_OPTION_DATA,
+            chunk,
+            "insert into futures_option_data",
+        )
+        .await?;
+    }
+    for chunk in batch.forex.chunks(ROWS_PER_STATEMENT) {
+        inserted += write_rows(tx, &FOREX_DATA, chunk, "insert into forex_data").await?;
+    }
+    for chunk in batch.latest_futures_bars().chunks(ROWS_PER_STATEMENT) {
+        let rows = chunk.iter().copied();
+        write_rows(tx, &FUTURES_BARS, rows, "upsert into futures_bars").await?;
+    }
+    for chunk in batch.books.chunks(ROWS_PER_STATEMENT) {
+        inserted += write_rows(tx, &BOOK_SNAPSHOTS, chunk, "insert into book_snapshots").await?;
+    }
+    for chunk in batch.screeners.chunks(ROWS_PER_STATEMENT) {
+        inserted += write_rows(
+            tx,
+            &SCREENER_SNAPSHOTS,
+            chunk,
+            "insert into screener_snapshots",
+        )
+        .await?;
+    }
+    for chunk in batch.account_activity.chunks(ROWS_PER_STATEMENT) {
+        inserted +=
+            write_rows(tx, &ACCOUNT_ACTIVITY, chunk, "insert into account_activity").await?;
+    }
+    Ok(inserted)
 }
 
 /// Rows deleted per statement by retention, so a big purge never holds the write lock long.
@@ -277,6 +326,7 @@ async fn write_rows<'r, R: 'static>(
                 Value::Int4(n) => b.push_bind(n),
                 Value::Int8(n) => b.push_bind(n),
                 Value::Float8(x) => b.push_bind(x),
+                Value::Json(j) => b.push_bind(j),
             };
         }
     });

@@ -64,10 +64,28 @@ const TICK_TO_COMMIT_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
 ];
 
-/// The data services, as labelled.
-const SERVICES: [&str; 3] = ["LEVELONE_EQUITIES", "LEVELONE_OPTIONS", "CHART_EQUITY"];
+use crate::counters::{SERVICES as SERVICE_COUNT, TABLES as TABLE_COUNT};
+
+/// The data services, as labelled (their wire names).
+const SERVICES: [&str; SERVICE_COUNT] = {
+    let mut out = [""; SERVICE_COUNT];
+    let mut i = 0;
+    while i < SERVICE_COUNT {
+        out[i] = crate::schwab::wire::Service::ALL[i].wire_name();
+        i += 1;
+    }
+    out
+};
 /// The tables, as labelled.
-const TABLES: [&str; 3] = ["equity_data", "option_data", "equity_bars"];
+const TABLES: [&str; TABLE_COUNT] = {
+    let mut out = [""; TABLE_COUNT];
+    let mut i = 0;
+    while i < TABLE_COUNT {
+        out[i] = crate::rows::Table::ALL[i].name();
+        i += 1;
+    }
+    out
+};
 
 /// One service's Prometheus registry and its handles.
 pub struct Metrics {
@@ -85,12 +103,13 @@ impl std::fmt::Debug for Metrics {
 
 /// Handles whose values are copied from the owners' state at scrape time.
 struct Mirrored {
-    frames: [Counter; 4],
-    updates: [Counter; 3],
+    /// One per service, then `other`.
+    frames: Vec<Counter>,
+    updates: [Counter; SERVICE_COUNT],
     heartbeats: Counter,
     malformed_frames: Counter,
     skipped_items: Counter,
-    rows_written: [Counter; 3],
+    rows_written: [Counter; TABLE_COUNT],
     rows_dropped: Counter,
     rows_spooled: Counter,
     writes: Counter,
@@ -166,29 +185,14 @@ impl Metrics {
     pub fn render(&self, stats: &PipelineStats, snap: &Snapshot, verdict: &HealthReport) -> String {
         let m = &self.m;
         let get = PipelineStats::get;
-        let frames = [
-            &stats.equity_frames,
-            &stats.option_frames,
-            &stats.chart_frames,
-            &stats.other_frames,
-        ];
+        let frames = stats.service_frames.iter().chain([&stats.other_frames]);
         for (c, v) in m.frames.iter().zip(frames) {
             c.absolute(get(v));
         }
-        let updates = [
-            &stats.equity_updates,
-            &stats.option_updates,
-            &stats.chart_updates,
-        ];
-        for (c, v) in m.updates.iter().zip(updates) {
+        for (c, v) in m.updates.iter().zip(&stats.service_updates) {
             c.absolute(get(v));
         }
-        let rows = [
-            &stats.equity_rows_written,
-            &stats.option_rows_written,
-            &stats.bar_rows_written,
-        ];
-        for (c, v) in m.rows_written.iter().zip(rows) {
+        for (c, v) in m.rows_written.iter().zip(&stats.rows_written_by_table) {
             c.absolute(get(v));
         }
         m.heartbeats.absolute(get(&stats.heartbeats));
@@ -433,12 +437,11 @@ fn register_mirrored() -> Mirrored {
         "The /health verdict: 0 ok, 1 degraded, 2 down"
     );
     Mirrored {
-        frames: [
-            counter!("market_streamer_frames_total", "service" => SERVICES[0]),
-            counter!("market_streamer_frames_total", "service" => SERVICES[1]),
-            counter!("market_streamer_frames_total", "service" => SERVICES[2]),
-            counter!("market_streamer_frames_total", "service" => "other"),
-        ],
+        frames: SERVICES
+            .iter()
+            .chain(&["other"])
+            .map(|s| counter!("market_streamer_frames_total", "service" => *s))
+            .collect(),
         updates: SERVICES.map(|s| counter!("market_streamer_updates_total", "service" => s)),
         heartbeats: counter!("market_streamer_heartbeats_total"),
         malformed_frames: counter!("market_streamer_malformed_frames_total"),

@@ -1,10 +1,14 @@
 //! Market state: one merged quote per symbol, and the rows each update produces.
 //!
-//! LEVELONE data are deltas: a missing field means "unchanged", so each update is merged
-//! into the symbol's state and a *full* row is emitted. CHART_EQUITY items are complete
-//! candles and become bar rows as they are. The state is owned by a single task.
+//! LEVELONE data (equities, options, futures, futures options, forex) are deltas: a missing
+//! field means "unchanged", so each update is merged into the symbol's state and a *full* row
+//! is emitted. CHART_EQUITY / CHART_FUTURES items are complete candles and become bar rows as
+//! they are. Books are throttled ([`books`]); screeners and account activity become one row
+//! per item ([`snapshots`]). The state is owned by a single task.
 
+pub mod books;
 pub mod sanity;
+mod snapshots;
 
 /// The OCC option symbol; its single home is the leaf `streamer-config` (see its docs).
 pub use streamer_config::option_symbol;
@@ -13,8 +17,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::indicators::IndicatorValues;
-use crate::rows::{BarRow, EquityRow, OptionRow, Row, time_from_ms};
-use crate::schwab::wire::{ChartFields, EquityFields, OptionFields, Update, UpdateBody};
+use crate::rows::{
+    BarRow, EquityRow, ForexRow, FuturesBarRow, FuturesOptionRow, FuturesRow, OptionRow, Row,
+    time_from_ms,
+};
+use crate::schwab::wire::{
+    ChartFields, EquityFields, ForexFields, FuturesChartFields, FuturesFields, FuturesOptionFields,
+    OptionFields, Update, UpdateBody,
+};
+use books::{BookSettings, Books};
 use option_symbol::{OptionContract, OptionSymbolError};
 
 /// Why an update produced no row.
@@ -33,6 +44,15 @@ pub enum ApplyError {
     },
     #[error("timestamp {ms} ms is out of range")]
     BadTimestamp { ms: i64 },
+    #[error("futures option symbol {symbol:?} {reason}")]
+    BadFuturesOptionSymbol { symbol: String, reason: String },
+    #[error("{service} item for {symbol} lacks field {field} ({name})")]
+    MissingField {
+        service: &'static str,
+        symbol: String,
+        field: u32,
+        name: &'static str,
+    },
 }
 
 /// Per-symbol merged state plus what makes the row key unique.
@@ -72,21 +92,64 @@ impl<F: Default> SymbolState<F> {
 pub struct MarketState {
     equities: HashMap<Arc<str>, SymbolState<EquityFields>>,
     options: HashMap<Arc<str>, (OptionContract, SymbolState<OptionFields>)>,
+    futures: HashMap<Arc<str>, SymbolState<FuturesFields>>,
+    futures_options: HashMap<
+        Arc<str>,
+        (
+            crate::rows::market::FuturesOptionKey,
+            SymbolState<FuturesOptionFields>,
+        ),
+    >,
+    forex: HashMap<Arc<str>, SymbolState<ForexFields>>,
+    books: Books,
 }
 
 impl MarketState {
-    /// An empty state.
+    /// An empty state (books with the default depth and interval).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Merges one update and returns the full row it produces.
-    pub fn apply(&mut self, update: &Update<'_>) -> Result<Row, ApplyError> {
-        match &update.body {
-            UpdateBody::Equity(delta) => self.apply_equity(update, delta).map(Row::Equity),
-            UpdateBody::Option(delta) => self.apply_option(update, delta).map(Row::Option),
-            UpdateBody::Chart(bar) => chart_row(&update.symbol, bar).map(Row::Bar),
+    /// An empty state storing books as `books` says.
+    pub fn with_books(books: BookSettings) -> Self {
+        Self {
+            books: Books::new(books),
+            ..Self::default()
         }
+    }
+
+    /// Merges one update and returns the full row it produces; `None` for a book snapshot
+    /// kept in memory until its symbol's next slot ([`books`]).
+    pub fn apply(&mut self, update: &Update<'_>) -> Result<Option<Row>, ApplyError> {
+        Ok(Some(match &update.body {
+            UpdateBody::Equity(delta) => Row::Equity(self.apply_equity(update, delta)?),
+            UpdateBody::Option(delta) => Row::Option(self.apply_option(update, delta)?),
+            UpdateBody::Chart(bar) => Row::Bar(chart_row(&update.symbol, bar)?),
+            UpdateBody::Futures(delta) => Row::Futures(self.apply_futures(update, delta)?),
+            UpdateBody::FuturesOption(delta) => {
+                Row::FuturesOption(self.apply_futures_option(update, delta)?)
+            }
+            UpdateBody::Forex(delta) => Row::Forex(self.apply_forex(update, delta)?),
+            UpdateBody::FuturesChart(bar) => {
+                Row::FuturesBar(futures_chart_row(&update.symbol, bar)?)
+            }
+            UpdateBody::Book(service, book) => {
+                return self
+                    .books
+                    .apply(*service, update, book)
+                    .map(|r| r.map(Row::Book));
+            }
+            UpdateBody::Screener(service, screener) => {
+                Row::Screener(snapshots::screener_row(*service, update, screener)?)
+            }
+            UpdateBody::Account(message) => Row::Account(snapshots::account_row(update, message)?),
+        }))
+    }
+
+    /// Book snapshots kept in memory whose slot has come by `now_ms` (checked on every
+    /// frame, so a book that went quiet still gets its newest snapshot stored).
+    pub fn due_books(&mut self, now_ms: i64, rows: &mut Vec<Row>) {
+        self.books.due(now_ms, rows);
     }
 
     /// The merged quote of an equity, if seen.
@@ -99,9 +162,90 @@ impl MarketState {
         self.options.get(symbol).map(|(_, s)| &s.merged)
     }
 
-    /// Number of symbols with state.
+    /// The merged quote of a future, if seen.
+    pub fn futures(&self, symbol: &str) -> Option<&FuturesFields> {
+        self.futures.get(symbol).map(|s| &s.merged)
+    }
+
+    /// The merged quote of a forex pair, if seen.
+    pub fn forex(&self, symbol: &str) -> Option<&ForexFields> {
+        self.forex.get(symbol).map(|s| &s.merged)
+    }
+
+    /// Number of symbols with merged quote state.
     pub fn symbol_count(&self) -> usize {
-        self.equities.len() + self.options.len()
+        self.equities.len()
+            + self.options.len()
+            + self.futures.len()
+            + self.futures_options.len()
+            + self.forex.len()
+    }
+
+    fn apply_futures(
+        &mut self,
+        update: &Update<'_>,
+        delta: &FuturesFields,
+    ) -> Result<FuturesRow, ApplyError> {
+        let timestamp = event_time(update)?;
+        let state = entry(&mut self.futures, &update.symbol, || {
+            SymbolState::new(&update.symbol)
+        });
+        state.merged.merge_from(delta);
+        Ok(FuturesRow {
+            symbol: state.symbol.clone(),
+            timestamp,
+            seq: state.next_seq(update.event_ms),
+            quote: state.merged.clone(),
+            indicators: IndicatorValues::default(),
+        })
+    }
+
+    fn apply_forex(
+        &mut self,
+        update: &Update<'_>,
+        delta: &ForexFields,
+    ) -> Result<ForexRow, ApplyError> {
+        let timestamp = event_time(update)?;
+        let state = entry(&mut self.forex, &update.symbol, || {
+            SymbolState::new(&update.symbol)
+        });
+        state.merged.merge_from(delta);
+        Ok(ForexRow {
+            symbol: state.symbol.clone(),
+            timestamp,
+            seq: state.next_seq(update.event_ms),
+            quote: state.merged.clone(),
+        })
+    }
+
+    fn apply_futures_option(
+        &mut self,
+        update: &Update<'_>,
+        delta: &FuturesOptionFields,
+    ) -> Result<FuturesOptionRow, ApplyError> {
+        let timestamp = event_time(update)?;
+        if !self.futures_options.contains_key(update.symbol.as_ref()) {
+            let contract = snapshots::futures_option_key(&update.symbol).map_err(|reason| {
+                ApplyError::BadFuturesOptionSymbol {
+                    symbol: update.symbol.to_string(),
+                    reason,
+                }
+            })?;
+            let state = SymbolState::new(&update.symbol);
+            self.futures_options
+                .insert(state.symbol.clone(), (contract, state));
+        }
+        let Some((contract, state)) = self.futures_options.get_mut(update.symbol.as_ref()) else {
+            unreachable!("inserted above")
+        };
+        state.merged.merge_from(delta);
+        Ok(FuturesOptionRow {
+            symbol: state.symbol.clone(),
+            contract: contract.clone(),
+            timestamp,
+            seq: state.next_seq(update.event_ms),
+            quote: state.merged.clone(),
+        })
     }
 
     fn apply_equity(
@@ -109,9 +253,7 @@ impl MarketState {
         update: &Update<'_>,
         delta: &EquityFields,
     ) -> Result<EquityRow, ApplyError> {
-        let timestamp = time_from_ms(update.event_ms).ok_or(ApplyError::BadTimestamp {
-            ms: update.event_ms,
-        })?;
+        let timestamp = event_time(update)?;
         let state = entry(&mut self.equities, &update.symbol, || {
             SymbolState::new(&update.symbol)
         });
@@ -130,9 +272,7 @@ impl MarketState {
         update: &Update<'_>,
         delta: &OptionFields,
     ) -> Result<OptionRow, ApplyError> {
-        let timestamp = time_from_ms(update.event_ms).ok_or(ApplyError::BadTimestamp {
-            ms: update.event_ms,
-        })?;
+        let timestamp = event_time(update)?;
         if !self.options.contains_key(update.symbol.as_ref()) {
             let contract = OptionContract::parse(&update.symbol).map_err(|reason| {
                 ApplyError::BadOptionSymbol {
@@ -155,6 +295,13 @@ impl MarketState {
             quote: state.merged.clone(),
         })
     }
+}
+
+/// The update's event time.
+fn event_time(update: &Update<'_>) -> Result<chrono::DateTime<chrono::Utc>, ApplyError> {
+    time_from_ms(update.event_ms).ok_or(ApplyError::BadTimestamp {
+        ms: update.event_ms,
+    })
 }
 
 /// Looks `symbol` up without allocating; inserts it on first sight.
@@ -198,6 +345,31 @@ fn chart_row(symbol: &str, bar: &ChartFields) -> Result<BarRow, ApplyError> {
         volume: bar.volume.unwrap_or(0),
         sequence: bar.sequence,
         chart_day: bar.chart_day,
+    })
+}
+
+/// A CHART_FUTURES item is a whole candle; start, open, high, low and close are required.
+fn futures_chart_row(symbol: &str, bar: &FuturesChartFields) -> Result<FuturesBarRow, ApplyError> {
+    let missing = |field: u32, name: &'static str| ApplyError::MissingField {
+        service: "CHART_FUTURES",
+        symbol: symbol.to_string(),
+        field,
+        name,
+    };
+    let need = |v: Option<f64>, field: u32, name: &'static str| {
+        v.filter(|x| x.is_finite())
+            .ok_or_else(|| missing(field, name))
+    };
+    let start_ms = bar.bar_start_ms.ok_or_else(|| missing(1, "chart time"))?;
+    Ok(FuturesBarRow {
+        symbol: Arc::from(symbol),
+        bar_start: time_from_ms(start_ms).ok_or(ApplyError::BadTimestamp { ms: start_ms })?,
+        open: need(bar.open, 2, "open")?,
+        high: need(bar.high, 3, "high")?,
+        low: need(bar.low, 4, "low")?,
+        close: need(bar.close, 5, "close")?,
+        volume: bar.volume.unwrap_or(0),
+        sequence: bar.seq,
     })
 }
 

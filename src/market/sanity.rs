@@ -24,11 +24,12 @@ pub enum Refusal {
     KeyLength,
     /// The item's `timestamp` is outside the window.
     EventTime,
-    /// Quote time (field 34 / 38) outside the window.
+    /// Quote time (field 34 / 38 / 10 / 8, a book's snapshot time, a screener's timestamp)
+    /// outside the window.
     QuoteTime,
-    /// Trade time (field 35 / 39) outside the window.
+    /// Trade time (field 35 / 39 / 11 / 9) outside the window.
     TradeTime,
-    /// A candle's start (CHART_EQUITY field 7) outside the window.
+    /// A candle's start (CHART_EQUITY field 7, CHART_FUTURES field 1) outside the window.
     BarTime,
 }
 
@@ -98,6 +99,14 @@ pub fn check(update: &Update<'_>, received_ms: i64, now_ms: i64) -> Result<(), R
         UpdateBody::Equity(q) => (q.quote_time_ms, q.trade_time_ms, None),
         UpdateBody::Option(q) => (q.quote_time_ms, q.trade_time_ms, None),
         UpdateBody::Chart(c) => (None, None, c.bar_start_ms),
+        UpdateBody::Futures(q) => (q.quote_time_ms, q.trade_time_ms, None),
+        UpdateBody::FuturesOption(q) => (q.quote_time_ms, q.trade_time_ms, None),
+        UpdateBody::Forex(q) => (q.quote_time_ms, q.trade_time_ms, None),
+        UpdateBody::FuturesChart(c) => (None, None, c.bar_start_ms),
+        // A book's snapshot time and a screener's timestamp are their quote times.
+        UpdateBody::Book(_, b) => (b.snapshot_ms, None, None),
+        UpdateBody::Screener(_, s) => (s.timestamp_ms, None, None),
+        UpdateBody::Account(_) => (None, None, None),
     };
     if !plausible(quote) {
         return Err(Refusal::QuoteTime);

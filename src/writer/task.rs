@@ -733,9 +733,9 @@ impl State {
                 self.report.rows_written += w.rows;
                 self.report.writes += 1;
                 let s = &self.stats;
-                PipelineStats::add(&s.equity_rows_written, w.equities);
-                PipelineStats::add(&s.option_rows_written, w.options);
-                PipelineStats::add(&s.bar_rows_written, w.bars);
+                for (counter, n) in s.rows_written_by_table.iter().zip(w.by_table) {
+                    PipelineStats::add(counter, n);
+                }
                 PipelineStats::add(&s.flushes, 1);
                 s.last_flush_rows.store(w.rows, Relaxed);
                 s.last_flush_unix_ms

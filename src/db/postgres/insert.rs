@@ -39,12 +39,16 @@ use super::copy;
 
 use crate::db::SinkError;
 use crate::db::columns::{
-    EQUITY_BARS, EQUITY_DATA, LATEST_QUOTES, OPTION_DATA, TableSpec, Ty, Value,
+    ACCOUNT_ACTIVITY, BOOK_SNAPSHOTS, EQUITY_BARS, EQUITY_DATA, FOREX_DATA, FUTURES_BARS,
+    FUTURES_DATA, FUTURES_OPTION_DATA, LATEST_QUOTES, OPTION_DATA, SCREENER_SNAPSHOTS, TableSpec,
+    Ty, Value,
 };
 use crate::db::error::DbError;
-use crate::rows::{Batch, EquityRow};
+use crate::rows::{Batch, EquityRow, FuturesBarRow};
 
-/// `INSERT INTO t (cols) SELECT * FROM UNNEST($1::type[], …) ON CONFLICT …`.
+/// `INSERT INTO t (cols) SELECT * FROM UNNEST($1::type[], …) ON CONFLICT …`; a table with
+/// JSON columns selects `c1, …, cN::jsonb` from the named `UNNEST` columns instead (JSON is
+/// bound as text).
 pub fn unnest_sql<R>(spec: &TableSpec<R>) -> String {
     let params: Vec<String> = spec
         .columns
@@ -52,10 +56,28 @@ pub fn unnest_sql<R>(spec: &TableSpec<R>) -> String {
         .enumerate()
         .map(|(i, c)| format!("${}::{}", i + 1, c.ty.pg_array()))
         .collect();
+    let select = if spec.columns.iter().any(|c| c.ty == Ty::Json) {
+        let (names, casts): (Vec<String>, Vec<String>) = spec
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let cast = if c.ty == Ty::Json { "::jsonb" } else { "" };
+                (format!("c{}", i + 1), format!("c{}{cast}", i + 1))
+            })
+            .unzip();
+        format!(
+            "SELECT {} FROM UNNEST({}) AS u({})",
+            casts.join(", "),
+            params.join(", "),
+            names.join(", ")
+        )
+    } else {
+        format!("SELECT * FROM UNNEST({})", params.join(", "))
+    };
     format!(
-        "INSERT INTO {} SELECT * FROM UNNEST({}) {}",
+        "INSERT INTO {} {select} {}",
         spec.insert_target(),
-        params.join(", "),
         spec.conflict_clause("now()")
     )
 }
@@ -65,6 +87,14 @@ static OPTION_DATA_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&OPTION_D
 static EQUITY_BARS_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&EQUITY_BARS));
 pub(crate) static LATEST_QUOTES_SQL: LazyLock<String> =
     LazyLock::new(|| unnest_sql(&LATEST_QUOTES));
+static FUTURES_DATA_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&FUTURES_DATA));
+static FUTURES_OPTION_DATA_SQL: LazyLock<String> =
+    LazyLock::new(|| unnest_sql(&FUTURES_OPTION_DATA));
+static FOREX_DATA_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&FOREX_DATA));
+static FUTURES_BARS_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&FUTURES_BARS));
+static BOOK_SNAPSHOTS_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&BOOK_SNAPSHOTS));
+static SCREENER_SNAPSHOTS_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&SCREENER_SNAPSHOTS));
+static ACCOUNT_ACTIVITY_SQL: LazyLock<String> = LazyLock::new(|| unnest_sql(&ACCOUNT_ACTIVITY));
 
 /// The ledger entry every flush makes right after `BEGIN`.
 pub const LEDGER_SQL: &str = "INSERT INTO batch_ledger (batch_id, row_count) VALUES ($1, $2)";
@@ -85,6 +115,151 @@ fn array_type(ty: Ty) -> Type {
         Ty::Int4 => Type::INT4_ARRAY,
         Ty::Int8 => Type::INT8_ARRAY,
         Ty::Float8 => Type::FLOAT8_ARRAY,
+        // JSON goes as text and is cast in the statement ([`unnest_sql`]).
+        Ty::Json => Type::TEXT_ARRAY,
+    }
+}
+
+/// The inserts of the futures, forex, book, screener and account activity tables (always by
+/// `UNNEST`: their batches are small).
+struct MarketStatements {
+    futures_data: Statement,
+    futures_option_data: Statement,
+    forex_data: Statement,
+    futures_bars: Statement,
+    book_snapshots: Statement,
+    screener_snapshots: Statement,
+    account_activity: Statement,
+}
+
+impl MarketStatements {
+    /// Prepares them together (one round trip with the rest of [`Prepared::new`]) and checks
+    /// their parameter types.
+    async fn new(client: &Client) -> Result<Self, SinkError> {
+        let prepare = |what: &'static str, sql: &'static str| async move {
+            client.prepare(sql).await.map_err(|e| {
+                SinkError::new(
+                    format!("prepare the {what} insert (is the schema migrated?)"),
+                    e,
+                )
+            })
+        };
+        let (
+            futures_data,
+            futures_option_data,
+            forex_data,
+            futures_bars,
+            book_snapshots,
+            screener_snapshots,
+            account_activity,
+        ) = futures::try_join!(
+            prepare("futures_data", &FUTURES_DATA_SQL),
+            prepare("futures_option_data", &FUTURES_OPTION_DATA_SQL),
+            prepare("forex_data", &FOREX_DATA_SQL),
+            prepare("futures_bars", &FUTURES_BARS_SQL),
+            prepare("book_snapshots", &BOOK_SNAPSHOTS_SQL),
+            prepare("screener_snapshots", &SCREENER_SNAPSHOTS_SQL),
+            prepare("account_activity", &ACCOUNT_ACTIVITY_SQL),
+        )?;
+        check_params(&futures_data, &FUTURES_DATA)?;
+        check_params(&futures_option_data, &FUTURES_OPTION_DATA)?;
+        check_params(&forex_data, &FOREX_DATA)?;
+        check_params(&futures_bars, &FUTURES_BARS)?;
+        check_params(&book_snapshots, &BOOK_SNAPSHOTS)?;
+        check_params(&screener_snapshots, &SCREENER_SNAPSHOTS)?;
+        check_params(&account_activity, &ACCOUNT_ACTIVITY)?;
+        Ok(Self {
+            futures_data,
+            futures_option_data,
+            forex_data,
+            futures_bars,
+            book_snapshots,
+            screener_snapshots,
+            account_activity,
+        })
+    }
+
+    /// The steps writing the batch's rows of these tables (none for an empty table).
+    fn steps<'a>(&self, batch: &'a Batch, futures_bars: &'a [&'a FuturesBarRow]) -> Vec<Step<'a>> {
+        fn step<'a, R: 'static>(
+            action: &'static str,
+            role: Role,
+            statement: &Statement,
+            spec: &TableSpec<R>,
+            rows: impl Iterator<Item = &'a R> + Clone,
+        ) -> Step<'a> {
+            Step {
+                action,
+                role,
+                statement: statement.clone(),
+                params: column_arrays(spec, rows),
+            }
+        }
+        let mut steps = Vec::new();
+        if !batch.futures.is_empty() {
+            steps.push(step(
+                "insert into futures_data",
+                Role::Quotes,
+                &self.futures_data,
+                &FUTURES_DATA,
+                batch.futures.iter(),
+            ));
+        }
+        if !batch.futures_options.is_empty() {
+            steps.push(step(
+                "insert into futures_option_data",
+                Role::Quotes,
+                &self.futures_option_data,
+                &FUTURES_OPTION_DATA,
+                batch.futures_options.iter(),
+            ));
+        }
+        if !batch.forex.is_empty() {
+            steps.push(step(
+                "insert into forex_data",
+                Role::Quotes,
+                &self.forex_data,
+                &FOREX_DATA,
+                batch.forex.iter(),
+            ));
+        }
+        if !futures_bars.is_empty() {
+            steps.push(step(
+                "upsert into futures_bars",
+                Role::Plain,
+                &self.futures_bars,
+                &FUTURES_BARS,
+                futures_bars.iter().copied(),
+            ));
+        }
+        if !batch.books.is_empty() {
+            steps.push(step(
+                "insert into book_snapshots",
+                Role::Quotes,
+                &self.book_snapshots,
+                &BOOK_SNAPSHOTS,
+                batch.books.iter(),
+            ));
+        }
+        if !batch.screeners.is_empty() {
+            steps.push(step(
+                "insert into screener_snapshots",
+                Role::Quotes,
+                &self.screener_snapshots,
+                &SCREENER_SNAPSHOTS,
+                batch.screeners.iter(),
+            ));
+        }
+        if !batch.account_activity.is_empty() {
+            steps.push(step(
+                "insert into account_activity",
+                Role::Quotes,
+                &self.account_activity,
+                &ACCOUNT_ACTIVITY,
+                batch.account_activity.iter(),
+            ));
+        }
+        steps
     }
 }
 
@@ -101,6 +276,7 @@ pub struct Prepared {
     option_data: Statement,
     equity_bars: Statement,
     latest_quotes: Statement,
+    market: MarketStatements,
     /// Set when a flush left the connection out of step (a `COPY` that failed to start):
     /// the caller drops the connection.
     pub unusable: bool,
@@ -131,6 +307,7 @@ impl Prepared {
             (begin, commit, rollback, ledger),
             (equity_data, option_data, equity_bars, latest_quotes),
             (copy_equity_data, copy_option_data),
+            market,
         ) = futures::try_join!(
             futures::future::try_join4(
                 prepare("BEGIN", "BEGIN"),
@@ -148,6 +325,7 @@ impl Prepared {
                 prepare_copy(client, &EQUITY_DATA, &COPY_EQUITY_DATA_SQL),
                 prepare_copy(client, &OPTION_DATA, &COPY_OPTION_DATA_SQL),
             ),
+            MarketStatements::new(client),
         )?;
         check_params(&equity_data, &EQUITY_DATA)?;
         check_params(&option_data, &OPTION_DATA)?;
@@ -164,6 +342,7 @@ impl Prepared {
             option_data,
             equity_bars,
             latest_quotes,
+            market,
             unusable: false,
         })
     }
@@ -241,10 +420,10 @@ pub(crate) fn column_arrays<'a, R: 'static>(
             // A value of another variant than the column's type cannot happen (a test checks
             // every column list); it would be stored as NULL.
             let array: Param<'a> = match column.ty {
-                Ty::Text => Box::new(
+                Ty::Text | Ty::Json => Box::new(
                     values
                         .map(|v| match v {
-                            Value::Text(t) => t,
+                            Value::Text(t) | Value::Json(t) => t,
                             _ => None,
                         })
                         .collect::<Vec<Option<&'a str>>>(),
@@ -404,8 +583,9 @@ async fn flush_once(
     (copy_equities, copy_options): (bool, bool),
 ) -> Result<Flushed, Failure> {
     let bars = batch.latest_bars();
-    let latest: Vec<&EquityRow> = if latest_quotes {
-        batch.latest_equities()
+    let futures_bars = batch.latest_futures_bars();
+    let latest: Vec<EquityRow> = if latest_quotes {
+        batch.latest_quotes()
     } else {
         Vec::new()
     };
@@ -460,6 +640,7 @@ async fn flush_once(
             params: column_arrays(&EQUITY_BARS, bars.iter().copied()),
         });
     }
+    steps.extend(prepared.market.steps(batch, &futures_bars));
     if !latest.is_empty() {
         // An older row never overwrites a newer one (a retried batch may arrive after a
         // later one).
@@ -467,7 +648,7 @@ async fn flush_once(
             action: "upsert into latest_quotes",
             role: Role::Plain,
             statement: prepared.latest_quotes.clone(),
-            params: column_arrays(&LATEST_QUOTES, latest.iter().copied()),
+            params: column_arrays(&LATEST_QUOTES, latest.iter()),
         });
     }
     steps.push(Step::plain("commit", &prepared.commit));

@@ -341,7 +341,7 @@ impl PostgresSink {
         drop(slot);
         // Committed (now or by an earlier attempt): its newest rows go to Realtime.
         if let (Ok(_), Some(live)) = (&result, &live) {
-            let rows: Vec<EquityRow> = batch.latest_equities().into_iter().cloned().collect();
+            let rows: Vec<EquityRow> = batch.latest_quotes();
             live.committed(rows).await;
         }
         result.map(|flushed| WriteReport {

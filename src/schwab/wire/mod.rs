@@ -1,46 +1,90 @@
 //! Schwab Streamer frame parser: raw server text in, typed responses, notices and updates out.
 //!
 //! A frame is a JSON object whose `response`, `notify` and `data` keys each hold an array;
-//! one frame may carry several of them. `data` items of LEVELONE_EQUITIES, LEVELONE_OPTIONS
-//! and CHART_EQUITY become [`Update`]s; other services are ignored. A frame that is not a
+//! one frame may carry several of them. `data` items of every service we store ([`Service`])
+//! become [`Update`]s; other services are counted and ignored. A frame that is not a
 //! JSON object is an error; an item with a bad type is skipped and counted in
 //! [`Frame::skipped_items`], and the rest of the frame is still used. Nothing here panics.
 
 pub mod fields;
+pub mod nested;
 mod sections;
 pub mod values;
 
 use std::borrow::Cow;
 
-pub use fields::{ChartFields, EquityFields, FieldTable, OptionFields};
+pub use fields::{
+    ChartFields, EquityFields, FieldTable, ForexFields, FuturesChartFields, FuturesFields,
+    FuturesOptionFields, OptionFields,
+};
+pub use nested::{
+    AccountFields, BookFields, BookLevel, MarketMaker, ScreenerEntry, ScreenerFields,
+};
 use sections::{DataSection, RawSections, WireNotify, WireResponse};
 
 /// The data services whose items we type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Service {
     LevelOneEquities,
     LevelOneOptions,
     ChartEquity,
+    LevelOneFutures,
+    LevelOneFuturesOptions,
+    LevelOneForex,
+    ChartFutures,
+    NyseBook,
+    NasdaqBook,
+    OptionsBook,
+    ScreenerEquity,
+    ScreenerOption,
+    AcctActivity,
 }
 
 impl Service {
+    /// Every service, in the order subscriptions are sent.
+    pub const ALL: [Self; 13] = [
+        Self::LevelOneEquities,
+        Self::LevelOneOptions,
+        Self::ChartEquity,
+        Self::LevelOneFutures,
+        Self::LevelOneFuturesOptions,
+        Self::LevelOneForex,
+        Self::ChartFutures,
+        Self::NyseBook,
+        Self::NasdaqBook,
+        Self::OptionsBook,
+        Self::ScreenerEquity,
+        Self::ScreenerOption,
+        Self::AcctActivity,
+    ];
+
     /// The service's name on the wire.
     pub const fn wire_name(self) -> &'static str {
         match self {
             Self::LevelOneEquities => "LEVELONE_EQUITIES",
             Self::LevelOneOptions => "LEVELONE_OPTIONS",
             Self::ChartEquity => "CHART_EQUITY",
+            Self::LevelOneFutures => "LEVELONE_FUTURES",
+            Self::LevelOneFuturesOptions => "LEVELONE_FUTURES_OPTIONS",
+            Self::LevelOneForex => "LEVELONE_FOREX",
+            Self::ChartFutures => "CHART_FUTURES",
+            Self::NyseBook => "NYSE_BOOK",
+            Self::NasdaqBook => "NASDAQ_BOOK",
+            Self::OptionsBook => "OPTIONS_BOOK",
+            Self::ScreenerEquity => "SCREENER_EQUITY",
+            Self::ScreenerOption => "SCREENER_OPTION",
+            Self::AcctActivity => "ACCT_ACTIVITY",
         }
     }
 
     /// Looks a wire name up; `None` for services we do not store.
     pub fn from_wire(name: &str) -> Option<Self> {
-        match name {
-            "LEVELONE_EQUITIES" => Some(Self::LevelOneEquities),
-            "LEVELONE_OPTIONS" => Some(Self::LevelOneOptions),
-            "CHART_EQUITY" => Some(Self::ChartEquity),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|s| s.wire_name() == name)
+    }
+
+    /// Position in [`Service::ALL`] (per-service counters).
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -76,6 +120,32 @@ pub enum UpdateBody {
     Equity(EquityFields),
     Option(OptionFields),
     Chart(ChartFields),
+    Futures(FuturesFields),
+    FuturesOption(FuturesOptionFields),
+    Forex(ForexFields),
+    FuturesChart(FuturesChartFields),
+    /// A book; the service says which venue.
+    Book(Service, BookFields),
+    /// A screener; the service says equity or option.
+    Screener(Service, ScreenerFields),
+    Account(AccountFields),
+}
+
+impl UpdateBody {
+    /// The service the item came from.
+    pub fn service(&self) -> Service {
+        match self {
+            Self::Equity(_) => Service::LevelOneEquities,
+            Self::Option(_) => Service::LevelOneOptions,
+            Self::Chart(_) => Service::ChartEquity,
+            Self::Futures(_) => Service::LevelOneFutures,
+            Self::FuturesOption(_) => Service::LevelOneFuturesOptions,
+            Self::Forex(_) => Service::LevelOneForex,
+            Self::FuturesChart(_) => Service::ChartFutures,
+            Self::Book(s, _) | Self::Screener(s, _) => *s,
+            Self::Account(_) => Service::AcctActivity,
+        }
+    }
 }
 
 /// One data item: a symbol's delta (LEVELONE) or a completed candle (CHART_EQUITY).
@@ -198,6 +268,20 @@ fn parse_update(
         Service::LevelOneEquities => read(raw, event_ms, UpdateBody::Equity),
         Service::LevelOneOptions => read(raw, event_ms, UpdateBody::Option),
         Service::ChartEquity => read(raw, event_ms, UpdateBody::Chart),
+        Service::LevelOneFutures => read(raw, event_ms, UpdateBody::Futures),
+        Service::LevelOneFuturesOptions => read(raw, event_ms, UpdateBody::FuturesOption),
+        Service::LevelOneForex => read(raw, event_ms, UpdateBody::Forex),
+        Service::ChartFutures => read(raw, event_ms, UpdateBody::FuturesChart),
+        Service::NyseBook => read(raw, event_ms, |b| UpdateBody::Book(Service::NyseBook, b)),
+        Service::NasdaqBook => read(raw, event_ms, |b| UpdateBody::Book(Service::NasdaqBook, b)),
+        Service::OptionsBook => read(raw, event_ms, |b| UpdateBody::Book(Service::OptionsBook, b)),
+        Service::ScreenerEquity => read(raw, event_ms, |s| {
+            UpdateBody::Screener(Service::ScreenerEquity, s)
+        }),
+        Service::ScreenerOption => read(raw, event_ms, |s| {
+            UpdateBody::Screener(Service::ScreenerOption, s)
+        }),
+        Service::AcctActivity => read(raw, event_ms, UpdateBody::Account),
     }
 }
 

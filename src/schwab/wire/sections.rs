@@ -308,6 +308,12 @@ impl<'de, T: FieldTable> Visitor<'de> for ItemSeed<T> {
                     return Err(de::Error::custom("empty \"key\""));
                 }
                 key = Some(k);
+            } else if T::WANTS_SEQ && name == "seq" {
+                // A `seq` of an odd type is dropped, not fatal: the item is still usable.
+                let raw: &'de RawValue = map.next_value()?;
+                if let Ok(Read(seq)) = serde_json::from_str::<Read<i64>>(raw.get()) {
+                    fields.set_seq(seq);
+                }
             } else if let Some(number) = field_number(&name) {
                 fields.read_field(number, &mut map)?;
             } else {

@@ -120,7 +120,15 @@ impl Visitor<'_> for TextVisitor {
 }
 
 /// Wraps a [`FieldValue`] so `MapAccess::next_value` can read it.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Read<T>(pub T);
+
+/// Written back as the plain value (screener entries are stored with their own names).
+impl<T: serde::Serialize> serde::Serialize for Read<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
 
 impl<'de, T: FieldValue> serde::Deserialize<'de> for Read<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -1,16 +1,27 @@
-//! The rows the service writes: one per LEVELONE update (merged), one per candle.
+//! The rows the service writes: one per LEVELONE update (merged), one per candle, one per
+//! stored book or screener snapshot, one per account activity message.
 //!
 //! Each row carries its natural key, identical whenever the same update is written again,
 //! so inserts can be idempotent (`ON CONFLICT DO NOTHING`):
 //! `equity_data (ticker, timestamp, seq)`, `option_data (symbol, timestamp, seq)`,
-//! `equity_bars (ticker, bar_start)` (upserted: a later copy of a candle wins).
+//! `futures_data`, `futures_option_data`, `forex_data (symbol, timestamp, seq)`,
+//! `equity_bars (ticker, bar_start)` and `futures_bars (symbol, bar_start)` (upserted: a later
+//! copy of a candle wins), `book_snapshots (book, symbol, snapshot_time)`,
+//! `screener_snapshots (screener_key, timestamp)`, `account_activity (account, seq,
+//! message_hash)`. The market rows of the newer services live in [`market`].
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub mod market;
+
 use crate::indicators::IndicatorValues;
 use crate::schwab::wire::{EquityFields, OptionFields};
+pub use market::{
+    AccountActivityRow, BookKind, BookRow, ForexRow, FuturesBarRow, FuturesOptionRow, FuturesRow,
+    ScreenerKind, ScreenerRow,
+};
 use streamer_config::option_symbol::OptionContract;
 
 /// A full, merged LEVELONE_EQUITIES quote at one event.
@@ -59,6 +70,13 @@ pub enum Row {
     Equity(EquityRow),
     Option(OptionRow),
     Bar(BarRow),
+    Futures(FuturesRow),
+    FuturesOption(FuturesOptionRow),
+    Forex(ForexRow),
+    FuturesBar(FuturesBarRow),
+    Book(BookRow),
+    Screener(ScreenerRow),
+    Account(AccountActivityRow),
 }
 
 /// Which table a row goes to.
@@ -67,16 +85,49 @@ pub enum Table {
     EquityData,
     OptionData,
     EquityBars,
+    FuturesData,
+    FuturesOptionData,
+    ForexData,
+    FuturesBars,
+    BookSnapshots,
+    ScreenerSnapshots,
+    AccountActivity,
 }
 
 impl Table {
+    /// Every table rows go to, in write order.
+    pub const ALL: [Self; 10] = [
+        Self::EquityData,
+        Self::OptionData,
+        Self::EquityBars,
+        Self::FuturesData,
+        Self::FuturesOptionData,
+        Self::ForexData,
+        Self::FuturesBars,
+        Self::BookSnapshots,
+        Self::ScreenerSnapshots,
+        Self::AccountActivity,
+    ];
+
     /// The table's name in the database.
     pub const fn name(self) -> &'static str {
         match self {
             Self::EquityData => "equity_data",
             Self::OptionData => "option_data",
             Self::EquityBars => "equity_bars",
+            Self::FuturesData => "futures_data",
+            Self::FuturesOptionData => "futures_option_data",
+            Self::ForexData => "forex_data",
+            Self::FuturesBars => "futures_bars",
+            Self::BookSnapshots => "book_snapshots",
+            Self::ScreenerSnapshots => "screener_snapshots",
+            Self::AccountActivity => "account_activity",
         }
+    }
+
+    /// Position in [`Table::ALL`] (per-table counters).
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -87,6 +138,13 @@ impl Row {
             Self::Equity(_) => Table::EquityData,
             Self::Option(_) => Table::OptionData,
             Self::Bar(_) => Table::EquityBars,
+            Self::Futures(_) => Table::FuturesData,
+            Self::FuturesOption(_) => Table::FuturesOptionData,
+            Self::Forex(_) => Table::ForexData,
+            Self::FuturesBar(_) => Table::FuturesBars,
+            Self::Book(_) => Table::BookSnapshots,
+            Self::Screener(_) => Table::ScreenerSnapshots,
+            Self::Account(_) => Table::AccountActivity,
         }
     }
 }
@@ -170,7 +228,8 @@ impl std::fmt::Display for BatchId {
 /// Rows of one database write, split by table, under one [`BatchId`].
 ///
 /// A batch's rows never change once it has been sent: a retry sends the same rows under the
-/// same id, and rows that arrive meanwhile go into the next batch.
+/// same id, and rows that arrive meanwhile go into the next batch. The tables added after the
+/// first three default to empty, so spool records written before them still read back.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Batch {
     /// Spool records written before batches had ids get a new one when read back.
@@ -179,24 +238,66 @@ pub struct Batch {
     pub equities: Vec<EquityRow>,
     pub options: Vec<OptionRow>,
     pub bars: Vec<BarRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub futures: Vec<FuturesRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub futures_options: Vec<FuturesOptionRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forex: Vec<ForexRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub futures_bars: Vec<FuturesBarRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub books: Vec<BookRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub screeners: Vec<ScreenerRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub account_activity: Vec<AccountActivityRow>,
 }
 
 impl Default for Batch {
     /// An empty batch with a new id.
     fn default() -> Self {
-        Self {
-            id: BatchId::next(),
-            equities: Vec::new(),
-            options: Vec::new(),
-            bars: Vec::new(),
-        }
+        Self::empty(BatchId::next())
     }
 }
 
 impl Batch {
+    /// An empty batch with the id `id`.
+    pub fn empty(id: BatchId) -> Self {
+        Self {
+            id,
+            equities: Vec::new(),
+            options: Vec::new(),
+            bars: Vec::new(),
+            futures: Vec::new(),
+            futures_options: Vec::new(),
+            forex: Vec::new(),
+            futures_bars: Vec::new(),
+            books: Vec::new(),
+            screeners: Vec::new(),
+            account_activity: Vec::new(),
+        }
+    }
+
+    /// Rows per table, in [`Table::ALL`] order.
+    pub fn counts(&self) -> [usize; Table::ALL.len()] {
+        [
+            self.equities.len(),
+            self.options.len(),
+            self.bars.len(),
+            self.futures.len(),
+            self.futures_options.len(),
+            self.forex.len(),
+            self.futures_bars.len(),
+            self.books.len(),
+            self.screeners.len(),
+            self.account_activity.len(),
+        ]
+    }
+
     /// Total rows in the batch.
     pub fn len(&self) -> usize {
-        self.equities.len() + self.options.len() + self.bars.len()
+        self.counts().iter().sum()
     }
 
     /// True when the batch holds no row.
@@ -210,83 +311,95 @@ impl Batch {
             Row::Equity(r) => self.equities.push(r),
             Row::Option(r) => self.options.push(r),
             Row::Bar(r) => self.bars.push(r),
+            Row::Futures(r) => self.futures.push(r),
+            Row::FuturesOption(r) => self.futures_options.push(r),
+            Row::Forex(r) => self.forex.push(r),
+            Row::FuturesBar(r) => self.futures_bars.push(r),
+            Row::Book(r) => self.books.push(r),
+            Row::Screener(r) => self.screeners.push(r),
+            Row::Account(r) => self.account_activity.push(r),
         }
     }
 
-    /// Splits the batch into two halves of (nearly) the same row count, rows kept in order
-    /// (equities, then options, then candles), with the derived ids [`BatchId::child`] 0 and 1.
+    /// Splits the batch into two halves of (nearly) the same row count, rows kept in
+    /// [`Batch::rows`] order, with the derived ids [`BatchId::child`] 0 and 1.
     pub fn split_in_two(&self) -> (Batch, Batch) {
         let half = self.len().div_ceil(2);
-        let mut left = Batch {
-            id: self.id.child(0),
-            equities: Vec::new(),
-            options: Vec::new(),
-            bars: Vec::new(),
-        };
-        let mut right = Batch {
-            id: self.id.child(1),
-            ..left.clone()
-        };
-        let mut n = 0;
-        let side = |n: &mut usize| {
-            *n += 1;
-            *n <= half
-        };
-        for r in &self.equities {
-            if side(&mut n) { &mut left } else { &mut right }
-                .equities
-                .push(r.clone());
-        }
-        for r in &self.options {
-            if side(&mut n) { &mut left } else { &mut right }
-                .options
-                .push(r.clone());
-        }
-        for r in &self.bars {
-            if side(&mut n) { &mut left } else { &mut right }
-                .bars
-                .push(r.clone());
+        let mut left = Batch::empty(self.id.child(0));
+        let mut right = Batch::empty(self.id.child(1));
+        for (i, row) in self.rows().enumerate() {
+            if i < half {
+                left.push(row);
+            } else {
+                right.push(row);
+            }
         }
         (left, right)
     }
 
-    /// Every row of the batch, in order (equities, options, candles).
+    /// Every row of the batch, in order (equities, options, candles, then the other tables
+    /// in [`Table::ALL`] order).
     pub fn rows(&self) -> impl Iterator<Item = Row> + '_ {
-        self.equities
-            .iter()
-            .cloned()
-            .map(Row::Equity)
-            .chain(self.options.iter().cloned().map(Row::Option))
-            .chain(self.bars.iter().cloned().map(Row::Bar))
+        fn each<'a, R: Clone>(rows: &'a [R], wrap: fn(R) -> Row) -> impl Iterator<Item = Row> + 'a {
+            rows.iter().cloned().map(wrap)
+        }
+        each(&self.equities, Row::Equity)
+            .chain(each(&self.options, Row::Option))
+            .chain(each(&self.bars, Row::Bar))
+            .chain(each(&self.futures, Row::Futures))
+            .chain(each(&self.futures_options, Row::FuturesOption))
+            .chain(each(&self.forex, Row::Forex))
+            .chain(each(&self.futures_bars, Row::FuturesBar))
+            .chain(each(&self.books, Row::Book))
+            .chain(each(&self.screeners, Row::Screener))
+            .chain(each(&self.account_activity, Row::Account))
     }
 
     /// The last equity row of each ticker in the batch (rows are in arrival order), in the
     /// order of those last rows: what `latest_quotes` and the Broadcast message carry.
     pub fn latest_equities(&self) -> Vec<&EquityRow> {
-        let mut seen = std::collections::HashSet::with_capacity(64);
-        let mut latest: Vec<&EquityRow> = self
-            .equities
-            .iter()
-            .rev()
-            .filter(|r| seen.insert(&*r.ticker))
-            .collect();
-        latest.reverse();
-        latest
+        last_of_each(&self.equities, |r| &*r.ticker)
+    }
+
+    /// The newest quote of every equity, future and forex pair in the batch, as
+    /// `latest_quotes` rows (futures and forex mapped by [`FuturesRow::as_quote`] and
+    /// [`ForexRow::as_quote`]): what `latest_quotes` and the Broadcast message carry.
+    pub fn latest_quotes(&self) -> Vec<EquityRow> {
+        let mut out: Vec<EquityRow> = self.latest_equities().into_iter().cloned().collect();
+        out.extend(
+            last_of_each(&self.futures, |r| &*r.symbol)
+                .into_iter()
+                .map(FuturesRow::as_quote),
+        );
+        out.extend(
+            last_of_each(&self.forex, |r| &*r.symbol)
+                .into_iter()
+                .map(ForexRow::as_quote),
+        );
+        out
     }
 
     /// The last copy of each candle `(ticker, bar_start)`, in batch order: an upsert
     /// statement may not touch the same row twice.
     pub fn latest_bars(&self) -> Vec<&BarRow> {
-        let mut seen = std::collections::HashSet::with_capacity(self.bars.len());
-        let mut latest: Vec<&BarRow> = self
-            .bars
-            .iter()
-            .rev()
-            .filter(|b| seen.insert((&*b.ticker, b.bar_start)))
-            .collect();
-        latest.reverse();
-        latest
+        last_of_each(&self.bars, |b| (&*b.ticker, b.bar_start))
     }
+
+    /// The last copy of each futures candle `(symbol, bar_start)`, in batch order.
+    pub fn latest_futures_bars(&self) -> Vec<&FuturesBarRow> {
+        last_of_each(&self.futures_bars, |b| (&*b.symbol, b.bar_start))
+    }
+}
+
+/// The last row of each key (rows are in arrival order), in the order of those last rows.
+fn last_of_each<'a, R, K: std::hash::Hash + Eq>(
+    rows: &'a [R],
+    key: impl Fn(&'a R) -> K,
+) -> Vec<&'a R> {
+    let mut seen = std::collections::HashSet::with_capacity(rows.len().min(1024));
+    let mut latest: Vec<&R> = rows.iter().rev().filter(|r| seen.insert(key(r))).collect();
+    latest.reverse();
+    latest
 }
 
 /// Converts milliseconds since the epoch to a UTC time; out-of-range values give `None`.

@@ -23,6 +23,8 @@ pub enum Ty {
     Int8,
     /// `float8`; NaN and infinities are stored as NULL.
     Float8,
+    /// `jsonb` (PostgreSQL, sent as text and cast), JSON text (SQLite).
+    Json,
 }
 
 impl Ty {
@@ -35,6 +37,7 @@ impl Ty {
             Self::Int4 => "int4[]",
             Self::Int8 => "int8[]",
             Self::Float8 => "float8[]",
+            Self::Json => "text[]",
         }
     }
 }
@@ -48,6 +51,8 @@ pub enum Value<'a> {
     Int4(Option<i32>),
     Int8(Option<i64>),
     Float8(Option<f64>),
+    /// A JSON document as text.
+    Json(Option<&'a str>),
 }
 
 impl Value<'_> {
@@ -60,6 +65,7 @@ impl Value<'_> {
             Self::Int4(_) => Ty::Int4,
             Self::Int8(_) => Ty::Int8,
             Self::Float8(_) => Ty::Float8,
+            Self::Json(_) => Ty::Json,
         }
     }
 }
@@ -148,11 +154,11 @@ impl<R> TableSpec<R> {
     }
 }
 
-fn float(v: Option<f64>) -> Value<'static> {
+pub(crate) fn float(v: Option<f64>) -> Value<'static> {
     Value::Float8(finite(v))
 }
 
-fn time_ms(ms: Option<i64>) -> Value<'static> {
+pub(crate) fn time_ms(ms: Option<i64>) -> Value<'static> {
     Value::Time(ms.and_then(time_from_ms))
 }
 
@@ -166,6 +172,13 @@ macro_rules! col {
         }
     };
 }
+
+// The tables of the futures, forex, book, screener and account activity services.
+mod market;
+pub use market::{
+    ACCOUNT_ACTIVITY, BOOK_SNAPSHOTS, FOREX_DATA, FUTURES_BARS, FUTURES_DATA, FUTURES_OPTION_DATA,
+    SCREENER_SNAPSHOTS,
+};
 
 /// The merged-quote columns of `latest_quotes`, also in `equity_data` and in the Broadcast
 /// payload.
@@ -220,7 +233,7 @@ const TICK: [Column<EquityRow>; 4] = [
 ];
 
 /// The eleven indicator columns, in `IndicatorValues::COLUMNS` order.
-const INDICATORS: [Column<EquityRow>; 11] = [
+pub(crate) const INDICATORS: [Column<EquityRow>; 11] = [
     col!("sma", Float8, |r: EquityRow| float(r.indicators.sma)),
     col!("ema_fast", Float8, |r: EquityRow| float(
         r.indicators.ema_fast
