@@ -194,7 +194,10 @@ pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError
         settings::writer(cfg, OverflowPolicy::Backpressure),
         stats.clone(),
     );
-    let mut pipeline = Pipeline::new(FrameProcessor::new(stats.clone(), engine), writer.tx);
+    let mut pipeline = Pipeline::new(
+        FrameProcessor::new(stats.clone(), engine).with_books(settings::books(cfg)),
+        writer.tx,
+    );
     let read = replay_file(path, &mut pipeline, cfg.schwab.max_frame_bytes).await;
     // The writer drains and ends once its last sender (the pipeline's) is gone.
     drop(pipeline);
@@ -449,7 +452,9 @@ pub async fn run(
         ),
     }
     let mut pipeline = Pipeline::new(
-        FrameProcessor::new(stats.clone(), engine).with_live(live_feed),
+        FrameProcessor::new(stats.clone(), engine)
+            .with_books(settings::books(cfg))
+            .with_live(live_feed),
         writer.tx.clone(),
     );
     let end = run_session(

@@ -15,6 +15,7 @@ use crate::counters::{PipelineStats, SERVICES};
 use crate::health::live::LiveFeed;
 use crate::indicators::IndicatorEngine;
 use crate::market::MarketState;
+use crate::market::books::BookSettings;
 use crate::market::sanity::{self, Refusal};
 use crate::rows::Row;
 use crate::schwab::downstream::{DownstreamStopped, FrameConsumer};
@@ -74,7 +75,8 @@ pub struct FrameProcessor {
 
 impl FrameProcessor {
     /// A processor that counts into `stats` and computes indicators with `indicators`
-    /// (already warm-started if wanted, see [`crate::app::indicator_engine`]).
+    /// (already warm-started if wanted, see [`crate::app::indicator_engine`]); books are
+    /// stored with the default depth and interval unless [`Self::with_books`] says otherwise.
     pub fn new(stats: Arc<PipelineStats>, indicators: IndicatorEngine) -> Self {
         Self {
             state: MarketState::new(),
@@ -83,6 +85,13 @@ impl FrameProcessor {
             live: None,
             refusals_logged: [false; 6],
         }
+    }
+
+    /// Stores books as `books` says (`BOOK_DEPTH`, `BOOK_SNAPSHOT_INTERVAL`); call before any
+    /// frame (the merged state starts empty).
+    pub fn with_books(mut self, books: BookSettings) -> Self {
+        self.state = MarketState::with_books(books);
+        self
     }
 
     /// Also offers every equity row to the live page.

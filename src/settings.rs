@@ -179,17 +179,37 @@ pub fn supervisor(cfg: &Config) -> SupervisorSettings {
     )
 }
 
-/// The subscriptions of the configured symbols, in the order they are sent:
+/// The ACCT_ACTIVITY key: any client string works (`schwab-services.md` §7); this is the
+/// one Schwabdev sends.
+pub const ACCOUNT_ACTIVITY_KEY: &str = "Account Activity";
+
+/// Book fields: 0 symbol, 1 snapshot time, 2 bids, 3 asks (`schwab-services.md` §5).
+const BOOK_FIELDS: [u32; 4] = [0, 1, 2, 3];
+/// Screener fields: 0 key, 1 time, 2 sort field, 3 frequency, 4 items (§6).
+const SCREENER_FIELDS: [u32; 5] = [0, 1, 2, 3, 4];
+/// Account activity fields: 0 key, 1 account, 2 type, 3 message (§7).
+const ACCOUNT_FIELDS: [u32; 4] = [0, 1, 2, 3];
+
+/// The subscriptions of the configured symbols, in the order they are sent ([`Service::ALL`]):
 /// LEVELONE_EQUITIES (`SYMBOLS`), LEVELONE_OPTIONS (`OPTION_SYMBOLS`), CHART_EQUITY
-/// (`CHART_SYMBOLS`). Services without symbols are left out.
+/// (`CHART_SYMBOLS`), LEVELONE_FUTURES (`FUTURES_SYMBOLS`), LEVELONE_FUTURES_OPTIONS
+/// (`FUTURES_OPTION_SYMBOLS`), LEVELONE_FOREX (`FOREX_SYMBOLS`), CHART_FUTURES
+/// (`FUTURES_CHART_SYMBOLS`), the three books (`*_BOOK_SYMBOLS`), the two screeners
+/// (`SCREENER_*_KEYS`) and ACCT_ACTIVITY (`ACCOUNT_ACTIVITY=on`). Services without keys are
+/// left out.
 pub fn subscriptions(cfg: &Config) -> Vec<Subscription> {
     let (symbols, schwab) = (&cfg.symbols, &cfg.schwab);
+    let account: Vec<String> = if symbols.account_activity {
+        vec![ACCOUNT_ACTIVITY_KEY.to_string()]
+    } else {
+        Vec::new()
+    };
     protocol::subscriptions(
         [
             (
                 Service::LevelOneEquities,
                 &symbols.equities,
-                &schwab.equity_fields,
+                &schwab.equity_fields[..],
             ),
             (
                 Service::LevelOneOptions,
@@ -197,13 +217,51 @@ pub fn subscriptions(cfg: &Config) -> Vec<Subscription> {
                 &schwab.option_fields,
             ),
             (Service::ChartEquity, &symbols.charts, &schwab.chart_fields),
+            (
+                Service::LevelOneFutures,
+                &symbols.futures,
+                &schwab.futures_fields,
+            ),
+            (
+                Service::LevelOneFuturesOptions,
+                &symbols.futures_options,
+                &schwab.futures_option_fields,
+            ),
+            (Service::LevelOneForex, &symbols.forex, &schwab.forex_fields),
+            (
+                Service::ChartFutures,
+                &symbols.futures_charts,
+                &schwab.futures_chart_fields,
+            ),
+            (Service::NyseBook, &symbols.nyse_book, &BOOK_FIELDS),
+            (Service::NasdaqBook, &symbols.nasdaq_book, &BOOK_FIELDS),
+            (Service::OptionsBook, &symbols.options_book, &BOOK_FIELDS),
+            (
+                Service::ScreenerEquity,
+                &symbols.screener_equity,
+                &SCREENER_FIELDS,
+            ),
+            (
+                Service::ScreenerOption,
+                &symbols.screener_option,
+                &SCREENER_FIELDS,
+            ),
+            (Service::AcctActivity, &account, &ACCOUNT_FIELDS),
         ]
         .map(|(service, keys, fields)| Subscription {
             service,
             keys: keys.clone(),
-            fields: fields.clone(),
+            fields: fields.to_vec(),
         }),
     )
+}
+
+/// How the pipeline stores books (`BOOK_DEPTH`, `BOOK_SNAPSHOT_INTERVAL`).
+pub fn books(cfg: &Config) -> crate::market::books::BookSettings {
+    crate::market::books::BookSettings {
+        depth: cfg.books.depth,
+        interval_ms: i64::try_from(cfg.books.snapshot_interval.as_millis()).unwrap_or(i64::MAX),
+    }
 }
 
 /// Retention, partitions and the size budget.
@@ -404,15 +462,32 @@ mod tests {
                 .all(|s| s.fields[0] == 0 && s.fields.windows(2).all(|w| w[0] < w[1]))
         );
         let cfg = from(&[]).expect("defaults");
-        let services: Vec<_> = subscriptions(&cfg).iter().map(|s| s.service).collect();
+        let subs = subscriptions(&cfg);
+        let services: Vec<_> = subs.iter().map(|s| s.service).collect();
         assert_eq!(
             services,
             [
                 Service::LevelOneEquities,
                 Service::LevelOneOptions,
-                Service::ChartEquity
-            ]
+                Service::ChartEquity,
+                Service::LevelOneFutures,
+                Service::LevelOneFuturesOptions,
+                Service::LevelOneForex,
+                Service::ChartFutures,
+                Service::NasdaqBook,
+                Service::ScreenerEquity,
+                Service::ScreenerOption,
+                Service::AcctActivity,
+            ],
+            "the zero-configuration run subscribes a small set of every service but the empty books"
         );
+        let account = subs.last().expect("account activity");
+        assert_eq!(account.keys, [ACCOUNT_ACTIVITY_KEY]);
+        assert_eq!(account.fields, [0, 1, 2, 3]);
+        let off = from(&[("ACCOUNT_ACTIVITY", "off"), ("FOREX_SYMBOLS", "")]).expect("valid");
+        let services: Vec<_> = subscriptions(&off).iter().map(|s| s.service).collect();
+        assert!(!services.contains(&Service::AcctActivity));
+        assert!(!services.contains(&Service::LevelOneForex));
     }
 
     #[test]

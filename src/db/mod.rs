@@ -59,6 +59,42 @@ pub struct RetentionDays {
     pub partition_premake: u32,
 }
 
+/// The tables holding one row per update or snapshot, by `"timestamp"`: range-partitioned by
+/// UTC day on PostgreSQL, kept `TICK_RETENTION_DAYS`, the first the size guard removes.
+pub const TICK_TABLES: [&str; 7] = [
+    "equity_data",
+    "option_data",
+    "futures_data",
+    "futures_option_data",
+    "forex_data",
+    "book_snapshots",
+    "screener_snapshots",
+];
+
+/// The candle tables, by `bar_start`: kept `BAR_RETENTION_DAYS`; the size guard removes
+/// their oldest day once only today's ticks are left.
+pub const CANDLE_TABLES: [&str; 2] = ["equity_bars", "futures_bars"];
+
+/// `account_activity` is kept like the candles (`BAR_RETENTION_DAYS`, by `received_at`): an
+/// order history is worth more than ticks. The size guard never removes it.
+pub const ACCOUNT_ACTIVITY_RETENTION: (&str, &str) = ("account_activity", "received_at");
+
+/// `SELECT (SELECT count(*) FROM t1 WHERE <cond>) + (…)` over the tick tables; `cond` may be
+/// empty.
+pub fn tick_count_sql(cond: &str) -> String {
+    let parts: Vec<String> = TICK_TABLES
+        .iter()
+        .map(|t| {
+            if cond.is_empty() {
+                format!("(SELECT count(*) FROM {t})")
+            } else {
+                format!("(SELECT count(*) FROM {t} WHERE {cond})")
+            }
+        })
+        .collect();
+    parts.join(" + ")
+}
+
 /// What one committed write did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WriteReport {

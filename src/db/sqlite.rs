@@ -20,6 +20,7 @@ use super::columns::{
     Value,
 };
 use super::migrate::MigrationReport;
+use super::{ACCOUNT_ACTIVITY_RETENTION, CANDLE_TABLES, TICK_TABLES};
 use super::{SinkError, WriteReport};
 use crate::rows::Batch;
 
@@ -172,6 +173,15 @@ async fn write_market_tables(
     Ok(inserted)
 }
 
+/// The oldest tick time over every tick table.
+static OLDEST_TICK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let parts: Vec<String> = TICK_TABLES
+        .iter()
+        .map(|t| format!("SELECT min(\"timestamp\") AS t FROM {t}"))
+        .collect();
+    format!("SELECT min(t) FROM ({})", parts.join(" UNION ALL "))
+});
+
 /// Rows deleted per statement by retention, so a big purge never holds the write lock long.
 const DELETE_CHUNK: i64 = 5_000;
 
@@ -184,14 +194,15 @@ impl SqliteSink {
         bar_cutoff: DateTime<Utc>,
     ) -> Result<(u64, u64), SinkError> {
         let mut deleted = 0;
-        for (table, column, cutoff) in [
-            ("equity_data", "\"timestamp\"", tick_cutoff),
-            ("option_data", "\"timestamp\"", tick_cutoff),
-            ("equity_bars", "bar_start", bar_cutoff),
+        let ticks = TICK_TABLES.map(|t| (t, "\"timestamp\"", tick_cutoff));
+        let candles = CANDLE_TABLES.map(|t| (t, "bar_start", bar_cutoff));
+        let (account, received) = ACCOUNT_ACTIVITY_RETENTION;
+        for (table, column, cutoff) in ticks.into_iter().chain(candles).chain([
+            (account, received, bar_cutoff),
             // A batch can only come back while its rows are kept.
             ("batch_ledger", "committed_at", tick_cutoff),
             ("rejected_rows", "rejected_at", tick_cutoff),
-        ] {
+        ]) {
             deleted += self
                 .delete_before(table, column, sqlite_time(cutoff))
                 .await?;
@@ -236,10 +247,7 @@ impl SqliteSink {
             if report.bytes_after < target {
                 break;
             }
-            let oldest: Option<String> = sqlx::query_scalar(
-                "SELECT min(t) FROM (SELECT min(\"timestamp\") AS t FROM equity_data \
-                 UNION ALL SELECT min(\"timestamp\") FROM option_data)",
-            )
+            let oldest: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(OLDEST_TICK_SQL.as_str()))
             .fetch_one(&self.pool)
             .await
             .map_err(|e| SinkError::new("find the oldest tick day", e))?;
@@ -247,22 +255,19 @@ impl SqliteSink {
                 .as_deref()
                 .and_then(|t| chrono::NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok())
                 .filter(|d| *d < today);
-            let (tables, cutoff): (&[(&str, &str)], _) = match oldest_day {
+            let (tables, cutoff): (Vec<(&str, &str)>, _) = match oldest_day {
                 Some(day) => {
                     report.days_dropped.push(day);
                     (
-                        &[
-                            ("equity_data", "\"timestamp\""),
-                            ("option_data", "\"timestamp\""),
-                        ],
+                        TICK_TABLES.map(|t| (t, "\"timestamp\"")).to_vec(),
                         day.succ_opt().unwrap_or(day),
                     )
                 }
-                None => (&[("equity_bars", "bar_start")], today),
+                None => (CANDLE_TABLES.map(|t| (t, "bar_start")).to_vec(), today),
             };
             for (table, column) in tables {
                 let n = self.delete_before(table, column, day_start(cutoff)).await?;
-                if *table == "equity_bars" {
+                if CANDLE_TABLES.contains(&table) {
                     report.candles_deleted += n;
                 }
             }

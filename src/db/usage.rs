@@ -5,7 +5,7 @@ use chrono::{Days, NaiveDate};
 use tokio_postgres::types::Type;
 
 use super::postgres::partitions::TICK_TABLES;
-use super::{Database, SinkError};
+use super::{CANDLE_TABLES, Database, SinkError, tick_count_sql};
 
 /// What the tick tables hold, as measured by the database.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -45,18 +45,16 @@ pub async fn tick_usage(db: &Database, today: NaiveDate) -> Result<TickUsage, Si
             let database_bytes: i64 = row.try_get(2).map_err(read("read the database size"))?;
             if tick_rows == 0 && tick_bytes > 0 {
                 tick_rows = conn
-                    .query_typed_one(
-                        "SELECT (SELECT count(*) FROM equity_data) + (SELECT count(*) FROM option_data)",
-                        &[],
-                    )
+                    .query_typed_one(&format!("SELECT {}", tick_count_sql("")), &[])
                     .await
                     .and_then(|r| r.try_get(0))
                     .map_err(read("count the tick rows"))?;
             }
             let last_day: i64 = conn
                 .query_typed_one(
-                    "SELECT (SELECT count(*) FROM equity_data WHERE \"timestamp\" >= $1::date::timestamp AT TIME ZONE 'UTC' AND \"timestamp\" < $2::date::timestamp AT TIME ZONE 'UTC') \
-                          + (SELECT count(*) FROM option_data WHERE \"timestamp\" >= $1::date::timestamp AT TIME ZONE 'UTC' AND \"timestamp\" < $2::date::timestamp AT TIME ZONE 'UTC')",
+                    &format!("SELECT {}", tick_count_sql(
+                        "\"timestamp\" >= $1::date::timestamp AT TIME ZONE 'UTC' AND \"timestamp\" < $2::date::timestamp AT TIME ZONE 'UTC'",
+                    )),
                     &[(&yesterday, Type::DATE), (&today, Type::DATE)],
                 )
                 .await
@@ -73,13 +71,17 @@ pub async fn tick_usage(db: &Database, today: NaiveDate) -> Result<TickUsage, Si
             // SQLite has no per-table size without the optional dbstat table: the used
             // pages are shared out over every row of the market tables (an estimate).
             let used = lite.used_bytes().await?;
-            let (ticks, all, last_day): (i64, i64, i64) = sqlx::query_as(
-                "SELECT (SELECT count(*) FROM equity_data) + (SELECT count(*) FROM option_data), \
-                        (SELECT count(*) FROM equity_data) + (SELECT count(*) FROM option_data) \
-                          + (SELECT count(*) FROM equity_bars), \
-                        (SELECT count(*) FROM equity_data WHERE \"timestamp\" >= ?1 AND \"timestamp\" < ?2) \
-                          + (SELECT count(*) FROM option_data WHERE \"timestamp\" >= ?1 AND \"timestamp\" < ?2)",
-            )
+            let ticks_sql = tick_count_sql("");
+            let candles_sql: Vec<String> = CANDLE_TABLES
+                .iter()
+                .map(|t| format!("(SELECT count(*) FROM {t})"))
+                .collect();
+            let sql = format!(
+                "SELECT {ticks_sql}, {ticks_sql} + {}, {}",
+                candles_sql.join(" + "),
+                tick_count_sql("\"timestamp\" >= ?1 AND \"timestamp\" < ?2"),
+            );
+            let (ticks, all, last_day): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(format!("{yesterday}T00:00:00.000Z"))
             .bind(format!("{today}T00:00:00.000Z"))
             .fetch_one(lite.pool())

@@ -37,6 +37,7 @@ use super::{
 use crate::counters::PipelineStats;
 use crate::rows::{Batch, EquityRow};
 use live_cadence::{LiveCadence, LiveSettings};
+use crate::db::{ACCOUNT_ACTIVITY_RETENTION, CANDLE_TABLES};
 use partitions::{PartitionCache, TICK_TABLES};
 
 /// `statement_timeout` of the shared connection (short statements; creating a partition may
@@ -414,13 +415,25 @@ impl PostgresSink {
         let bar_cutoff = today
             .checked_sub_days(Days::new(u64::from(keep.bars)))
             .unwrap_or(today);
-        report.bars_deleted = conn
+        for table in CANDLE_TABLES {
+            report.bars_deleted += conn
+                .execute_typed(
+                    &format!(
+                        "DELETE FROM {table} WHERE bar_start < $1::date::timestamp AT TIME ZONE 'UTC'"
+                    ),
+                    &[(&bar_cutoff, Type::DATE)],
+                )
+                .await
+                .map_err(|e| SinkError::new(format!("delete old {table}"), e))?;
+        }
+        let (table, column) = ACCOUNT_ACTIVITY_RETENTION;
+        report.bars_deleted += conn
             .execute_typed(
-                "DELETE FROM equity_bars WHERE bar_start < $1::date::timestamp AT TIME ZONE 'UTC'",
+                &format!("DELETE FROM {table} WHERE {column} < $1::date::timestamp AT TIME ZONE 'UTC'"),
                 &[(&bar_cutoff, Type::DATE)],
             )
             .await
-            .map_err(|e| SinkError::new("delete old equity_bars", e))?;
+            .map_err(|e| SinkError::new(format!("delete old {table}"), e))?;
         // A batch can only come back while its rows are kept: the ledger follows the ticks.
         report.ledger_deleted = conn
             .execute_typed(

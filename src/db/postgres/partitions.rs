@@ -1,4 +1,4 @@
-//! Daily range partitions of the tick tables (`equity_data`, `option_data`).
+//! Daily range partitions of the tick tables ([`TICK_TABLES`]).
 //!
 //! Before a batch is inserted, the UTC days it touches get their partition if this process has
 //! not seen them yet (`market_admin.ensure_day_partition`, idempotent and safe between
@@ -16,7 +16,7 @@ use crate::db::SinkError;
 use crate::rows::Batch;
 
 /// The partitioned tables.
-pub const TICK_TABLES: [&str; 2] = ["equity_data", "option_data"];
+pub use crate::db::TICK_TABLES;
 
 /// Days known to have a partition, per table.
 #[derive(Debug, Default)]
@@ -34,14 +34,26 @@ impl PartitionCache {
                 wanted.push((table, day));
             }
         };
-        batch
-            .equities
-            .iter()
-            .for_each(|r| add("equity_data", r.timestamp.date_naive()));
-        batch
-            .options
-            .iter()
-            .for_each(|r| add("option_data", r.timestamp.date_naive()));
+        let days = |table: &'static str, times: &mut dyn Iterator<Item = NaiveDate>| {
+            times.for_each(|d| add(table, d));
+        };
+        let mut days = days;
+        days("equity_data", &mut batch.equities.iter().map(|r| r.timestamp.date_naive()));
+        days("option_data", &mut batch.options.iter().map(|r| r.timestamp.date_naive()));
+        days("futures_data", &mut batch.futures.iter().map(|r| r.timestamp.date_naive()));
+        days(
+            "futures_option_data",
+            &mut batch.futures_options.iter().map(|r| r.timestamp.date_naive()),
+        );
+        days("forex_data", &mut batch.forex.iter().map(|r| r.timestamp.date_naive()));
+        days(
+            "book_snapshots",
+            &mut batch.books.iter().map(|r| r.snapshot_time.date_naive()),
+        );
+        days(
+            "screener_snapshots",
+            &mut batch.screeners.iter().map(|r| r.timestamp.date_naive()),
+        );
         wanted
     }
 

@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
 use super::partitions::{TICK_TABLES, drop_before};
-use crate::db::SinkError;
+use crate::db::{CANDLE_TABLES, SinkError};
 
 /// The days that have a tick partition (any tick table), oldest first.
 pub async fn tick_days(client: &Client) -> Result<Vec<NaiveDate>, SinkError> {
@@ -40,20 +40,27 @@ pub async fn drop_through(client: &Client, day: NaiveDate) -> Result<u32, SinkEr
     Ok(dropped)
 }
 
-/// Deletes the oldest UTC day of candles, if it is before `keep_from`; returns the rows.
+/// Deletes the oldest UTC day of candles of each candle table, if it is before `keep_from`;
+/// returns the rows.
 pub async fn delete_oldest_candle_day(
     client: &Client,
     keep_from: NaiveDate,
 ) -> Result<u64, SinkError> {
-    client
-        .execute_typed(
-            "DELETE FROM equity_bars WHERE bar_start < LEAST( \
-                 (SELECT date_trunc('day', min(bar_start) AT TIME ZONE 'UTC') + interval '1 day' FROM equity_bars), \
-                 $1::date::timestamp) AT TIME ZONE 'UTC'",
-            &[(&keep_from, Type::DATE)],
-        )
-        .await
-        .map_err(|e| SinkError::new("delete the oldest day of equity_bars", e))
+    let mut deleted = 0;
+    for table in CANDLE_TABLES {
+        deleted += client
+            .execute_typed(
+                &format!(
+                    "DELETE FROM {table} WHERE bar_start < LEAST( \
+                         (SELECT date_trunc('day', min(bar_start) AT TIME ZONE 'UTC') + interval '1 day' FROM {table}), \
+                         $1::date::timestamp) AT TIME ZONE 'UTC'"
+                ),
+                &[(&keep_from, Type::DATE)],
+            )
+            .await
+            .map_err(|e| SinkError::new(format!("delete the oldest day of {table}"), e))?;
+    }
+    Ok(deleted)
 }
 
 /// The database's size in bytes.

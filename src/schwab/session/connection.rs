@@ -233,6 +233,11 @@ async fn goodbye(ws: &mut Socket, end: &CloseReason, builder: &mut RequestBuilde
 struct Session<'p> {
     builder: RequestBuilder<'p>,
     queue: VecDeque<Request>,
+    /// Keys of every subscription of the plan, and of those Schwab accepted so far (with
+    /// the per-service counts), for the code-19 report.
+    keys_planned: usize,
+    keys_accepted: usize,
+    accepted_by_service: Vec<String>,
     pending: Option<(Request, Instant)>,
     logged_in: bool,
     streaming_at: Option<DateTime<Utc>>,
@@ -260,6 +265,9 @@ impl<'p> Session<'p> {
         Self {
             builder,
             queue,
+            keys_planned: plan.subscriptions.iter().map(|s| s.keys.len()).sum(),
+            keys_accepted: 0,
+            accepted_by_service: Vec::new(),
             pending: None,
             logged_in: false,
             streaming_at: None,
@@ -430,15 +438,38 @@ impl<'p> Session<'p> {
                 if let Some(end) = closing_code(response.code, &response.message) {
                     return Step::End(end);
                 }
-                tracing::error!(
-                    service = request.service,
-                    command = request.command,
-                    code = response.code,
-                    message = %response.message,
-                    "Schwab refused a subscription; check the symbols and field numbers of this service"
-                );
+                if response.code == codes::SYMBOL_LIMIT {
+                    // Not retried on this connection (it would be refused again): the other
+                    // services stream on; the next connection asks for the same keys once.
+                    tracing::error!(
+                        service = request.service,
+                        keys_refused = request.keys,
+                        keys_accepted_before = self.keys_accepted,
+                        keys_accepted_by_service = %self.accepted_by_service.join(", "),
+                        keys_configured = self.keys_planned,
+                        message = %response.message,
+                        "Schwab refused the {} subscription of {} key(s): symbol limit reached (code 19) after {} key(s) were accepted ({} configured in all); this service streams nothing until keys are removed: shorten its symbol list (or others) in .env and restart",
+                        request.service,
+                        request.keys,
+                        self.keys_accepted,
+                        self.keys_planned,
+                    );
+                } else {
+                    tracing::error!(
+                        service = request.service,
+                        command = request.command,
+                        code = response.code,
+                        message = %response.message,
+                        "Schwab refused a subscription; check the symbols and field numbers of this service"
+                    );
+                }
             } else {
-                tracing::info!(service = request.service, "subscribed");
+                if request.keys > 0 {
+                    self.keys_accepted += request.keys;
+                    self.accepted_by_service
+                        .push(format!("{} {}", request.service, request.keys));
+                }
+                tracing::info!(service = request.service, keys = request.keys, "subscribed");
             }
             if let Step::End(e) = self.send_next(ws, on_streaming).await {
                 return Step::End(e);

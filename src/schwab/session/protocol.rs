@@ -48,6 +48,8 @@ pub struct Request {
     pub request_id: String,
     pub service: &'static str,
     pub command: &'static str,
+    /// Keys the request subscribes (0 for ADMIN requests).
+    pub keys: usize,
     text: String,
 }
 
@@ -104,6 +106,7 @@ impl<'a> RequestBuilder<'a> {
             request_id,
             service,
             command,
+            keys: 0,
             text,
         }
     }
@@ -124,7 +127,10 @@ impl<'a> RequestBuilder<'a> {
             "keys": sub.keys.join(","),
             "fields": field_list(&sub.fields),
         });
-        self.build(sub.service.wire_name(), "SUBS", parameters)
+        Request {
+            keys: sub.keys.len(),
+            ..self.build(sub.service.wire_name(), "SUBS", parameters)
+        }
     }
 
     /// `ADMIN LOGOUT`.
@@ -151,6 +157,8 @@ pub fn is_success(code: i64) -> bool {
 pub mod codes {
     pub const LOGIN_DENIED: i64 = 3;
     pub const CLOSE_CONNECTION: i64 = 12;
+    /// REACHED_SYMBOL_LIMIT: a SUBS/ADD went past Schwab's symbol limit (number undocumented).
+    pub const SYMBOL_LIMIT: i64 = 19;
     pub const STOP_STREAMING: i64 = 30;
 }
 
