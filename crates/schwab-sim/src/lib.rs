@@ -11,7 +11,9 @@
 //! `equity_fields` and `option_fields`, `frames` and `json` (wire text), `simulator`,
 //! `commands` and `event_loop` (the simulator itself).
 
+mod account_activity;
 mod black_scholes;
+mod books;
 mod candles;
 mod commands;
 mod config;
@@ -19,19 +21,28 @@ mod equity_fields;
 mod error;
 mod event_loop;
 mod field_value;
+mod forex_fields;
 mod frames;
+mod futures;
+mod futures_fields;
+mod futures_option_fields;
+mod futures_reference;
 mod instruments;
 mod json;
+mod keys;
 mod market_time;
 mod option_fields;
 mod option_model;
 mod option_symbol;
 mod reference;
 mod schedule;
+mod screeners;
 mod seeding;
 pub mod server;
 mod simulator;
 mod subscription;
+mod tick_instruments;
+mod tick_walk;
 mod walk;
 
 #[cfg(test)]

@@ -21,11 +21,16 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, frame::coding::CloseCode};
 
 use super::{Control, ReceivedCommand, Shared, lock};
-use crate::MarketSimulator;
+use crate::subscription::Service;
+use crate::{MarketSimulator, SimError};
 
 /// Control messages a connection can queue (a switch sends one at a time).
 const CONTROL_CAPACITY: usize = 8;
-const DATA_SERVICES: [&str; 3] = ["LEVELONE_EQUITIES", "LEVELONE_OPTIONS", "CHART_EQUITY"];
+
+/// Names of every data service the fake streams.
+fn data_services() -> impl Iterator<Item = &'static str> {
+    Service::ALL.into_iter().map(Service::name)
+}
 
 /// `GET /ws`: the WebSocket upgrade.
 pub(super) async fn upgrade(State(shared): State<Arc<Shared>>, mut req: Request) -> Response {
@@ -327,7 +332,7 @@ impl Conn {
         if service == "ADMIN" && command == "LOGOUT" {
             return (vec![reply(0, "SUCCESS")], After::Close);
         }
-        let Some(&service_name) = DATA_SERVICES.iter().find(|s| **s == service) else {
+        let Some(service_name) = data_services().find(|s| *s == service) else {
             return (
                 vec![reply(11, &format!("Service not available: {service}"))],
                 After::Continue,
@@ -388,13 +393,12 @@ impl Conn {
         }
         let applied = lock(&shared.market).apply_command(service_name, command, &keys, &fields);
         if let Err(e) = applied {
-            return (
-                vec![reply(
-                    failure_code,
-                    &format!("{command} command failed: {e}"),
-                )],
-                After::Continue,
-            );
+            // Code 19 for the symbol limit, the command's failure code for anything else.
+            let (code, msg) = match e {
+                SimError::SymbolLimit { .. } => (19, e.to_string()),
+                e => (failure_code, format!("{command} command failed: {e}")),
+            };
+            return (vec![reply(code, &msg)], After::Continue);
         }
         let entry = self.subscribed.entry(service_name).or_default();
         match command {
@@ -467,7 +471,7 @@ impl Conn {
 }
 
 fn clear_subscriptions(market: &mut MarketSimulator) {
-    for service in DATA_SERVICES {
+    for service in data_services() {
         // SUBS with no keys and no fields empties a service; it cannot fail.
         let _ = market.apply_command(service, "SUBS", &[], &[]);
     }
