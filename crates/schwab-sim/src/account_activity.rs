@@ -243,7 +243,7 @@ fn item(seq: u64, key: &str, fields: FieldSet, account: &str, kind: &str, data: 
 impl MarketSimulator {
     /// Emits the ACCT_ACTIVITY items due at `t`.
     pub(super) fn emit_account_activity(&mut self, t: i64, frames: &mut Vec<String>) {
-        if !self.account.next_due().is_some_and(|at| at <= t) {
+        if self.account.next_due().is_none_or(|at| at > t) {
             return;
         }
         let service = Service::AcctActivity;

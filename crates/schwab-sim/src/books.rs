@@ -51,21 +51,20 @@ impl MarketSimulator {
     /// Emits the books due at `t`.
     pub(super) fn emit_books(&mut self, t: i64, frames: &mut Vec<String>) {
         for (i, service) in BOOK_SERVICES.into_iter().enumerate() {
-            if !self.book_next_at[i].is_some_and(|at| at <= t) {
+            if self.book_next_at[i].is_none_or(|at| at > t) {
                 continue;
             }
             let keys: Vec<usize> = self.subs[service.index()].keys.iter().copied().collect();
-            self.book_next_at[i] = (!keys.is_empty())
-                .then(|| (t.div_euclid(BOOK_INTERVAL_MS) + 1) * BOOK_INTERVAL_MS);
+            self.book_next_at[i] =
+                (!keys.is_empty()).then(|| (t.div_euclid(BOOK_INTERVAL_MS) + 1) * BOOK_INTERVAL_MS);
             let fields = self.subs[service.index()].fields;
             let mut content = ContentBuffer::default();
             for id in keys {
-                let mut rng = Rng::with_seed(mix(
-                    mix(self.cfg.seed, BOOK_SALT + i as u64),
-                    t as u64,
-                ));
+                let mut rng =
+                    Rng::with_seed(mix(mix(self.cfg.seed, BOOK_SALT + i as u64), t as u64));
                 let item = if service == Service::OptionsBook {
-                    let underlying_price = self.underlyings[self.options[id].underlying].state.mark();
+                    let underlying_price =
+                        self.underlyings[self.options[id].underlying].state.mark();
                     let contract = &mut self.options[id];
                     if contract.level_one.is_none() {
                         contract.state.step(underlying_price, t);
@@ -105,7 +104,12 @@ impl MarketSimulator {
 }
 
 /// One book item at `t`.
-fn book_item(input: &BookInput<'_>, t: i64, fields: super::field_value::FieldSet, rng: &mut Rng) -> String {
+fn book_item(
+    input: &BookInput<'_>,
+    t: i64,
+    fields: super::field_value::FieldSet,
+    rng: &mut Rng,
+) -> String {
     let levels = if is_regular_hours(t) {
         rng.usize(10..=20)
     } else {
@@ -134,7 +138,14 @@ fn book_item(input: &BookInput<'_>, t: i64, fields: super::field_value::FieldSet
 }
 
 /// One side of a book as a JSON array: `levels` price levels from `best` moving by `side`.
-fn build_side(input: &BookInput<'_>, best: i64, side: i64, levels: usize, t: i64, rng: &mut Rng) -> String {
+fn build_side(
+    input: &BookInput<'_>,
+    best: i64,
+    side: i64,
+    levels: usize,
+    t: i64,
+    rng: &mut Rng,
+) -> String {
     let mut out = String::from("[");
     let mut price = best;
     for level in 0..levels {

@@ -141,7 +141,11 @@ impl MarketSimulator {
             Command::Add => {
                 let new = distinct
                     .iter()
-                    .filter(|k| !self.lookup(service, k).is_some_and(|id| current.contains(&id)))
+                    .filter(|k| {
+                        !self
+                            .lookup(service, k)
+                            .is_some_and(|id| current.contains(&id))
+                    })
                     .count();
                 total + new
             }
@@ -265,7 +269,8 @@ impl MarketSimulator {
                 self.keep_walking(underlying);
             }
             Service::ChartEquity => {
-                self.underlyings[id].chart = Some(super::instruments::ChartSub { snapshot_due: true });
+                self.underlyings[id].chart =
+                    Some(super::instruments::ChartSub { snapshot_due: true });
                 self.chart_snapshots_at = earliest(self.chart_snapshots_at, snapshot_at);
                 self.keep_walking(id);
             }

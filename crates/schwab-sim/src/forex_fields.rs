@@ -150,7 +150,11 @@ mod tests {
         let eur = ForexState::new("EUR/USD", 1, 1.0, 0);
         let jpy = ForexState::new("USD/JPY", 1, 1.0, 0);
         assert!((1.0..1.2).contains(&eur.walk.mid()), "{}", eur.walk.mid());
-        assert!((140.0..160.0).contains(&jpy.walk.mid()), "{}", jpy.walk.mid());
+        assert!(
+            (140.0..160.0).contains(&jpy.walk.mid()),
+            "{}",
+            jpy.walk.mid()
+        );
         assert_eq!((eur.digits, jpy.digits), (5, 3));
         for f in 1..=MAX_FOREX_FIELD {
             assert!(forex_field(&eur, f, false).is_some(), "field {f}");

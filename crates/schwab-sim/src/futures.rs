@@ -191,8 +191,14 @@ impl FutureOptionState {
         state.requote(underlying_price, now_ms - 1);
         let ticks = |p: f64, t: f64| ((p / t).round() as i64).max(1);
         let tick = state.root.tick;
-        state.close_t = ticks(state.theo * (1.0 + 0.06 * standard_normal(&mut state.rng)), tick);
-        state.open_t = ticks(state.theo * (1.0 + 0.03 * standard_normal(&mut state.rng)), tick);
+        state.close_t = ticks(
+            state.theo * (1.0 + 0.06 * standard_normal(&mut state.rng)),
+            tick,
+        );
+        state.open_t = ticks(
+            state.theo * (1.0 + 0.03 * standard_normal(&mut state.rng)),
+            tick,
+        );
         let trade_time = now_ms - state.rng.i64(1000..600_000);
         state.trade(trade_time);
         state.high_t = state.high_t.max(state.open_t);
@@ -282,7 +288,10 @@ mod tests {
         let es = FutureState::new("/ES", "ES", None, 1, 1.0, now);
         assert_eq!(&*es.active_symbol, "/ESZ26");
         assert_eq!(&*es.product, "/ES");
-        assert!(es.description.starts_with("E-mini S&P 500 Index Futures,Dec-2026"));
+        assert!(
+            es.description
+                .starts_with("E-mini S&P 500 Index Futures,Dec-2026")
+        );
         assert!((5500.0..6500.0).contains(&es.walk.mark()));
         let Ok(key) = parse_future_option_key("./OZCZ27C565") else {
             panic!("valid key refused");

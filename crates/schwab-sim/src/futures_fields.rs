@@ -11,7 +11,11 @@ pub(crate) const MAX_FUTURES_FIELD: u32 = 40;
 const TRADING_HOURS: &str = "GLBX(de=1640;0=-1700;1=r-1700d-1515;7=d-1515)";
 
 /// Value of `field` for `s`; `None` for field 0 (sent as `key`) and unknown fields.
-pub(crate) fn futures_field(s: &FutureState, field: u32, volume_as_float: bool) -> Option<FieldValue> {
+pub(crate) fn futures_field(
+    s: &FutureState,
+    field: u32,
+    volume_as_float: bool,
+) -> Option<FieldValue> {
     let w = &s.walk;
     let close = w.price(w.close_t);
     let net_change = round_to(w.price(w.last_t) - close, 6);

@@ -229,7 +229,8 @@ pub(crate) fn active_contract(root: &FutureRoot, now_ms: i64) -> ContractMonth {
     };
     for _ in 0..36 {
         let code = MONTH_CODES[(month.month - 1) as usize];
-        if root.months.contains(code) && contract_expiry_ms(root, month) > now_ms + ROLL_DAYS * DAY_MS
+        if root.months.contains(code)
+            && contract_expiry_ms(root, month) > now_ms + ROLL_DAYS * DAY_MS
         {
             return month;
         }
@@ -258,8 +259,7 @@ pub(crate) struct FutureKey {
 }
 
 /// Expected futures key format (for error messages).
-pub(crate) const FUTURE_KEY_FORMAT: &str =
-    "\"/\" + root (1 to 4 upper-case letters or digits) + optional month code (FGHJKMNQUVXZ) and 2-digit year, e.g. \"/ES\" or \"/ESZ26\"";
+pub(crate) const FUTURE_KEY_FORMAT: &str = "\"/\" + root (1 to 4 upper-case letters or digits) + optional month code (FGHJKMNQUVXZ) and 2-digit year, e.g. \"/ES\" or \"/ESZ26\"";
 /// Expected futures option key format (for error messages).
 pub(crate) const FUTURE_OPTION_KEY_FORMAT: &str =
     "\"./\" + root + month code + 2-digit year + C|P + strike, e.g. \"./OZCZ27C565\"";
@@ -424,7 +424,13 @@ mod tests {
             parse_future_option_key("./ESH27P5800.5").map(|k| (k.underlying(), k.strike)),
             Ok(("/ESH27".to_string(), 5800.5))
         );
-        for bad in ["/OZCZ27C565", "./OZCZ27X565", "./OZCZ27C", "./OZC27C565", "./Z27C565"] {
+        for bad in [
+            "/OZCZ27C565",
+            "./OZCZ27X565",
+            "./OZCZ27C",
+            "./OZC27C565",
+            "./Z27C565",
+        ] {
             assert!(parse_future_option_key(bad).is_err(), "{bad}");
         }
     }
@@ -438,11 +444,23 @@ mod tests {
         assert_eq!(active_contract(&es, utc(2027, 1, 5)).code(), "H27");
         let cl = future_root("CL");
         assert_eq!(active_contract(&cl, utc(2026, 12, 2)).code(), "F27");
-        let expiry = contract_expiry_ms(&es, ContractMonth { year: 2027, month: 3 });
-        assert_eq!(eastern_date(expiry), NaiveDate::from_ymd_opt(2027, 3, 19).unwrap_or_default());
+        let expiry = contract_expiry_ms(
+            &es,
+            ContractMonth {
+                year: 2027,
+                month: 3,
+            },
+        );
+        assert_eq!(
+            eastern_date(expiry),
+            NaiveDate::from_ymd_opt(2027, 3, 19).unwrap_or_default()
+        );
         assert!(future_root("QQ").price > 0.0);
         let zc = future_root("ZC");
-        let z27 = ContractMonth { year: 2027, month: 12 };
+        let z27 = ContractMonth {
+            year: 2027,
+            month: 12,
+        };
         assert!(option_expiry_ms(&zc, z27) < contract_expiry_ms(&zc, z27));
         assert_eq!(z27.label(), "Dec-2027");
     }

@@ -68,7 +68,10 @@ impl ParsedKey {
                     .map_err(|r| invalid(r, SCREENER_KEY_FORMAT))
             }
             Service::AcctActivity => {
-                if key.is_empty() || key.len() > MAX_ACCOUNT_KEY_LEN || key.chars().any(char::is_control) {
+                if key.is_empty()
+                    || key.len() > MAX_ACCOUNT_KEY_LEN
+                    || key.chars().any(char::is_control)
+                {
                     Err(invalid(
                         "it is empty, too long or has control characters".into(),
                         "any text of 1 to 128 characters, e.g. \"Account Activity\"",

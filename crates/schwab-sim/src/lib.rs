@@ -47,6 +47,8 @@ mod walk;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_services;
 
 pub use config::SimConfig;
 pub use error::SimError;

@@ -34,7 +34,14 @@ const SCREENER_SALT: u64 = 0x5343;
 pub(crate) const SCREENER_KEY_FORMAT: &str = "PREFIX_SORTFIELD_FREQUENCY with an equity prefix ($COMPX, $DJI, $SPX.X, INDEX_AL, NYSE, NASDAQ, OTCBB, EQUITY_ALL) on SCREENER_EQUITY or an option prefix (OPTION_PUT, OPTION_CALL, OPTION_ALL) on SCREENER_OPTION, a sort field (VOLUME, TRADES, PERCENT_CHANGE_UP, PERCENT_CHANGE_DOWN, AVERAGE_PERCENT_VOLUME) and a frequency (0, 1, 5, 10, 30, 60), e.g. \"NASDAQ_VOLUME_5\"";
 
 const EQUITY_PREFIXES: [&str; 8] = [
-    "$COMPX", "$DJI", "$SPX.X", "INDEX_AL", "NYSE", "NASDAQ", "OTCBB", "EQUITY_ALL",
+    "$COMPX",
+    "$DJI",
+    "$SPX.X",
+    "INDEX_AL",
+    "NYSE",
+    "NASDAQ",
+    "OTCBB",
+    "EQUITY_ALL",
 ];
 const OPTION_PREFIXES: [&str; 3] = ["OPTION_PUT", "OPTION_CALL", "OPTION_ALL"];
 const SORT_FIELDS: [&str; 5] = [
@@ -45,7 +52,9 @@ const SORT_FIELDS: [&str; 5] = [
     "AVERAGE_PERCENT_VOLUME",
 ];
 const FREQUENCIES: [i64; 6] = [0, 1, 5, 10, 30, 60];
-const DOW_MEMBERS: [&str; 9] = ["AAPL", "MSFT", "NVDA", "AMZN", "JPM", "KO", "DIS", "V", "WMT"];
+const DOW_MEMBERS: [&str; 9] = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "JPM", "KO", "DIS", "V", "WMT",
+];
 const OPTION_UNDERLYINGS: [&str; 12] = [
     "SPY", "QQQ", "AAPL", "NVDA", "TSLA", "AMD", "AMZN", "META", "IWM", "MSFT", "PLTR", "COIN",
 ];
@@ -166,7 +175,10 @@ impl Screener {
             })
             .collect();
         let universe_volume: i64 = scored.iter().map(|s| s.1).sum::<i64>().max(1);
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.symbol.cmp(&b.2.symbol)));
+        scored.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| a.2.symbol.cmp(&b.2.symbol))
+        });
         let mut out = String::with_capacity(2048);
         out.push('{');
         json::push_key(&mut out, "key");
@@ -217,7 +229,10 @@ fn write_row(out: &mut String, row: &Row, volume: i64, universe_volume: i64) {
     json::push_f64(out, round_to(change / row.close * 100.0, 4));
     out.push(',');
     json::push_key(out, "marketShare");
-    json::push_f64(out, round_to(volume as f64 / universe_volume as f64 * 100.0, 2));
+    json::push_f64(
+        out,
+        round_to(volume as f64 / universe_volume as f64 * 100.0, 2),
+    );
     out.push(',');
     json::push_key(out, "totalVolume");
     json::push_i64(out, row.total_volume);
@@ -283,10 +298,7 @@ fn option_universe(prefix: &str, now_ms: i64, rng: &mut Rng) -> Vec<Row> {
                 expiry.format("%y%m%d"),
                 (strike * 1000.0).round() as i64
             );
-            let description = format!(
-                "{root} {} {strike:.2} {kind}",
-                expiry.format("%m/%d/%Y")
-            );
+            let description = format!("{root} {} {strike:.2} {kind}", expiry.format("%m/%d/%Y"));
             let value = 0.4 * r.base_price * r.annual_volatility * (days as f64 / 365.0).sqrt();
             let close = round_to(value * (1.0 + 0.1 * standard_normal(rng)), 2).max(0.05);
             let last = round_to(close * (1.0 + 0.2 * standard_normal(rng)), 2).max(0.01);
@@ -324,7 +336,7 @@ impl MarketSimulator {
             .into_iter()
             .enumerate()
         {
-            if !self.screener_next_at[i].is_some_and(|at| at <= t) {
+            if self.screener_next_at[i].is_none_or(|at| at > t) {
                 continue;
             }
             let sub = &self.subs[service.index()];

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use super::account_activity::AccountActivity;
 use super::config::{SimConfig, UpdateClock};
 use super::frames::heartbeat;
-use super::account_activity::AccountActivity;
 use super::instruments::{
     ForexPair, FutureInstrument, FutureOptionContract, OptionContract, Underlying,
 };

@@ -277,7 +277,10 @@ mod tests {
     #[test]
     fn parsing_and_validation() {
         assert_eq!(Service::parse("CHART_EQUITY"), Ok(Service::ChartEquity));
-        assert_eq!(Service::parse("LEVELONE_FUTURES"), Ok(Service::LevelOneFutures));
+        assert_eq!(
+            Service::parse("LEVELONE_FUTURES"),
+            Ok(Service::LevelOneFutures)
+        );
         for (i, s) in Service::ALL.into_iter().enumerate() {
             assert_eq!((s.index(), Service::parse(s.name())), (i, Ok(s)));
         }

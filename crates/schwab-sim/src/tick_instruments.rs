@@ -10,7 +10,9 @@ use super::futures::{FutureOptionState, FutureState};
 use super::futures_fields::futures_field;
 use super::futures_option_fields::futures_option_field;
 use super::futures_reference::{FutureKey, FutureOptionKey, parse_future_key};
-use super::instruments::{ChartSub, ForexPair, FutureInstrument, FutureOptionContract, LevelOneSub};
+use super::instruments::{
+    ChartSub, ForexPair, FutureInstrument, FutureOptionContract, LevelOneSub,
+};
 use super::market_time::MINUTE_MS;
 use super::schedule::EventKind;
 use super::seeding::mix;
@@ -50,7 +52,13 @@ impl MarketSimulator {
             None => match parse_future_key(&underlying) {
                 Ok(spec) => self.create_future(&underlying, &spec),
                 // the option key's root and month were validated: this cannot happen
-                Err(_) => self.create_future("/ES", &FutureKey { root: "ES".into(), contract: None }),
+                Err(_) => self.create_future(
+                    "/ES",
+                    &FutureKey {
+                        root: "ES".into(),
+                        contract: None,
+                    },
+                ),
             },
         };
         let price = self.futures[future].state.walk.mid();
@@ -157,7 +165,9 @@ impl MarketSimulator {
         let f = &mut self.futures[id];
         if f.is_active()
             && !f.slot.is_scheduled()
-            && let Some(at) = self.clock.next_update_after(self.now_ms, f.state.walk.rng())
+            && let Some(at) = self
+                .clock
+                .next_update_after(self.now_ms, f.state.walk.rng())
         {
             self.schedule.set(&mut f.slot, at, EventKind::Future, id);
         }
@@ -193,7 +203,10 @@ impl MarketSimulator {
     pub(super) fn update_future_option(&mut self, id: usize, t: i64, content: &mut ContentBuffer) {
         let seed = self.cfg.seed;
         let fields = self.subs[Service::LevelOneFuturesOptions.index()].fields;
-        let price = self.futures[self.future_options[id].future].state.walk.mid();
+        let price = self.futures[self.future_options[id].future]
+            .state
+            .walk
+            .mid();
         let o = &mut self.future_options[id];
         o.slot.consume();
         let Some(sub) = &mut o.level_one else {

@@ -344,13 +344,7 @@ impl SimServer {
 
     /// Accepted SUBS and ADD commands (code 0) per service name, over all connections so far.
     pub fn subscription_counts(&self) -> BTreeMap<String, u64> {
-        let mut counts = BTreeMap::new();
-        for c in &lock(&self.shared.journal).commands {
-            if c.response_code == 0 && matches!(c.command.as_str(), "SUBS" | "ADD") {
-                *counts.entry(c.service.clone()).or_insert(0) += 1;
-            }
-        }
-        counts
+        subscription_counts(&lock(&self.shared.journal).commands)
     }
 
     /// Switch: the next `n` HTTP calls get 429 with `Retry-After: 1`.
@@ -364,6 +358,17 @@ impl Drop for SimServer {
         self.shared.send_control(Control::Drop, false);
         self.task.abort();
     }
+}
+
+/// Accepted SUBS and ADD commands per service.
+fn subscription_counts(commands: &[ReceivedCommand]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for c in commands {
+        if c.response_code == 0 && matches!(c.command.as_str(), "SUBS" | "ADD") {
+            *counts.entry(c.service.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
 }
 
 /// `n` random lower-case hex digits.

@@ -496,3 +496,123 @@ fn response(
     }]})
     .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SimConfig;
+    use crate::server::{Connections, Journal, SimServerSettings, Switches, subscription_counts};
+    use std::sync::Mutex;
+
+    fn shared(limit: Option<usize>) -> Shared {
+        let settings = SimServerSettings {
+            market: SimConfig {
+                symbol_limit: limit,
+                ..SimConfig::default()
+            },
+            ..SimServerSettings::default()
+        };
+        Shared {
+            customer_id: "c".into(),
+            correl_id: "r".into(),
+            auth: Mutex::new(super::super::auth::AuthState::default()),
+            market: Mutex::new(MarketSimulator::new(settings.market, 1_765_306_800_000)),
+            conns: Mutex::new(Connections::default()),
+            journal: Mutex::new(Journal::default()),
+            switches: Mutex::new(Switches::default()),
+            settings,
+            addr: ([127, 0, 0, 1], 0).into(),
+        }
+    }
+
+    fn conn() -> Conn {
+        Conn {
+            id: 1,
+            logged_in: true,
+            login_acked: true,
+            silent: false,
+            held: Vec::new(),
+            held_until: None,
+            held_after: After::Continue,
+            held_login: false,
+            subscribed: HashMap::new(),
+            no_subs_deadline: None,
+        }
+    }
+
+    /// Sends one command, returns (code, msg).
+    fn send(
+        conn: &mut Conn,
+        shared: &Shared,
+        service: &str,
+        command: &str,
+        keys: &str,
+    ) -> (i64, String) {
+        let request = json!({"requests": [{"requestid": "1", "service": service, "command": command,
+            "SchwabClientCustomerId": "c", "SchwabClientCorrelId": "r",
+            "parameters": {"keys": keys, "fields": "0,1,2,3"}}]});
+        let (replies, _) = conn.on_text(shared, &request.to_string(), false);
+        let v: Value = serde_json::from_str(&replies[0]).unwrap_or_default();
+        let content = &v["response"][0]["content"];
+        (
+            content["code"].as_i64().unwrap_or(-1),
+            content["msg"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    #[test]
+    fn the_symbol_limit_answers_19_and_account_activity_refuses_add_and_view() {
+        let shared = shared(Some(3));
+        let mut c = conn();
+        assert_eq!(
+            send(&mut c, &shared, "LEVELONE_EQUITIES", "SUBS", "AAPL,MSFT").0,
+            0
+        );
+        assert_eq!(
+            send(&mut c, &shared, "LEVELONE_FUTURES", "SUBS", "/ES").0,
+            0
+        );
+        let (code, msg) = send(&mut c, &shared, "LEVELONE_FOREX", "ADD", "EUR/USD");
+        assert_eq!(code, 19, "{msg}");
+        assert!(msg.contains("symbol limit"), "{msg}");
+        assert_eq!(lock(&shared.market).subscribed_keys(), 3);
+        assert_eq!(
+            send(&mut c, &shared, "LEVELONE_EQUITIES", "ADD", "AAPL").0,
+            0,
+            "already subscribed"
+        );
+        lock(&shared.market).set_symbol_limit(Some(5));
+        assert_eq!(
+            send(&mut c, &shared, "ACCT_ACTIVITY", "SUBS", "Account Activity").0,
+            0
+        );
+        assert_eq!(send(&mut c, &shared, "ACCT_ACTIVITY", "ADD", "Other").0, 24);
+        assert_eq!(send(&mut c, &shared, "ACCT_ACTIVITY", "VIEW", "").0, 25);
+        assert_eq!(
+            send(&mut c, &shared, "LEVELONE_FUTURES", "SUBS", "ES").0,
+            22
+        );
+        assert_eq!(send(&mut c, &shared, "FOREX_BOOK", "SUBS", "EUR/USD").0, 11);
+        let counts = subscription_counts(&lock(&shared.journal).commands);
+        assert_eq!(counts.get("LEVELONE_EQUITIES"), Some(&2));
+        assert_eq!(counts.get("ACCT_ACTIVITY"), Some(&1));
+        assert_eq!(counts.get("LEVELONE_FOREX"), None);
+        for service in data_services() {
+            let keys = match service {
+                "LEVELONE_OPTIONS" | "OPTIONS_BOOK" => "AAPL  251219C00230000",
+                "LEVELONE_FUTURES" | "CHART_FUTURES" => "/NQ",
+                "LEVELONE_FUTURES_OPTIONS" => "./OZCZ27C565",
+                "LEVELONE_FOREX" => "USD/JPY",
+                "SCREENER_EQUITY" => "NASDAQ_VOLUME_5",
+                "SCREENER_OPTION" => "OPTION_CALL_VOLUME_5",
+                "ACCT_ACTIVITY" => "Account Activity",
+                _ => "SPY",
+            };
+            lock(&shared.market).set_symbol_limit(None);
+            let (code, msg) = send(&mut c, &shared, service, "SUBS", keys);
+            assert_eq!(code, 0, "{service}: {msg}");
+        }
+        let counts = subscription_counts(&lock(&shared.journal).commands);
+        assert_eq!(counts.len(), 13, "{counts:?}");
+    }
+}
