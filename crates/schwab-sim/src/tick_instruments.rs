@@ -13,11 +13,12 @@ use super::futures_reference::{FutureKey, FutureOptionKey, parse_future_key};
 use super::instruments::{
     ChartSub, ForexPair, FutureInstrument, FutureOptionContract, LevelOneSub,
 };
-use super::market_time::MINUTE_MS;
+use super::market_time::{MINUTE_MS, minute_start};
 use super::schedule::EventKind;
-use super::seeding::mix;
+use super::seeding::{mix, symbol_hash};
 use super::simulator::MarketSimulator;
 use super::subscription::Service;
+use super::walk::Trade;
 
 impl MarketSimulator {
     /// Adds an (inactive) futures key.
@@ -31,9 +32,10 @@ impl MarketSimulator {
             self.now_ms,
         );
         let id = self.futures.len();
+        let candles = previous_minute_bar(&state, self.cfg.seed, self.now_ms);
         self.futures.push(FutureInstrument {
             state,
-            candles: CandleBook::default(),
+            candles,
             level_one: None,
             chart: None,
             chart_seq: 0,
@@ -299,6 +301,30 @@ impl MarketSimulator {
         self.items[service.index()] += content.count();
         frames.extend(content.into_frame(service.name(), t));
     }
+}
+
+/// The market traded before the key was first used: a bar for the minute before `now_ms`
+/// (a few trades around the current price, from an RNG of their own), so a CHART_FUTURES
+/// subscription gets a completed bar at once, as on Schwab.
+fn previous_minute_bar(state: &FutureState, seed: u64, now_ms: i64) -> CandleBook {
+    let mut book = CandleBook::default();
+    let mut rng = fastrand::Rng::with_seed(mix(seed ^ 0x5052, symbol_hash(&state.symbol)));
+    let start = minute_start(now_ms) - MINUTE_MS;
+    let last = state.walk.last_t;
+    let trades = rng.i64(3..=8);
+    for i in 0..trades {
+        let price_c = if i == trades - 1 {
+            last
+        } else {
+            last + rng.i64(-3..=3)
+        };
+        let trade = Trade {
+            price_c: price_c.max(1),
+            size: rng.i64(1..=20),
+        };
+        book.record(start + i * (MINUTE_MS / trades), trade);
+    }
+    book
 }
 
 fn restart_or_fresh(sub: &mut Option<LevelOneSub>) {
