@@ -1,31 +1,46 @@
-//! Subscription commands: validating SUBS / ADD / UNSUBS / VIEW and carrying them out on
-//! the instruments (snapshots, activation of the walks, field-list changes).
+//! Subscription commands: validating SUBS / ADD / UNSUBS / VIEW (fields, keys, the symbol
+//! limit) and carrying them out on the instruments (snapshots, activation of the walks,
+//! field-list changes). Per-service key formats live in `keys.rs`; futures, forex, books,
+//! screeners and account activity start and stop in their own files.
 
 use std::collections::BTreeSet;
 
 use super::error::SimError;
 use super::field_value::FieldSet;
-use super::instruments::{ChartSub, LevelOneSub, OptionContract, Underlying};
+use super::instruments::{LevelOneSub, OptionContract, Underlying};
+use super::keys::ParsedKey;
 use super::option_model::{OptionState, UnderlyingView};
-use super::option_symbol::{OptionSymbol, parse_option_symbol};
+use super::option_symbol::OptionSymbol;
 use super::reference::underlying_of_root;
 use super::schedule::EventKind;
 use super::simulator::MarketSimulator;
-use super::subscription::{Command, Service, validate_equity_symbol};
+use super::subscription::{Command, Service};
 use super::walk::EquityState;
+
+/// `earlier` or `at`, whichever comes first.
+pub(super) fn earliest(earlier: Option<i64>, at: i64) -> Option<i64> {
+    Some(earlier.map_or(at, |e| e.min(at)))
+}
 
 impl MarketSimulator {
     /// Applies a subscription command at the current simulated time.
     ///
     /// SUBS replaces the service's whole key list and field list; ADD adds keys (fields, if
     /// given, replace the service's field list); UNSUBS removes keys; VIEW changes fields only.
-    /// Every key named by SUBS or ADD gets a snapshot as its next item (for CHART_EQUITY: the
-    /// latest completed candle, if one exists), sent in the next frame slot.
+    /// Every key named by SUBS or ADD gets a snapshot as its next item (for CHART_EQUITY and
+    /// CHART_FUTURES: the latest completed candle, if one exists; for books and screeners:
+    /// the whole record), sent in the next frame slot.
     /// Fields may come in any order; field 0 is accepted and never sent (the symbol is `key`).
     ///
-    /// Services: `LEVELONE_EQUITIES` (fields 0–51), `LEVELONE_OPTIONS` (0–55, keys in the
-    /// 21-character form `AAPL  251219C00230000`), `CHART_EQUITY` (0–8). Nothing changes when
-    /// an error is returned.
+    /// Services and keys: `LEVELONE_EQUITIES` (fields 0–51), `CHART_EQUITY` (0–8),
+    /// `NYSE_BOOK` / `NASDAQ_BOOK` (0–3) take equity symbols; `LEVELONE_OPTIONS` (0–55) and
+    /// `OPTIONS_BOOK` (0–3) the 21-character form `AAPL  251219C00230000`;
+    /// `LEVELONE_FUTURES` (0–40) and `CHART_FUTURES` (0–6) `/ES` or `/ESZ26`;
+    /// `LEVELONE_FUTURES_OPTIONS` (0–31) `./OZCZ27C565`; `LEVELONE_FOREX` (0–29) `EUR/USD`;
+    /// `SCREENER_EQUITY` / `SCREENER_OPTION` (0–4) `PREFIX_SORTFIELD_FREQUENCY`;
+    /// `ACCT_ACTIVITY` (0–3, SUBS and UNSUBS only) any string. With a symbol limit set, a
+    /// SUBS or ADD that would subscribe more keys over all services is refused.
+    /// Nothing changes when an error is returned.
     pub fn apply_command(
         &mut self,
         service: &str,
@@ -35,15 +50,33 @@ impl MarketSimulator {
     ) -> Result<(), SimError> {
         let service = Service::parse(service)?;
         let command = Command::parse(command)?;
+        if service.subs_and_unsubs_only() && matches!(command, Command::Add | Command::View) {
+            return Err(SimError::CommandNotSupported {
+                service: service.name(),
+                command: command.name(),
+            });
+        }
         let field_set = service.field_set(fields)?;
         self.check_arguments(service, command, keys, field_set)?;
-        let ids = self.resolve_keys(service, command, keys)?;
-        let subscription = match service {
-            Service::LevelOneEquities => &mut self.equity_sub,
-            Service::LevelOneOptions => &mut self.option_sub,
-            Service::ChartEquity => &mut self.chart_sub,
+        let parsed = if command == Command::View {
+            Vec::new()
+        } else {
+            keys.iter()
+                .map(|key| ParsedKey::parse(service, key))
+                .collect::<Result<Vec<_>, _>>()?
         };
-        let changes = subscription.apply(command, &ids, field_set);
+        self.check_symbol_limit(service, command, keys)?;
+        let creating = command != Command::Unsubs;
+        let ids: BTreeSet<usize> = keys
+            .iter()
+            .zip(parsed)
+            .filter_map(|(key, parsed)| match self.lookup(service, key) {
+                Some(id) => Some(id),
+                None if creating => Some(self.create(key, parsed)),
+                None => None,
+            })
+            .collect();
+        let changes = self.subs[service.index()].apply(command, &ids, field_set);
         let fields_changed =
             matches!(command, Command::View | Command::Add) && !field_set.is_empty();
         for id in changes.removed {
@@ -66,11 +99,7 @@ impl MarketSimulator {
         keys: &[String],
         fields: FieldSet,
     ) -> Result<(), SimError> {
-        let current_fields = match service {
-            Service::LevelOneEquities => self.equity_sub.fields,
-            Service::LevelOneOptions => self.option_sub.fields,
-            Service::ChartEquity => self.chart_sub.fields,
-        };
+        let current_fields = self.subs[service.index()].fields;
         let missing_fields = match command {
             Command::Subs => fields.is_empty() && !keys.is_empty(),
             Command::Add => fields.is_empty() && current_fields.is_empty(),
@@ -93,58 +122,75 @@ impl MarketSimulator {
         }
     }
 
-    /// Validates every key first, then maps them to instrument indices (creating instruments
-    /// for SUBS/ADD; UNSUBS ignores keys never seen).
-    fn resolve_keys(
-        &mut self,
+    /// Refuses a SUBS or ADD that would take the keys subscribed over all services past the
+    /// symbol limit.
+    fn check_symbol_limit(
+        &self,
         service: Service,
         command: Command,
         keys: &[String],
-    ) -> Result<BTreeSet<usize>, SimError> {
-        if command == Command::View {
-            return Ok(BTreeSet::new());
+    ) -> Result<(), SimError> {
+        let Some(limit) = self.cfg.symbol_limit else {
+            return Ok(());
+        };
+        let current = &self.subs[service.index()].keys;
+        let distinct: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+        let total = self.subscribed_keys();
+        let requested = match command {
+            Command::Subs => total - current.len() + distinct.len(),
+            Command::Add => {
+                let new = distinct
+                    .iter()
+                    .filter(|k| {
+                        !self
+                            .lookup(service, k)
+                            .is_some_and(|id| current.contains(&id))
+                    })
+                    .count();
+                total + new
+            }
+            Command::Unsubs | Command::View => return Ok(()),
+        };
+        // a command that does not grow the total passes (the limit may have been lowered)
+        if requested > limit && requested > total {
+            Err(SimError::SymbolLimit { limit, requested })
+        } else {
+            Ok(())
         }
-        let creating = command != Command::Unsubs;
-        match service {
-            Service::LevelOneOptions => {
-                let parsed = keys
-                    .iter()
-                    .map(|key| {
-                        parse_option_symbol(key)
-                            .map(|spec| (key, spec))
-                            .map_err(|reason| SimError::InvalidOptionSymbol {
-                                symbol: key.clone(),
-                                reason,
-                            })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(parsed
-                    .into_iter()
-                    .filter_map(|(key, spec)| match self.option_ids.get(key.as_str()) {
-                        Some(&id) => Some(id),
-                        None if creating => Some(self.create_option(key, spec)),
-                        None => None,
-                    })
-                    .collect())
-            }
-            Service::LevelOneEquities | Service::ChartEquity => {
-                for key in keys {
-                    validate_equity_symbol(service, key)?;
-                }
-                Ok(keys
-                    .iter()
-                    .filter_map(|key| match self.underlying_ids.get(key.as_str()) {
-                        Some(&id) => Some(id),
-                        None if creating => Some(self.create_underlying(key)),
-                        None => None,
-                    })
-                    .collect())
-            }
+    }
+
+    /// The instrument index of `key` on `service`, if it exists.
+    pub(super) fn lookup(&self, service: Service, key: &str) -> Option<usize> {
+        let map = match service {
+            Service::LevelOneEquities
+            | Service::ChartEquity
+            | Service::NyseBook
+            | Service::NasdaqBook => &self.underlying_ids,
+            Service::LevelOneOptions | Service::OptionsBook => &self.option_ids,
+            Service::LevelOneFutures | Service::ChartFutures => &self.future_ids,
+            Service::LevelOneFuturesOptions => &self.future_option_ids,
+            Service::LevelOneForex => &self.forex_ids,
+            Service::ScreenerEquity | Service::ScreenerOption => &self.screener_ids,
+            Service::AcctActivity => return self.account.id_of(key),
+        };
+        map.get(key).copied()
+    }
+
+    /// Creates the (inactive) instrument of a validated key.
+    fn create(&mut self, key: &str, parsed: ParsedKey) -> usize {
+        match parsed {
+            ParsedKey::Equity => self.create_underlying(key),
+            ParsedKey::Option(spec) => self.create_option(key, spec),
+            ParsedKey::Future(spec) => self.create_future(key, &spec),
+            ParsedKey::FutureOption(spec) => self.create_future_option(key, spec),
+            ParsedKey::Forex => self.create_forex(key),
+            ParsedKey::Screener(spec) => self.create_screener(key, spec),
+            ParsedKey::Account => self.account.create(key),
         }
     }
 
     /// Adds an (inactive) underlying for `symbol`, trading from the current time.
-    fn create_underlying(&mut self, symbol: &str) -> usize {
+    pub(super) fn create_underlying(&mut self, symbol: &str) -> usize {
         let state = EquityState::new(
             symbol,
             self.cfg.seed,
@@ -182,6 +228,7 @@ impl MarketSimulator {
             state,
             underlying,
             level_one: None,
+            book: false,
             slot: Default::default(),
         });
         self.option_ids.insert(symbol.to_string(), id);
@@ -201,28 +248,47 @@ impl MarketSimulator {
                 self.schedule
                     .set(&mut und.slot, snapshot_at, EventKind::Underlying, id);
             }
-            Service::LevelOneOptions => {
+            Service::LevelOneOptions | Service::OptionsBook => {
                 let contract = &mut self.options[id];
-                let underlying = contract.underlying;
-                match &mut contract.level_one {
-                    Some(sub) => sub.restart(),
-                    None => {
-                        contract.level_one = Some(LevelOneSub::fresh());
-                        self.underlyings[underlying].option_refs += 1;
+                let was_active = contract.is_active();
+                if service == Service::OptionsBook {
+                    contract.book = true;
+                    self.book_next_at[2] = earliest(self.book_next_at[2], snapshot_at);
+                } else {
+                    match &mut contract.level_one {
+                        Some(sub) => sub.restart(),
+                        None => contract.level_one = Some(LevelOneSub::fresh()),
                     }
+                    self.schedule
+                        .set(&mut contract.slot, snapshot_at, EventKind::Option, id);
                 }
-                self.schedule
-                    .set(&mut contract.slot, snapshot_at, EventKind::Option, id);
+                let underlying = contract.underlying;
+                if !was_active {
+                    self.underlyings[underlying].option_refs += 1;
+                }
                 self.keep_walking(underlying);
             }
             Service::ChartEquity => {
-                self.underlyings[id].chart = Some(ChartSub { snapshot_due: true });
-                self.chart_snapshots_at = Some(
-                    self.chart_snapshots_at
-                        .map_or(snapshot_at, |at| at.min(snapshot_at)),
-                );
+                self.underlyings[id].chart =
+                    Some(super::instruments::ChartSub { snapshot_due: true });
+                self.chart_snapshots_at = earliest(self.chart_snapshots_at, snapshot_at);
                 self.keep_walking(id);
             }
+            Service::NyseBook | Service::NasdaqBook => {
+                let book = usize::from(service == Service::NasdaqBook);
+                self.underlyings[id].books[book] = true;
+                self.book_next_at[book] = earliest(self.book_next_at[book], snapshot_at);
+                self.keep_walking(id);
+            }
+            Service::LevelOneFutures
+            | Service::ChartFutures
+            | Service::LevelOneFuturesOptions
+            | Service::LevelOneForex => self.start_tick_instrument(service, id, snapshot_at),
+            Service::ScreenerEquity | Service::ScreenerOption => {
+                let i = usize::from(service == Service::ScreenerOption);
+                self.screener_next_at[i] = earliest(self.screener_next_at[i], snapshot_at);
+            }
+            Service::AcctActivity => self.account.start(self.now_ms, snapshot_at),
         }
     }
 
@@ -237,13 +303,35 @@ impl MarketSimulator {
                 self.underlyings[id].chart = None;
                 id
             }
-            Service::LevelOneOptions => {
+            Service::NyseBook | Service::NasdaqBook => {
+                self.underlyings[id].books[usize::from(service == Service::NasdaqBook)] = false;
+                id
+            }
+            Service::LevelOneOptions | Service::OptionsBook => {
                 let contract = &mut self.options[id];
-                contract.level_one = None;
-                contract.slot.cancel();
+                let was_active = contract.is_active();
+                if service == Service::OptionsBook {
+                    contract.book = false;
+                } else {
+                    contract.level_one = None;
+                    contract.slot.cancel();
+                }
                 let und = &mut self.underlyings[contract.underlying];
-                und.option_refs = und.option_refs.saturating_sub(1);
+                if was_active && !contract.is_active() {
+                    und.option_refs = und.option_refs.saturating_sub(1);
+                }
                 contract.underlying
+            }
+            Service::LevelOneFutures
+            | Service::ChartFutures
+            | Service::LevelOneFuturesOptions
+            | Service::LevelOneForex => return self.stop_tick_instrument(service, id),
+            Service::ScreenerEquity | Service::ScreenerOption => return,
+            Service::AcctActivity => {
+                if self.subs[service.index()].keys.is_empty() {
+                    self.account.stop();
+                }
+                return;
             }
         };
         let und = &mut self.underlyings[underlying];
@@ -266,22 +354,19 @@ impl MarketSimulator {
 
     /// Applies a new field list to the delta caches of every subscribed symbol.
     fn retain_fields(&mut self, service: Service, fields: FieldSet) {
-        match service {
-            Service::LevelOneEquities => {
-                for &id in &self.equity_sub.keys {
-                    if let Some(sub) = &mut self.underlyings[id].level_one {
-                        sub.set_fields(fields);
-                    }
-                }
+        let keys: Vec<usize> = self.subs[service.index()].keys.iter().copied().collect();
+        for id in keys {
+            let sub = match service {
+                Service::LevelOneEquities => self.underlyings[id].level_one.as_mut(),
+                Service::LevelOneOptions => self.options[id].level_one.as_mut(),
+                Service::LevelOneFutures => self.futures[id].level_one.as_mut(),
+                Service::LevelOneFuturesOptions => self.future_options[id].level_one.as_mut(),
+                Service::LevelOneForex => self.forex[id].level_one.as_mut(),
+                _ => None,
+            };
+            if let Some(sub) = sub {
+                sub.set_fields(fields);
             }
-            Service::LevelOneOptions => {
-                for &id in &self.option_sub.keys {
-                    if let Some(sub) = &mut self.options[id].level_one {
-                        sub.set_fields(fields);
-                    }
-                }
-            }
-            Service::ChartEquity => {}
         }
     }
 }

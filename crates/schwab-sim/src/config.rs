@@ -13,6 +13,10 @@ pub struct SimConfig {
     pub updates_per_symbol_per_sec: f64,
     /// Interval between heartbeat frames in milliseconds; zero or negative disables heartbeats.
     pub heartbeat_interval_ms: i64,
+    /// Most keys that may be subscribed at once, summed over all services (`None`: no limit).
+    /// A SUBS or ADD that would exceed it is refused (the server answers code 19,
+    /// REACHED_SYMBOL_LIMIT) and adds nothing.
+    pub symbol_limit: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -21,6 +25,7 @@ impl Default for SimConfig {
             seed: 1,
             updates_per_symbol_per_sec: 1.0,
             heartbeat_interval_ms: 10_000,
+            symbol_limit: None,
         }
     }
 }

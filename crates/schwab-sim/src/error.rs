@@ -7,7 +7,7 @@ use thiserror::Error;
 pub enum SimError {
     /// The service name is not one the simulator streams.
     #[error(
-        "unknown service \"{0}\": the simulator supports LEVELONE_EQUITIES, LEVELONE_OPTIONS and CHART_EQUITY"
+        "unknown service \"{0}\": the simulator supports LEVELONE_EQUITIES, LEVELONE_OPTIONS, LEVELONE_FUTURES, LEVELONE_FUTURES_OPTIONS, LEVELONE_FOREX, CHART_EQUITY, CHART_FUTURES, NYSE_BOOK, NASDAQ_BOOK, OPTIONS_BOOK, SCREENER_EQUITY, SCREENER_OPTION and ACCT_ACTIVITY"
     )]
     UnknownService(String),
     /// The command is not a data-service command.
@@ -62,5 +62,36 @@ pub enum SimError {
         symbol: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A key of a futures, futures-option, forex, screener or account-activity service is
+    /// not in the service's format.
+    #[error("invalid key \"{key}\" for {service}: {reason}; expected {expected}")]
+    InvalidKey {
+        /// Service the command was for.
+        service: &'static str,
+        /// The offending key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+        /// The accepted format, with an example.
+        expected: &'static str,
+    },
+    /// The service does not take this command (ACCT_ACTIVITY: SUBS and UNSUBS only).
+    #[error("{command} is not supported by {service}: it takes SUBS and UNSUBS only")]
+    CommandNotSupported {
+        /// Service the command was for.
+        service: &'static str,
+        /// The refused command.
+        command: &'static str,
+    },
+    /// SUBS or ADD would subscribe more keys (over all services) than the symbol limit.
+    #[error(
+        "Reached symbol limit: {requested} keys would be subscribed over all services, the limit is {limit}"
+    )]
+    SymbolLimit {
+        /// The configured limit.
+        limit: usize,
+        /// Keys subscribed had the command been carried out.
+        requested: usize,
     },
 }

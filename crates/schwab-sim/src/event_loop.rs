@@ -19,18 +19,30 @@ impl MarketSimulator {
         match event.kind {
             EventKind::Underlying => self.underlyings[event.id].slot.is_current(event),
             EventKind::Option => self.options[event.id].slot.is_current(event),
+            EventKind::Future => self.futures[event.id].slot.is_current(event),
+            EventKind::FutureOption => self.future_options[event.id].slot.is_current(event),
+            EventKind::Forex => self.forex[event.id].slot.is_current(event),
         }
     }
 
     /// Times at which something may be due: the next update, minute boundary (while charts
-    /// are subscribed), pending chart snapshots and the next heartbeat.
-    pub(super) fn candidate_times(&self) -> [Option<i64>; 4] {
-        let next_minute = (!self.chart_sub.keys.is_empty())
-            .then(|| (self.now_ms.div_euclid(MINUTE_MS) + 1) * MINUTE_MS);
+    /// are subscribed), pending chart snapshots, books, screeners, account activity and the
+    /// next heartbeat.
+    pub(super) fn candidate_times(&self) -> [Option<i64>; 11] {
+        let charts = !self.subs[Service::ChartEquity.index()].keys.is_empty()
+            || !self.subs[Service::ChartFutures.index()].keys.is_empty();
+        let next_minute = charts.then(|| (self.now_ms.div_euclid(MINUTE_MS) + 1) * MINUTE_MS);
         [
             self.schedule.peek().map(|e| e.at_ms),
             next_minute,
             self.chart_snapshots_at,
+            self.future_chart_snapshots_at,
+            self.book_next_at[0],
+            self.book_next_at[1],
+            self.book_next_at[2],
+            self.screener_next_at[0],
+            self.screener_next_at[1],
+            self.account.next_due(),
             self.next_heartbeat_ms,
         ]
     }
@@ -46,11 +58,15 @@ impl MarketSimulator {
         self.candidate_times().into_iter().flatten().min()
     }
 
-    /// Emits the frames of instant `t`: CHART_EQUITY, LEVELONE_EQUITIES, LEVELONE_OPTIONS, heartbeat.
+    /// Emits the frames of instant `t`, in the order given by [`MarketSimulator::advance_to`].
     pub(super) fn process_instant(&mut self, t: i64, frames: &mut Vec<String>) {
         self.emit_charts(t, frames);
+        self.emit_future_charts(t, frames);
         let mut equities = ContentBuffer::default();
         let mut options = ContentBuffer::default();
+        let mut futures = ContentBuffer::default();
+        let mut future_options = ContentBuffer::default();
+        let mut forex = ContentBuffer::default();
         while let Some(event) = self.schedule.peek() {
             if event.at_ms > t {
                 break;
@@ -62,12 +78,26 @@ impl MarketSimulator {
             match event.kind {
                 EventKind::Underlying => self.update_underlying(event.id, t, &mut equities),
                 EventKind::Option => self.update_option(event.id, t, &mut options),
+                EventKind::Future => self.update_future(event.id, t, &mut futures),
+                EventKind::FutureOption => {
+                    self.update_future_option(event.id, t, &mut future_options);
+                }
+                EventKind::Forex => self.update_forex(event.id, t, &mut forex),
             }
         }
-        self.equity_items += equities.count();
-        self.option_items += options.count();
-        frames.extend(equities.into_frame(Service::LevelOneEquities.name(), t));
-        frames.extend(options.into_frame(Service::LevelOneOptions.name(), t));
+        for (service, content) in [
+            (Service::LevelOneEquities, equities),
+            (Service::LevelOneOptions, options),
+            (Service::LevelOneFutures, futures),
+            (Service::LevelOneFuturesOptions, future_options),
+            (Service::LevelOneForex, forex),
+        ] {
+            self.items[service.index()] += content.count();
+            frames.extend(content.into_frame(service.name(), t));
+        }
+        self.emit_books(t, frames);
+        self.emit_screeners(t, frames);
+        self.emit_account_activity(t, frames);
         if self.next_heartbeat_ms == Some(t) {
             frames.push(heartbeat(t));
             self.next_heartbeat_ms = t.checked_add(self.cfg.heartbeat_interval_ms);
@@ -77,7 +107,7 @@ impl MarketSimulator {
     /// One walk update (or the pending snapshot) of an underlying, and its LEVELONE item.
     fn update_underlying(&mut self, id: usize, t: i64, content: &mut ContentBuffer) {
         let seed = self.cfg.seed;
-        let fields = self.equity_sub.fields;
+        let fields = self.subs[Service::LevelOneEquities.index()].fields;
         let und = &mut self.underlyings[id];
         und.slot.consume();
         let snapshot = und.level_one.as_ref().is_some_and(|sub| sub.snapshot_due);
@@ -103,7 +133,7 @@ impl MarketSimulator {
     /// One option update (or the pending snapshot) and its LEVELONE item.
     fn update_option(&mut self, id: usize, t: i64, content: &mut ContentBuffer) {
         let seed = self.cfg.seed;
-        let fields = self.option_sub.fields;
+        let fields = self.subs[Service::LevelOneOptions.index()].fields;
         let underlying_price = self.underlyings[self.options[id].underlying].state.mark();
         let contract = &mut self.options[id];
         contract.slot.consume();
@@ -141,9 +171,9 @@ impl MarketSimulator {
         if !boundary && !snapshots {
             return;
         }
-        let fields = self.chart_sub.fields;
+        let fields = self.subs[Service::ChartEquity.index()].fields;
         let mut content = ContentBuffer::default();
-        for &id in &self.chart_sub.keys {
+        for &id in &self.subs[Service::ChartEquity.index()].keys {
             let und = &mut self.underlyings[id];
             let completed = if boundary {
                 und.candles.close_minute(t - MINUTE_MS)
@@ -166,7 +196,7 @@ impl MarketSimulator {
                 und.chart_seq += 1;
             }
         }
-        self.chart_items += content.count();
+        self.items[Service::ChartEquity.index()] += content.count();
         frames.extend(content.into_frame(Service::ChartEquity.name(), t));
     }
 }

@@ -127,6 +127,51 @@ impl ContentBuffer {
         self.count += 1;
     }
 
+    /// Writes a CHART_FUTURES item in the real order: `"1"` bar start ms, `"2"`–`"5"` OHLC,
+    /// `"6"` volume (each only if subscribed), then `seq` and `key`.
+    pub(crate) fn push_future_chart(
+        &mut self,
+        seq: u64,
+        key: &str,
+        fields: FieldSet,
+        candle: &Candle,
+        [open, high, low, close]: [f64; 4],
+    ) {
+        let out = &mut self.text;
+        if self.count > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        for field in fields.iter().filter(|&f| (1..=6).contains(&f)) {
+            json::push_field_key(out, field);
+            match field {
+                1 => json::push_i64(out, candle.start_ms),
+                2 => json::push_f64(out, open),
+                3 => json::push_f64(out, high),
+                4 => json::push_f64(out, low),
+                5 => json::push_f64(out, close),
+                _ => json::push_i64(out, candle.volume),
+            }
+            out.push(',');
+        }
+        json::push_key(out, "seq");
+        json::push_i64(out, i64::try_from(seq).unwrap_or(i64::MAX));
+        out.push(',');
+        json::push_key(out, "key");
+        json::push_str(out, key);
+        out.push('}');
+        self.count += 1;
+    }
+
+    /// Appends one complete item (a JSON object written by the caller).
+    pub(crate) fn push_item(&mut self, item: &str) {
+        if self.count > 0 {
+            self.text.push(',');
+        }
+        self.text.push_str(item);
+        self.count += 1;
+    }
+
     /// The data frame holding the items written, or `None` if there are none.
     pub(crate) fn into_frame(self, service: &str, timestamp_ms: i64) -> Option<String> {
         if self.count == 0 {

@@ -3,6 +3,8 @@
 
 use super::candles::CandleBook;
 use super::field_value::{DeltaCache, FieldSet};
+use super::forex_fields::ForexState;
+use super::futures::{FutureOptionState, FutureState};
 use super::option_model::OptionState;
 use super::schedule::ScheduleSlot;
 use super::walk::EquityState;
@@ -57,8 +59,10 @@ pub(crate) struct Underlying {
     pub chart: Option<ChartSub>,
     /// Next `seq` of a CHART_EQUITY item.
     pub chart_seq: u64,
-    /// Number of subscribed options on this underlying.
+    /// Number of subscribed options (LEVELONE_OPTIONS or OPTIONS_BOOK) on this underlying.
     pub option_refs: u32,
+    /// Subscribed on NYSE_BOOK, NASDAQ_BOOK.
+    pub books: [bool; 2],
     /// Pending update.
     pub slot: ScheduleSlot,
 }
@@ -73,13 +77,17 @@ impl Underlying {
             chart: None,
             chart_seq: 0,
             option_refs: 0,
+            books: [false; 2],
             slot: ScheduleSlot::default(),
         }
     }
 
     /// True while any service needs the walk to move.
     pub(crate) fn is_active(&self) -> bool {
-        self.level_one.is_some() || self.chart.is_some() || self.option_refs > 0
+        self.level_one.is_some()
+            || self.chart.is_some()
+            || self.option_refs > 0
+            || self.books.iter().any(|&b| b)
     }
 }
 
@@ -90,7 +98,66 @@ pub(crate) struct OptionContract {
     pub state: OptionState,
     /// Index of the underlying.
     pub underlying: usize,
-    /// LEVELONE_OPTIONS subscription (the contract is active while it is set).
+    /// LEVELONE_OPTIONS subscription (the contract updates on its own schedule while set).
+    pub level_one: Option<LevelOneSub>,
+    /// Subscribed on OPTIONS_BOOK (the book steps the contract when LEVELONE_OPTIONS does not).
+    pub book: bool,
+    /// Pending update.
+    pub slot: ScheduleSlot,
+}
+
+impl OptionContract {
+    /// True while any service needs the contract (and so its underlying's walk).
+    pub(crate) fn is_active(&self) -> bool {
+        self.level_one.is_some() || self.book
+    }
+}
+
+/// A futures key: its walk drives LEVELONE_FUTURES, CHART_FUTURES and the options on it.
+#[derive(Debug)]
+pub(crate) struct FutureInstrument {
+    /// Model.
+    pub state: FutureState,
+    /// Candles of the trades made.
+    pub candles: CandleBook,
+    /// LEVELONE_FUTURES subscription.
+    pub level_one: Option<LevelOneSub>,
+    /// CHART_FUTURES subscription.
+    pub chart: Option<ChartSub>,
+    /// Next `seq` of a CHART_FUTURES item.
+    pub chart_seq: u64,
+    /// Number of subscribed futures options on this future.
+    pub option_refs: u32,
+    /// Pending update.
+    pub slot: ScheduleSlot,
+}
+
+impl FutureInstrument {
+    /// True while any service needs the walk to move.
+    pub(crate) fn is_active(&self) -> bool {
+        self.level_one.is_some() || self.chart.is_some() || self.option_refs > 0
+    }
+}
+
+/// A futures option contract.
+#[derive(Debug)]
+pub(crate) struct FutureOptionContract {
+    /// Model.
+    pub state: FutureOptionState,
+    /// Index of the underlying future.
+    pub future: usize,
+    /// LEVELONE_FUTURES_OPTIONS subscription.
+    pub level_one: Option<LevelOneSub>,
+    /// Pending update.
+    pub slot: ScheduleSlot,
+}
+
+/// A currency pair.
+#[derive(Debug)]
+pub(crate) struct ForexPair {
+    /// Model.
+    pub state: ForexState,
+    /// LEVELONE_FOREX subscription.
     pub level_one: Option<LevelOneSub>,
     /// Pending update.
     pub slot: ScheduleSlot,

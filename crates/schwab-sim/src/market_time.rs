@@ -50,6 +50,22 @@ pub(crate) fn chart_day(candle_start_ms: i64) -> i64 {
     days_since_epoch(eastern_date(candle_start_ms))
 }
 
+/// Milliseconds since midnight New York time at `ms` (the book market makers' quote time).
+pub(crate) fn ms_since_eastern_midnight(ms: i64) -> i64 {
+    eastern(ms)
+        .map(|dt| i64::from(dt.num_seconds_from_midnight()) * 1000 + ms.rem_euclid(1000))
+        .unwrap_or_else(|| ms.rem_euclid(DAY_MS))
+}
+
+/// True during the regular US equity session: a weekday, 09:30–16:00 ET (holidays are not
+/// modelled).
+pub(crate) fn is_regular_hours(ms: i64) -> bool {
+    eastern(ms).is_some_and(|dt| {
+        let minute = dt.hour() * 60 + dt.minute();
+        dt.weekday().num_days_from_monday() < 5 && (9 * 60 + 30..16 * 60).contains(&minute)
+    })
+}
+
 /// Epoch ms of `time` ET on `date` (the earlier instant if the local time is ambiguous, UTC-5
 /// if it does not exist).
 pub(crate) fn eastern_instant_ms(date: NaiveDate, time: NaiveTime) -> i64 {
@@ -108,5 +124,16 @@ mod tests {
             utc_ms(2025, 12, 19, 21, 0)
         );
         assert_eq!(minute_start(1_715_903_999_999), 1_715_903_940_000);
+    }
+
+    #[test]
+    fn new_york_midnight_and_the_regular_session() {
+        // 2025-12-09 13:49:46.299 EST = 18:49:46.299 UTC: 49,786,299 ms since midnight
+        let t = utc_ms(2025, 12, 9, 18, 49) + 46_299;
+        assert_eq!(ms_since_eastern_midnight(t), 49_786_299);
+        assert!(is_regular_hours(t));
+        assert!(!is_regular_hours(utc_ms(2025, 12, 9, 22, 0)));
+        assert!(!is_regular_hours(utc_ms(2025, 12, 13, 16, 0)), "a Saturday");
+        assert!(!is_regular_hours(utc_ms(2025, 12, 9, 14, 29)), "09:29 EST");
     }
 }

@@ -178,6 +178,11 @@ pub(crate) fn underlying_of_root(root: &str) -> &str {
     }
 }
 
+/// The symbols of the reference table (stocks, ETFs and indices), in table order.
+pub(crate) fn known_symbols() -> impl Iterator<Item = &'static str> {
+    KNOWN.iter().map(|k| k.symbol)
+}
+
 /// Reference data for `symbol`.
 pub(crate) fn reference_for(symbol: &str) -> Reference {
     if let Some(k) = KNOWN.iter().find(|k| k.symbol == symbol) {

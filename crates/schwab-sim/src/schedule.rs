@@ -12,6 +12,12 @@ pub(crate) enum EventKind {
     Underlying,
     /// An option contract.
     Option,
+    /// A futures walk (before the futures options that read it).
+    Future,
+    /// A futures option contract.
+    FutureOption,
+    /// A currency pair.
+    Forex,
 }
 
 /// One pending update.

@@ -3,15 +3,21 @@
 
 use std::collections::BTreeMap;
 
+use super::account_activity::AccountActivity;
 use super::config::{SimConfig, UpdateClock};
 use super::frames::heartbeat;
-use super::instruments::{OptionContract, Underlying};
+use super::instruments::{
+    ForexPair, FutureInstrument, FutureOptionContract, OptionContract, Underlying,
+};
 use super::schedule::Schedule;
+use super::screeners::Screener;
 use super::subscription::{Service, Subscription};
 use super::walk::dollars;
 
-/// A deterministic generator of Schwab Streamer server frames for LEVELONE_EQUITIES,
-/// LEVELONE_OPTIONS and CHART_EQUITY, plus heartbeats.
+/// A deterministic generator of Schwab Streamer server frames for every streamer service
+/// (LEVELONE_EQUITIES / _OPTIONS / _FUTURES / _FUTURES_OPTIONS / _FOREX, CHART_EQUITY /
+/// _FUTURES, NYSE_BOOK, NASDAQ_BOOK, OPTIONS_BOOK, SCREENER_EQUITY / _OPTION, ACCT_ACTIVITY),
+/// plus heartbeats.
 ///
 /// It does no I/O and has no clock: the caller applies subscription commands and advances
 /// simulated time. The same seed, commands and `advance_to` calls give identical frames.
@@ -25,14 +31,26 @@ pub struct MarketSimulator {
     pub(super) underlying_ids: BTreeMap<String, usize>,
     pub(super) options: Vec<OptionContract>,
     pub(super) option_ids: BTreeMap<String, usize>,
-    pub(super) equity_sub: Subscription,
-    pub(super) option_sub: Subscription,
-    pub(super) chart_sub: Subscription,
+    pub(super) futures: Vec<FutureInstrument>,
+    pub(super) future_ids: BTreeMap<String, usize>,
+    pub(super) future_options: Vec<FutureOptionContract>,
+    pub(super) future_option_ids: BTreeMap<String, usize>,
+    pub(super) forex: Vec<ForexPair>,
+    pub(super) forex_ids: BTreeMap<String, usize>,
+    pub(super) screeners: Vec<Screener>,
+    pub(super) screener_ids: BTreeMap<String, usize>,
+    pub(super) account: AccountActivity,
+    /// Key lists and field lists, indexed by [`Service::index`].
+    pub(super) subs: [Subscription; Service::COUNT],
+    /// Content items emitted, indexed by [`Service::index`].
+    pub(super) items: [u64; Service::COUNT],
     pub(super) chart_snapshots_at: Option<i64>,
+    pub(super) future_chart_snapshots_at: Option<i64>,
+    /// Next emission of each book service (NYSE, NASDAQ, OPTIONS).
+    pub(super) book_next_at: [Option<i64>; 3],
+    /// Next emission of each screener service (EQUITY, OPTION).
+    pub(super) screener_next_at: [Option<i64>; 2],
     pub(super) schedule: Schedule,
-    pub(super) equity_items: u64,
-    pub(super) option_items: u64,
-    pub(super) chart_items: u64,
 }
 
 impl MarketSimulator {
@@ -48,21 +66,31 @@ impl MarketSimulator {
             underlying_ids: BTreeMap::new(),
             options: Vec::new(),
             option_ids: BTreeMap::new(),
-            equity_sub: Subscription::default(),
-            option_sub: Subscription::default(),
-            chart_sub: Subscription::default(),
+            futures: Vec::new(),
+            future_ids: BTreeMap::new(),
+            future_options: Vec::new(),
+            future_option_ids: BTreeMap::new(),
+            forex: Vec::new(),
+            forex_ids: BTreeMap::new(),
+            screeners: Vec::new(),
+            screener_ids: BTreeMap::new(),
+            account: AccountActivity::new(cfg.seed),
+            subs: Default::default(),
+            items: [0; Service::COUNT],
             chart_snapshots_at: None,
+            future_chart_snapshots_at: None,
+            book_next_at: [None; 3],
+            screener_next_at: [None; 2],
             schedule: Schedule::default(),
-            equity_items: 0,
-            option_items: 0,
-            chart_items: 0,
         }
     }
 
     /// Advances simulated time to `now_ms` and returns the JSON text of every server frame due
     /// in (previous time, `now_ms`], in time order. At one instant the order is CHART_EQUITY,
-    /// LEVELONE_EQUITIES, LEVELONE_OPTIONS, heartbeat. A time not after the current one
-    /// returns nothing.
+    /// CHART_FUTURES, LEVELONE_EQUITIES, LEVELONE_OPTIONS, LEVELONE_FUTURES,
+    /// LEVELONE_FUTURES_OPTIONS, LEVELONE_FOREX, NYSE_BOOK, NASDAQ_BOOK, OPTIONS_BOOK,
+    /// SCREENER_EQUITY, SCREENER_OPTION, ACCT_ACTIVITY, heartbeat. A time not after the
+    /// current one returns nothing.
     pub fn advance_to(&mut self, now_ms: i64) -> Vec<String> {
         let mut frames = Vec::new();
         while let Some(t) = self.next_instant() {
@@ -82,22 +110,47 @@ impl MarketSimulator {
     }
 
     /// The last trade price the simulator produced for an equity, ETF or index (also for the
-    /// underlying walk of subscribed options), or `None` if the symbol was never used.
+    /// underlying walk of subscribed options), a futures key (`/ES`) or a currency pair
+    /// (`EUR/USD`), or `None` if the symbol was never used.
     pub fn last_price(&self, symbol: &str) -> Option<f64> {
-        self.underlying_ids
-            .get(symbol)
-            .map(|&id| dollars(self.underlyings[id].state.last_c))
+        if let Some(&id) = self.underlying_ids.get(symbol) {
+            return Some(dollars(self.underlyings[id].state.last_c));
+        }
+        if let Some(&id) = self.future_ids.get(symbol) {
+            let w = &self.futures[id].state.walk;
+            return Some(w.price(w.last_t));
+        }
+        self.forex_ids.get(symbol).map(|&id| {
+            let w = &self.forex[id].state.walk;
+            w.price(w.last_t)
+        })
     }
 
-    /// Number of content items emitted so far for `service` (`LEVELONE_EQUITIES`,
-    /// `LEVELONE_OPTIONS` or `CHART_EQUITY`; 0 for any other name).
+    /// Number of content items emitted so far for `service` (any streamed service name; 0 for
+    /// an unknown one).
     pub fn items_emitted(&self, service: &str) -> u64 {
-        match Service::parse(service) {
-            Ok(Service::LevelOneEquities) => self.equity_items,
-            Ok(Service::LevelOneOptions) => self.option_items,
-            Ok(Service::ChartEquity) => self.chart_items,
-            Err(_) => 0,
+        Service::parse(service).map_or(0, |s| self.items[s.index()])
+    }
+
+    /// Number of keys subscribed now, summed over all services.
+    pub fn subscribed_keys(&self) -> usize {
+        self.subs.iter().map(|s| s.keys.len()).sum()
+    }
+
+    /// Changes the symbol limit ([`SimConfig::symbol_limit`]); keys already subscribed stay.
+    pub fn set_symbol_limit(&mut self, limit: Option<usize>) {
+        self.cfg.symbol_limit = limit;
+    }
+
+    /// Queues ACCT_ACTIVITY's "Feature not supported" text item (empty message type, plain
+    /// text in field 3, as Schwab sends after the close) for the next frame slot. Returns
+    /// false, queueing nothing, when no ACCT_ACTIVITY key is subscribed.
+    pub fn queue_account_text_frame(&mut self) -> bool {
+        if self.subs[Service::AcctActivity.index()].keys.is_empty() {
+            return false;
         }
+        self.account.trap_at = Some(self.clock.next_slot_after(self.now_ms));
+        true
     }
 
     /// The current simulated time (the latest `advance_to` target, or the start).

@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 use super::equity_fields::MAX_EQUITY_FIELD;
 use super::error::SimError;
 use super::field_value::FieldSet;
+use super::forex_fields::MAX_FOREX_FIELD;
+use super::futures_fields::MAX_FUTURES_FIELD;
+use super::futures_option_fields::MAX_FUTURES_OPTION_FIELD;
 use super::option_fields::MAX_OPTION_FIELD;
 
 /// Highest CHART_EQUITY field number.
@@ -13,7 +16,7 @@ const MAX_CHART_FIELD: u32 = 8;
 const MAX_SYMBOL_LEN: usize = 32;
 
 /// A streamed service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Service {
     /// `LEVELONE_EQUITIES`.
     LevelOneEquities,
@@ -21,17 +24,60 @@ pub(crate) enum Service {
     LevelOneOptions,
     /// `CHART_EQUITY`.
     ChartEquity,
+    /// `LEVELONE_FUTURES`.
+    LevelOneFutures,
+    /// `LEVELONE_FUTURES_OPTIONS`.
+    LevelOneFuturesOptions,
+    /// `LEVELONE_FOREX`.
+    LevelOneForex,
+    /// `CHART_FUTURES`.
+    ChartFutures,
+    /// `NYSE_BOOK`.
+    NyseBook,
+    /// `NASDAQ_BOOK`.
+    NasdaqBook,
+    /// `OPTIONS_BOOK`.
+    OptionsBook,
+    /// `SCREENER_EQUITY`.
+    ScreenerEquity,
+    /// `SCREENER_OPTION`.
+    ScreenerOption,
+    /// `ACCT_ACTIVITY`.
+    AcctActivity,
 }
 
 impl Service {
+    /// Every service, in the order of [`Service::index`].
+    pub(crate) const ALL: [Service; 13] = [
+        Self::LevelOneEquities,
+        Self::LevelOneOptions,
+        Self::ChartEquity,
+        Self::LevelOneFutures,
+        Self::LevelOneFuturesOptions,
+        Self::LevelOneForex,
+        Self::ChartFutures,
+        Self::NyseBook,
+        Self::NasdaqBook,
+        Self::OptionsBook,
+        Self::ScreenerEquity,
+        Self::ScreenerOption,
+        Self::AcctActivity,
+    ];
+
+    /// Number of services.
+    pub(crate) const COUNT: usize = Self::ALL.len();
+
+    /// Position in [`Service::ALL`] (for per-service arrays).
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     /// Parses a wire service name.
     pub(crate) fn parse(name: &str) -> Result<Self, SimError> {
-        match name {
-            "LEVELONE_EQUITIES" => Ok(Self::LevelOneEquities),
-            "LEVELONE_OPTIONS" => Ok(Self::LevelOneOptions),
-            "CHART_EQUITY" => Ok(Self::ChartEquity),
-            other => Err(SimError::UnknownService(other.to_string())),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| SimError::UnknownService(name.to_string()))
     }
 
     /// The wire name.
@@ -40,6 +86,16 @@ impl Service {
             Self::LevelOneEquities => "LEVELONE_EQUITIES",
             Self::LevelOneOptions => "LEVELONE_OPTIONS",
             Self::ChartEquity => "CHART_EQUITY",
+            Self::LevelOneFutures => "LEVELONE_FUTURES",
+            Self::LevelOneFuturesOptions => "LEVELONE_FUTURES_OPTIONS",
+            Self::LevelOneForex => "LEVELONE_FOREX",
+            Self::ChartFutures => "CHART_FUTURES",
+            Self::NyseBook => "NYSE_BOOK",
+            Self::NasdaqBook => "NASDAQ_BOOK",
+            Self::OptionsBook => "OPTIONS_BOOK",
+            Self::ScreenerEquity => "SCREENER_EQUITY",
+            Self::ScreenerOption => "SCREENER_OPTION",
+            Self::AcctActivity => "ACCT_ACTIVITY",
         }
     }
 
@@ -49,7 +105,18 @@ impl Service {
             Self::LevelOneEquities => MAX_EQUITY_FIELD,
             Self::LevelOneOptions => MAX_OPTION_FIELD,
             Self::ChartEquity => MAX_CHART_FIELD,
+            Self::LevelOneFutures => MAX_FUTURES_FIELD,
+            Self::LevelOneFuturesOptions => MAX_FUTURES_OPTION_FIELD,
+            Self::LevelOneForex => MAX_FOREX_FIELD,
+            Self::ChartFutures => 6,
+            Self::NyseBook | Self::NasdaqBook | Self::OptionsBook | Self::AcctActivity => 3,
+            Self::ScreenerEquity | Self::ScreenerOption => 4,
         }
+    }
+
+    /// True for the services that take only SUBS and UNSUBS.
+    pub(crate) fn subs_and_unsubs_only(self) -> bool {
+        self == Self::AcctActivity
     }
 
     /// Validates a field list (any order, duplicates allowed) into a set.
@@ -210,8 +277,15 @@ mod tests {
     #[test]
     fn parsing_and_validation() {
         assert_eq!(Service::parse("CHART_EQUITY"), Ok(Service::ChartEquity));
-        assert!(matches!(
+        assert_eq!(
             Service::parse("LEVELONE_FUTURES"),
+            Ok(Service::LevelOneFutures)
+        );
+        for (i, s) in Service::ALL.into_iter().enumerate() {
+            assert_eq!((s.index(), Service::parse(s.name())), (i, Ok(s)));
+        }
+        assert!(matches!(
+            Service::parse("FOREX_BOOK"),
             Err(SimError::UnknownService(_))
         ));
         assert_eq!(Command::parse("VIEW"), Ok(Command::View));

@@ -707,8 +707,8 @@ fn commands_are_checked_and_errors_say_what_is_allowed() {
     let aapl = keys(&["AAPL"]);
     let cases: Vec<(Result<(), SimError>, &str)> = vec![
         (
-            sim.apply_command("LEVELONE_FUTURES", "SUBS", &aapl, &[0]),
-            "LEVELONE_EQUITIES, LEVELONE_OPTIONS and CHART_EQUITY",
+            sim.apply_command("FOREX_BOOK", "SUBS", &aapl, &[0]),
+            "LEVELONE_EQUITIES, LEVELONE_OPTIONS, LEVELONE_FUTURES",
         ),
         (
             sim.apply_command("LEVELONE_EQUITIES", "LOGIN", &aapl, &[0]),

@@ -32,6 +32,7 @@ pub fn fast_sim() -> SimServerSettings {
             seed: 7,
             updates_per_symbol_per_sec: 5.0,
             heartbeat_interval_ms: 200,
+            ..SimConfig::default()
         },
         tick: Duration::from_millis(20),
         ..SimServerSettings::default()

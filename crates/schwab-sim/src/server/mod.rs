@@ -11,11 +11,16 @@
 //! lists must be ascending; one command at a time (a command sent before the previous one
 //! was answered fails with 22–25); no subscription for `no_subscription_timeout` → code 30 and close;
 //! `requestid` echoed as a string; heartbeats as strings; LEVELONE snapshot then deltas;
-//! CHART_EQUITY once a minute in the real field order.
+//! CHART_EQUITY once a minute in the real field order; every other streamer service (see
+//! [`MarketSimulator`]); unknown services get code 11; a refused SUBS/ADD/UNSUBS/VIEW gets
+//! 22/24/23/25 (ACCT_ACTIVITY refuses ADD and VIEW that way); a SUBS/ADD past the symbol limit
+//! gets code 19 (REACHED_SYMBOL_LIMIT) and adds nothing.
 //!
 //! Switches for tests ([`SimServer`] methods): drop the sockets, close them, go silent, deny
 //! the next logins, kick with code 12, stop streaming with code 30, revoke (refuse) the
-//! refresh tokens, answer 429.
+//! refresh tokens, answer 429, set the symbol limit, send ACCT_ACTIVITY's "Feature not
+//! supported" text item now. [`SimServer::subscription_counts`] counts the accepted SUBS/ADD
+//! per service (to check what a client re-subscribed after a reconnect).
 //!
 //! Files: `auth` (token endpoint, authorize, userPreference), `stream` (the WebSocket).
 
@@ -323,6 +328,25 @@ impl SimServer {
         lock(&self.shared.auth).revoke_refresh_tokens();
     }
 
+    /// Switch: the most keys that may be subscribed at once over all services (`None`: no
+    /// limit); a SUBS or ADD past it is answered with code 19 and adds nothing. Starts as
+    /// `settings.market.symbol_limit`; keys already subscribed stay.
+    pub fn set_symbol_limit(&self, limit: Option<usize>) {
+        lock(&self.shared.market).set_symbol_limit(limit);
+    }
+
+    /// Switch: the logged-in connection sends ACCT_ACTIVITY's trap item
+    /// `{"seq":N,"key":"<key>","1":"<account>","2":"","3":"Feature not supported"}` in its next
+    /// frame slot. False (nothing sent) when ACCT_ACTIVITY has no key subscribed.
+    pub fn send_account_text_frame(&self) -> bool {
+        lock(&self.shared.market).queue_account_text_frame()
+    }
+
+    /// Accepted SUBS and ADD commands (code 0) per service name, over all connections so far.
+    pub fn subscription_counts(&self) -> BTreeMap<String, u64> {
+        subscription_counts(&lock(&self.shared.journal).commands)
+    }
+
     /// Switch: the next `n` HTTP calls get 429 with `Retry-After: 1`.
     pub fn throttle_next_requests(&self, n: u32) {
         lock(&self.shared.switches).throttle_requests = n;
@@ -334,6 +358,17 @@ impl Drop for SimServer {
         self.shared.send_control(Control::Drop, false);
         self.task.abort();
     }
+}
+
+/// Accepted SUBS and ADD commands per service.
+fn subscription_counts(commands: &[ReceivedCommand]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for c in commands {
+        if c.response_code == 0 && matches!(c.command.as_str(), "SUBS" | "ADD") {
+            *counts.entry(c.service.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
 }
 
 /// `n` random lower-case hex digits.

@@ -21,11 +21,16 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, frame::coding::CloseCode};
 
 use super::{Control, ReceivedCommand, Shared, lock};
-use crate::MarketSimulator;
+use crate::subscription::Service;
+use crate::{MarketSimulator, SimError};
 
 /// Control messages a connection can queue (a switch sends one at a time).
 const CONTROL_CAPACITY: usize = 8;
-const DATA_SERVICES: [&str; 3] = ["LEVELONE_EQUITIES", "LEVELONE_OPTIONS", "CHART_EQUITY"];
+
+/// Names of every data service the fake streams.
+fn data_services() -> impl Iterator<Item = &'static str> {
+    Service::ALL.into_iter().map(Service::name)
+}
 
 /// `GET /ws`: the WebSocket upgrade.
 pub(super) async fn upgrade(State(shared): State<Arc<Shared>>, mut req: Request) -> Response {
@@ -327,7 +332,7 @@ impl Conn {
         if service == "ADMIN" && command == "LOGOUT" {
             return (vec![reply(0, "SUCCESS")], After::Close);
         }
-        let Some(&service_name) = DATA_SERVICES.iter().find(|s| **s == service) else {
+        let Some(service_name) = data_services().find(|s| *s == service) else {
             return (
                 vec![reply(11, &format!("Service not available: {service}"))],
                 After::Continue,
@@ -388,13 +393,12 @@ impl Conn {
         }
         let applied = lock(&shared.market).apply_command(service_name, command, &keys, &fields);
         if let Err(e) = applied {
-            return (
-                vec![reply(
-                    failure_code,
-                    &format!("{command} command failed: {e}"),
-                )],
-                After::Continue,
-            );
+            // Code 19 for the symbol limit, the command's failure code for anything else.
+            let (code, msg) = match e {
+                SimError::SymbolLimit { .. } => (19, e.to_string()),
+                e => (failure_code, format!("{command} command failed: {e}")),
+            };
+            return (vec![reply(code, &msg)], After::Continue);
         }
         let entry = self.subscribed.entry(service_name).or_default();
         match command {
@@ -467,7 +471,7 @@ impl Conn {
 }
 
 fn clear_subscriptions(market: &mut MarketSimulator) {
-    for service in DATA_SERVICES {
+    for service in data_services() {
         // SUBS with no keys and no fields empties a service; it cannot fail.
         let _ = market.apply_command(service, "SUBS", &[], &[]);
     }
@@ -491,4 +495,124 @@ fn response(
         "content": {"code": code, "msg": msg}
     }]})
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SimConfig;
+    use crate::server::{Connections, Journal, SimServerSettings, Switches, subscription_counts};
+    use std::sync::Mutex;
+
+    fn shared(limit: Option<usize>) -> Shared {
+        let settings = SimServerSettings {
+            market: SimConfig {
+                symbol_limit: limit,
+                ..SimConfig::default()
+            },
+            ..SimServerSettings::default()
+        };
+        Shared {
+            customer_id: "c".into(),
+            correl_id: "r".into(),
+            auth: Mutex::new(super::super::auth::AuthState::default()),
+            market: Mutex::new(MarketSimulator::new(settings.market, 1_765_306_800_000)),
+            conns: Mutex::new(Connections::default()),
+            journal: Mutex::new(Journal::default()),
+            switches: Mutex::new(Switches::default()),
+            settings,
+            addr: ([127, 0, 0, 1], 0).into(),
+        }
+    }
+
+    fn conn() -> Conn {
+        Conn {
+            id: 1,
+            logged_in: true,
+            login_acked: true,
+            silent: false,
+            held: Vec::new(),
+            held_until: None,
+            held_after: After::Continue,
+            held_login: false,
+            subscribed: HashMap::new(),
+            no_subs_deadline: None,
+        }
+    }
+
+    /// Sends one command, returns (code, msg).
+    fn send(
+        conn: &mut Conn,
+        shared: &Shared,
+        service: &str,
+        command: &str,
+        keys: &str,
+    ) -> (i64, String) {
+        let request = json!({"requests": [{"requestid": "1", "service": service, "command": command,
+            "SchwabClientCustomerId": "c", "SchwabClientCorrelId": "r",
+            "parameters": {"keys": keys, "fields": "0,1,2,3"}}]});
+        let (replies, _) = conn.on_text(shared, &request.to_string(), false);
+        let v: Value = serde_json::from_str(&replies[0]).unwrap_or_default();
+        let content = &v["response"][0]["content"];
+        (
+            content["code"].as_i64().unwrap_or(-1),
+            content["msg"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    #[test]
+    fn the_symbol_limit_answers_19_and_account_activity_refuses_add_and_view() {
+        let shared = shared(Some(3));
+        let mut c = conn();
+        assert_eq!(
+            send(&mut c, &shared, "LEVELONE_EQUITIES", "SUBS", "AAPL,MSFT").0,
+            0
+        );
+        assert_eq!(
+            send(&mut c, &shared, "LEVELONE_FUTURES", "SUBS", "/ES").0,
+            0
+        );
+        let (code, msg) = send(&mut c, &shared, "LEVELONE_FOREX", "ADD", "EUR/USD");
+        assert_eq!(code, 19, "{msg}");
+        assert!(msg.contains("symbol limit"), "{msg}");
+        assert_eq!(lock(&shared.market).subscribed_keys(), 3);
+        assert_eq!(
+            send(&mut c, &shared, "LEVELONE_EQUITIES", "ADD", "AAPL").0,
+            0,
+            "already subscribed"
+        );
+        lock(&shared.market).set_symbol_limit(Some(5));
+        assert_eq!(
+            send(&mut c, &shared, "ACCT_ACTIVITY", "SUBS", "Account Activity").0,
+            0
+        );
+        assert_eq!(send(&mut c, &shared, "ACCT_ACTIVITY", "ADD", "Other").0, 24);
+        assert_eq!(send(&mut c, &shared, "ACCT_ACTIVITY", "VIEW", "").0, 25);
+        assert_eq!(
+            send(&mut c, &shared, "LEVELONE_FUTURES", "SUBS", "ES").0,
+            22
+        );
+        assert_eq!(send(&mut c, &shared, "FOREX_BOOK", "SUBS", "EUR/USD").0, 11);
+        let counts = subscription_counts(&lock(&shared.journal).commands);
+        assert_eq!(counts.get("LEVELONE_EQUITIES"), Some(&2));
+        assert_eq!(counts.get("ACCT_ACTIVITY"), Some(&1));
+        assert_eq!(counts.get("LEVELONE_FOREX"), None);
+        for service in data_services() {
+            let keys = match service {
+                "LEVELONE_OPTIONS" | "OPTIONS_BOOK" => "AAPL  251219C00230000",
+                "LEVELONE_FUTURES" | "CHART_FUTURES" => "/NQ",
+                "LEVELONE_FUTURES_OPTIONS" => "./OZCZ27C565",
+                "LEVELONE_FOREX" => "USD/JPY",
+                "SCREENER_EQUITY" => "NASDAQ_VOLUME_5",
+                "SCREENER_OPTION" => "OPTION_CALL_VOLUME_5",
+                "ACCT_ACTIVITY" => "Account Activity",
+                _ => "SPY",
+            };
+            lock(&shared.market).set_symbol_limit(None);
+            let (code, msg) = send(&mut c, &shared, service, "SUBS", keys);
+            assert_eq!(code, 0, "{service}: {msg}");
+        }
+        let counts = subscription_counts(&lock(&shared.journal).commands);
+        assert_eq!(counts.len(), 13, "{counts:?}");
+    }
 }
