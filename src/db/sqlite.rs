@@ -247,10 +247,11 @@ impl SqliteSink {
             if report.bytes_after < target {
                 break;
             }
-            let oldest: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(OLDEST_TICK_SQL.as_str()))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| SinkError::new("find the oldest tick day", e))?;
+            let oldest: Option<String> =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(OLDEST_TICK_SQL.as_str()))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| SinkError::new("find the oldest tick day", e))?;
             let oldest_day = oldest
                 .as_deref()
                 .and_then(|t| chrono::NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok())

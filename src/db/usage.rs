@@ -82,11 +82,11 @@ pub async fn tick_usage(db: &Database, today: NaiveDate) -> Result<TickUsage, Si
                 tick_count_sql("\"timestamp\" >= ?1 AND \"timestamp\" < ?2"),
             );
             let (ticks, all, last_day): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(format!("{yesterday}T00:00:00.000Z"))
-            .bind(format!("{today}T00:00:00.000Z"))
-            .fetch_one(lite.pool())
-            .await
-            .map_err(|e| SinkError::new("count the tick rows", e))?;
+                .bind(format!("{yesterday}T00:00:00.000Z"))
+                .bind(format!("{today}T00:00:00.000Z"))
+                .fetch_one(lite.pool())
+                .await
+                .map_err(|e| SinkError::new("count the tick rows", e))?;
             let tick_bytes = if all > 0 {
                 (u128::from(used) * ticks.max(0) as u128 / all as u128) as u64
             } else {

@@ -451,10 +451,15 @@ fn metrics_render_the_mirrored_counters_the_histograms_and_the_reasons() {
         histograms: metrics.write_histograms(),
         ..PipelineStats::default()
     };
-    stats.equity_frames.store(40, Relaxed);
+    use crate::rows::Table;
+    use crate::schwab::wire::Service;
+    stats.service_frames[Service::LevelOneEquities.index()].store(40, Relaxed);
+    stats.service_frames[Service::LevelOneFutures.index()].store(5, Relaxed);
     stats.other_frames.store(7, Relaxed);
-    stats.equity_updates.store(120, Relaxed);
-    stats.option_rows_written.store(9, Relaxed);
+    stats.service_updates[Service::LevelOneEquities.index()].store(120, Relaxed);
+    stats.service_updates[Service::AcctActivity.index()].store(3, Relaxed);
+    stats.rows_written_by_table[Table::OptionData.index()].store(9, Relaxed);
+    stats.rows_written_by_table[Table::BookSnapshots.index()].store(4, Relaxed);
     stats.malformed_frames.store(2, Relaxed);
     stats.histograms.flush_seconds.record(0.004);
     stats.histograms.flush_rows.record(12.0);
@@ -470,6 +475,10 @@ fn metrics_render_the_mirrored_counters_the_histograms_and_the_reasons() {
         "market_streamer_updates_total{service=\"LEVELONE_EQUITIES\"} 120",
         "market_streamer_updates_total{service=\"CHART_EQUITY\"} 0",
         "market_streamer_rows_written_total{table=\"option_data\"} 9",
+        "market_streamer_rows_written_total{table=\"book_snapshots\"} 4",
+        "market_streamer_rows_written_total{table=\"account_activity\"} 0",
+        "market_streamer_frames_total{service=\"LEVELONE_FUTURES\"} 5",
+        "market_streamer_updates_total{service=\"ACCT_ACTIVITY\"} 3",
         "market_streamer_malformed_frames_total 2",
         "market_streamer_reconnects_total{reason=\"network_error\"} 3",
         "market_streamer_buffered_rows 17",

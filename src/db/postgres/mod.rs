@@ -35,9 +35,9 @@ use super::{
     DbSettings, GUARD_STEPS, GuardReport, RealtimeMode, RetentionDays, SinkError, WriteReport,
 };
 use crate::counters::PipelineStats;
+use crate::db::{ACCOUNT_ACTIVITY_RETENTION, CANDLE_TABLES};
 use crate::rows::{Batch, EquityRow};
 use live_cadence::{LiveCadence, LiveSettings};
-use crate::db::{ACCOUNT_ACTIVITY_RETENTION, CANDLE_TABLES};
 use partitions::{PartitionCache, TICK_TABLES};
 
 /// `statement_timeout` of the shared connection (short statements; creating a partition may
@@ -429,7 +429,9 @@ impl PostgresSink {
         let (table, column) = ACCOUNT_ACTIVITY_RETENTION;
         report.bars_deleted += conn
             .execute_typed(
-                &format!("DELETE FROM {table} WHERE {column} < $1::date::timestamp AT TIME ZONE 'UTC'"),
+                &format!(
+                    "DELETE FROM {table} WHERE {column} < $1::date::timestamp AT TIME ZONE 'UTC'"
+                ),
                 &[(&bar_cutoff, Type::DATE)],
             )
             .await

@@ -38,14 +38,29 @@ impl PartitionCache {
             times.for_each(|d| add(table, d));
         };
         let mut days = days;
-        days("equity_data", &mut batch.equities.iter().map(|r| r.timestamp.date_naive()));
-        days("option_data", &mut batch.options.iter().map(|r| r.timestamp.date_naive()));
-        days("futures_data", &mut batch.futures.iter().map(|r| r.timestamp.date_naive()));
+        days(
+            "equity_data",
+            &mut batch.equities.iter().map(|r| r.timestamp.date_naive()),
+        );
+        days(
+            "option_data",
+            &mut batch.options.iter().map(|r| r.timestamp.date_naive()),
+        );
+        days(
+            "futures_data",
+            &mut batch.futures.iter().map(|r| r.timestamp.date_naive()),
+        );
         days(
             "futures_option_data",
-            &mut batch.futures_options.iter().map(|r| r.timestamp.date_naive()),
+            &mut batch
+                .futures_options
+                .iter()
+                .map(|r| r.timestamp.date_naive()),
         );
-        days("forex_data", &mut batch.forex.iter().map(|r| r.timestamp.date_naive()));
+        days(
+            "forex_data",
+            &mut batch.forex.iter().map(|r| r.timestamp.date_naive()),
+        );
         days(
             "book_snapshots",
             &mut batch.books.iter().map(|r| r.snapshot_time.date_naive()),
