@@ -15,7 +15,7 @@ pub fn push_line<R>(out: &mut String, spec: &TableSpec<R>, row: &R) {
             out.push(',');
         }
         match (column.get)(row) {
-            Value::Text(Some(t)) => text(out, t),
+            Value::Text(Some(t)) | Value::Json(Some(t)) => text(out, t),
             Value::Time(Some(t)) => out.push_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
             Value::Date(Some(d)) => {
                 let _ = write!(out, "{d}");
@@ -34,7 +34,8 @@ pub fn push_line<R>(out: &mut String, spec: &TableSpec<R>, row: &R) {
             | Value::Date(None)
             | Value::Int4(None)
             | Value::Int8(None)
-            | Value::Float8(None) => {}
+            | Value::Float8(None)
+            | Value::Json(None) => {}
         }
     }
     out.push('\n');

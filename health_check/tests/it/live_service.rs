@@ -48,6 +48,7 @@ async fn exit_codes_follow_the_live_service_fresh_stalled_and_gone() {
             seed: 7,
             updates_per_symbol_per_sec: 5.0,
             heartbeat_interval_ms: 200,
+            ..SimConfig::default()
         },
         tick: Duration::from_millis(20),
         ..SimServerSettings::default()
