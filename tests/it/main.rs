@@ -20,6 +20,8 @@ mod schwab_cli;
 mod schwab_session;
 mod schwab_tokens;
 mod secrets_in_logs;
+mod services_db;
+mod services_stream;
 mod simulator_protocol;
 mod size_guard;
 mod sizing;

@@ -1,0 +1,2 @@
+//! Issue 15, the database side: frames of every service replayed into SQLite and PostgreSQL,
+//! grants, retention.
