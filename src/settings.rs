@@ -293,16 +293,21 @@ pub fn realtime_budget(cfg: &Config, at: chrono::DateTime<chrono::Utc>) -> Budge
         crate::db::DatabaseTarget::Postgres(_) => cfg.realtime.mode,
         crate::db::DatabaseTarget::Sqlite(_) => streamer_config::RealtimeMode::Off,
     };
-    let symbols = cfg.symbols.equities.len();
+    let s = &cfg.symbols;
+    let symbols = s.equities.len() + s.futures.len() + s.forex.len();
+    // Futures and forex quote nearly around the clock: the month then has more ticks.
+    let session_per_month = if s.futures.is_empty() && s.forex.is_empty() {
+        budget::regular_session_per_month(market_calendar::new_york_date(at).year())
+    } else {
+        budget::futures_week_per_month()
+    };
     budget::estimate(&BudgetInput {
         mode,
         plan: cfg.realtime.plan,
         interval: cfg.realtime.interval,
         symbols: symbols as u64,
         parts_per_tick: estimated_parts(symbols, realtime_max_payload_bytes(cfg)) as u64,
-        session_per_month: budget::regular_session_per_month(
-            market_calendar::new_york_date(at).year(),
-        ),
+        session_per_month,
     })
 }
 

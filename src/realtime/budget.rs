@@ -78,6 +78,14 @@ pub fn regular_session_per_month(year: i32) -> Duration {
     }
 }
 
+/// Futures and forex trading time in an average month: about 23 hours on each of 5 days a
+/// week (Sunday evening to Friday evening New York time, one hour's pause a day), 52.18 weeks
+/// a year. Used instead of [`regular_session_per_month`] when futures or forex are streamed:
+/// their quotes change nearly around the clock.
+pub fn futures_week_per_month() -> Duration {
+    Duration::from_secs_f64(23.0 * 3600.0 * 5.0 * 52.18 / 12.0)
+}
+
 /// What the budget is computed from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BudgetInput {
@@ -85,13 +93,13 @@ pub struct BudgetInput {
     pub plan: RealtimePlan,
     /// `REALTIME_INTERVAL`.
     pub interval: Duration,
-    /// Tickers that can change (`SYMBOLS`: the equities; Broadcast and `latest_quotes` carry
-    /// equities only).
+    /// Tickers that can change: the equities, futures and forex pairs (`latest_quotes` and
+    /// Broadcast carry the three).
     pub symbols: u64,
     /// Broadcast messages per tick when every symbol changed (more than one when the payload
     /// is split under the plan's limit).
     pub parts_per_tick: u64,
-    /// [`regular_session_per_month`].
+    /// [`regular_session_per_month`], or [`futures_week_per_month`] with futures or forex.
     pub session_per_month: Duration,
 }
 
