@@ -454,7 +454,21 @@ mod tests {
 
     #[test]
     fn configured_subscriptions_follow_the_documented_order() {
-        let cfg = from_lookup(|n| (n == "OPTION_SYMBOLS").then(String::new)).expect("cfg");
+        let only_equities = |n: &str| {
+            matches!(
+                n,
+                "OPTION_SYMBOLS"
+                    | "FUTURES_SYMBOLS"
+                    | "FUTURES_OPTION_SYMBOLS"
+                    | "FOREX_SYMBOLS"
+                    | "NASDAQ_BOOK_SYMBOLS"
+                    | "SCREENER_EQUITY_KEYS"
+                    | "SCREENER_OPTION_KEYS"
+            )
+            .then(String::new)
+            .or_else(|| (n == "ACCOUNT_ACTIVITY").then(|| "off".to_string()))
+        };
+        let cfg = from_lookup(only_equities).expect("cfg");
         let subs = subscriptions(&cfg);
         let services: Vec<_> = subs.iter().map(|s| s.service).collect();
         assert_eq!(

@@ -73,6 +73,9 @@ fn add(total: &mut WriteReport, r: &WriteReport) {
     total.equities += r.equities;
     total.options += r.options;
     total.bars += r.bars;
+    for (t, n) in total.by_table.iter_mut().zip(r.by_table) {
+        *t += n;
+    }
     total.copied_rows += r.copied_rows;
 }
 

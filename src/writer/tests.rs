@@ -87,11 +87,7 @@ impl Sink for MemorySink {
                     .lock()
                     .expect("lock")
                     .push((Instant::now(), ids));
-                Ok(WriteReport {
-                    rows: batch.len() as u64,
-                    equities: batch.len() as u64,
-                    ..WriteReport::default()
-                })
+                Ok(WriteReport::committed(batch, 0, false))
             }
             Outcome::Transient => Err(SinkError::new(
                 "insert into equity_data",

@@ -263,13 +263,20 @@ async fn the_zero_configuration_run_is_ok_and_serves_metrics() {
     assert_eq!(json["spool"]["usable"], true);
 
     let text = probe
-        .wait_metrics("streaming and writing counters", |t| {
+        .wait_metrics("streaming and writing counters, nothing buffered", |t| {
             positive(t, "market_streamer_flush_duration_seconds_count")
                 && positive(t, "market_streamer_tick_to_commit_seconds_count")
                 && positive(
                     t,
                     "market_streamer_rows_written_total{table=\"option_data\"}",
                 )
+                && positive(
+                    t,
+                    "market_streamer_rows_written_total{table=\"futures_data\"}",
+                )
+                // Rows keep arriving (every service of the zero-configuration run): a
+                // scrape between two writes shows none waiting.
+                && sample(t, "market_streamer_buffered_rows") == Some(0.0)
         })
         .await;
     for series in [
@@ -715,8 +722,8 @@ async fn the_realtime_budget_of_the_default_setup_is_in_health() {
     .await;
     let probe = Probe::new(&service.url);
     let (_, json) = probe
-        .wait_health("Broadcast sent", |_, j| {
-            j["realtime"]["messages_sent"].as_u64() > Some(0)
+        .wait_health("Broadcast sent while streaming", |code, j| {
+            j["realtime"]["messages_sent"].as_u64() > Some(0) && status_is(code, j, "ok")
         })
         .await;
     let b = &json["realtime"]["budget"];

@@ -108,7 +108,10 @@ async fn anon_reads_market_tables_and_cannot_write_or_read_anything_else() {
         "equity_bars=true,equity_data=true,latest_quotes=true,option_data=true"
     );
     let policies = pg.psql(db, "SELECT count(*) FROM pg_policies WHERE policyname = 'market_data_read' AND cmd = 'SELECT'").expect("policies");
-    assert_eq!(policies, "5", "the four market tables and stream_gaps");
+    assert_eq!(
+        policies, "11",
+        "the four market tables, stream_gaps and the six market tables of issue 15 (not account_activity)"
+    );
     // The owner is not a superuser, as on Supabase.
     assert_eq!(
         pg.psql(

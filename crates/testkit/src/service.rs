@@ -397,6 +397,15 @@ pub fn live_vars(
         ("TOKEN_FILE", dir.join("tokens.json").display().to_string()),
         ("SYMBOLS", "AAPL,MSFT".into()),
         ("OPTION_SYMBOLS", "AAPL  271217C00250000".into()),
+        // The services of issue 15 are off unless a test asks for them (`extra`), so each
+        // test streams what it is about.
+        ("FUTURES_SYMBOLS", String::new()),
+        ("FUTURES_OPTION_SYMBOLS", String::new()),
+        ("FOREX_SYMBOLS", String::new()),
+        ("NASDAQ_BOOK_SYMBOLS", String::new()),
+        ("SCREENER_EQUITY_KEYS", String::new()),
+        ("SCREENER_OPTION_KEYS", String::new()),
+        ("ACCOUNT_ACTIVITY", "off".into()),
         ("STALL_TIMEOUT", "3".into()),
         ("STREAM_RESPONSE_TIMEOUT", "5".into()),
         ("RECONNECT_BACKOFF_MIN", "0.05".into()),

@@ -173,7 +173,7 @@ fn bad_items_are_skipped_and_counted_the_rest_is_used() {
 #[test]
 fn unknown_services_and_keys_are_ignored_not_errors() {
     let f = parse_frame(
-        r#"{"snapshot":[1,2],"data":[{"service":"NASDAQ_BOOK","timestamp":1,"content":[{"key":"X","1":1}]},{"service":"LEVELONE_EQUITIES","timestamp":1,"content":[{"key":"Y","3":2.5,"77":[1,2,3]}]}]}"#,
+        r#"{"snapshot":[1,2],"data":[{"service":"FOREX_BOOK","timestamp":1,"content":[{"key":"X","1":1}]},{"service":"LEVELONE_EQUITIES","timestamp":1,"content":[{"key":"Y","3":2.5,"77":[1,2,3]}]}]}"#,
         NOW,
     )
     .expect("frame");
