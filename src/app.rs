@@ -199,8 +199,9 @@ pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError
         writer.tx,
     );
     let read = replay_file(path, &mut pipeline, cfg.schwab.max_frame_bytes).await;
-    // The writer drains and ends once its last sender (the pipeline's) is gone.
-    drop(pipeline);
+    // Book snapshots still waiting for their slot are written; then the writer drains and
+    // ends once its last sender (the pipeline's) is gone.
+    pipeline.finish().await;
     let written = writer.task.await?;
     db.close().await;
     // A writer error explains a read that stopped early, so it comes first.
@@ -479,7 +480,8 @@ pub async fn run(
         server.finish().await;
         drop(live);
     }
-    drop(pipeline);
+    // Book snapshots still waiting for their slot go to the writer before it drains.
+    pipeline.finish().await;
     drop(writer.tx);
     drop(gaps.tx);
     let written = writer.task.await?;

@@ -38,6 +38,17 @@ impl Pipeline {
     pub fn processor(&self) -> &FrameProcessor {
         &self.processor
     }
+
+    /// The stream has ended: rows kept in memory for a later slot (book snapshots) are sent
+    /// to the writer now, then the pipeline's sender is dropped. A writer already gone is
+    /// not an error here (its own error is reported where it ended).
+    pub async fn finish(mut self) {
+        let mut rows = Vec::new();
+        self.processor.finish(&mut rows);
+        if !rows.is_empty() && self.tx.send(rows).await.is_err() {
+            tracing::debug!("the writer had stopped; the last book snapshots were not written");
+        }
+    }
 }
 
 impl FrameConsumer for Pipeline {
@@ -117,6 +128,12 @@ impl FrameProcessor {
             Ok(frame) => self.process(&frame, received_ms, rows),
             Err(e) => self.malformed(&e, received_ms),
         }
+    }
+
+    /// Appends what the state still holds for a later slot (book snapshots), whatever their
+    /// slot: the stream has ended.
+    pub fn finish(&mut self, rows: &mut Vec<Row>) {
+        self.state.flush_books(rows);
     }
 
     /// Counts a frame that could not be parsed; it is skipped, never fatal.

@@ -110,21 +110,32 @@ impl Books {
 
     /// Stores the pending snapshots whose slot has come by `now_ms`.
     pub fn due(&mut self, now_ms: i64, rows: &mut Vec<crate::rows::Row>) {
+        self.take_pending(Some(now_ms), rows);
+    }
+
+    /// Stores every pending snapshot now (the stream has ended).
+    pub fn flush(&mut self, rows: &mut Vec<crate::rows::Row>) {
+        self.take_pending(None, rows);
+    }
+
+    /// Stores the pending snapshots whose slot has come by `now_ms` (all with `None`).
+    fn take_pending(&mut self, now_ms: Option<i64>, rows: &mut Vec<crate::rows::Row>) {
         if self.pending == 0 {
             return;
         }
         let (interval, depth) = (self.settings.interval_ms, self.settings.depth);
         for ((kind, _), slot) in &mut self.slots {
             let ready = slot.pending.is_some()
-                && slot
-                    .last_stored_ms
-                    .is_none_or(|last| now_ms.saturating_sub(last) >= interval);
+                && match (now_ms, slot.last_stored_ms) {
+                    (None, _) | (Some(_), None) => true,
+                    (Some(now), Some(last)) => now.saturating_sub(last) >= interval,
+                };
             if !ready {
                 continue;
             }
             if let Some((book, at_ms)) = slot.pending.take() {
                 self.pending -= 1;
-                slot.last_stored_ms = Some(now_ms.max(at_ms));
+                slot.last_stored_ms = Some(now_ms.unwrap_or(at_ms).max(at_ms));
                 rows.push(crate::rows::Row::Book(book_row(
                     *kind,
                     &slot.symbol,

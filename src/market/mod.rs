@@ -152,6 +152,11 @@ impl MarketState {
         self.books.due(now_ms, rows);
     }
 
+    /// Every book snapshot still kept in memory, whatever its slot (the stream has ended).
+    pub fn flush_books(&mut self, rows: &mut Vec<Row>) {
+        self.books.flush(rows);
+    }
+
     /// The merged quote of an equity, if seen.
     pub fn equity(&self, symbol: &str) -> Option<&EquityFields> {
         self.equities.get(symbol).map(|s| &s.merged)

@@ -347,3 +347,23 @@ fn screeners_keep_named_items_and_account_activity_takes_json_or_text() {
         "Debug hides the account"
     );
 }
+
+#[test]
+fn a_book_snapshot_still_waiting_when_the_stream_ends_is_stored() {
+    let mut s = MarketState::new();
+    let at = |ms: i64| BOOK.replace("TIME", &ms.to_string());
+    assert_eq!(rows(&mut s, &at(1_765_306_322_349)).len(), 1);
+    assert!(
+        rows(&mut s, &at(1_765_306_323_349)).is_empty(),
+        "kept for its slot"
+    );
+    let mut last = Vec::new();
+    s.flush_books(&mut last);
+    let [Row::Book(b)] = last.as_slice() else {
+        panic!("the kept snapshot is stored at the end: {last:?}")
+    };
+    assert_eq!(b.snapshot_time.timestamp_millis(), 1_765_306_323_349);
+    let mut again = Vec::new();
+    s.flush_books(&mut again);
+    assert!(again.is_empty(), "stored once");
+}
