@@ -83,7 +83,8 @@ pub fn regular_session_per_month(year: i32) -> Duration {
 /// a year. Used instead of [`regular_session_per_month`] when futures or forex are streamed:
 /// their quotes change nearly around the clock.
 pub fn futures_week_per_month() -> Duration {
-    Duration::from_secs_f64(23.0 * 3600.0 * 5.0 * 52.18 / 12.0)
+    // 23 h × 5 days × 52.18 weeks / 12 months, in whole seconds (1,800,210).
+    Duration::from_secs(23 * 3600 * 5 * 5218 / 1200)
 }
 
 /// What the budget is computed from.

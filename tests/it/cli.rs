@@ -208,20 +208,9 @@ fn the_realtime_budget_is_logged_at_startup() {
     };
     let _ = child.kill();
     let _ = child.wait();
-    // Regular-session seconds in an average month, counted by hand from the NYSE calendar:
-    // 2026: 249 full days + 2 early closes (Nov 27, Dec 24); 2027: 250 full days + 1 (Nov 26).
-    let year = chrono::Datelike::year(&market_calendar::new_york_date(chrono::Utc::now()));
-    let per_viewer = match year {
-        2026 => (249 * 23_400 + 2 * 12_600) / 12,
-        2027 => (250 * 23_400 + 12_600) / 12,
-        _ => {
-            market_streamer::settings::realtime_budget(
-                &testkit::config_for(&sb.owner_url, &[]),
-                chrono::Utc::now(),
-            )
-            .messages_per_month_per_viewer
-        }
-    };
+    // The defaults stream futures and forex, which quote nearly around the clock: the month
+    // counts 23 h on 5 days a week, 52.18 weeks a year: 23 × 3600 × 5 × 52.18 / 12 s.
+    let per_viewer = 1_800_210;
     assert!(
         line.contains(&format!(
             "costs about {per_viewer} messages a month per viewer plus {per_viewer} to send"
