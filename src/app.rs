@@ -463,7 +463,12 @@ pub async fn run(
             tokens,
             rest,
             subscriptions,
-            settings: settings::supervisor(cfg),
+            settings: {
+                // The silence rule asks the same (possibly pinned) market clock as /health.
+                let mut s = settings::supervisor(cfg);
+                s.connection.silence.clock = options.market_clock;
+                s
+            },
             gaps: gaps.tx.clone(),
             health: health.clone(),
         },

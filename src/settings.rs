@@ -172,6 +172,11 @@ pub fn supervisor(cfg: &Config) -> SupervisorSettings {
             response_timeout: s.response_timeout,
             stall_timeout: s.stall_timeout,
             max_frame_bytes: s.max_frame_bytes,
+            silence: crate::schwab::session::subscriptions::SilenceSettings {
+                quotes: s.service_silence_timeout,
+                charts: s.chart_silence_timeout,
+                clock: market_calendar::MarketClock::Wall,
+            },
         },
         [s.reconnect_backoff_min, s.reconnect_backoff_max],
         s.kicked_backoff,

@@ -66,9 +66,9 @@ impl HealthRules {
 
 /// Collects reasons by severity.
 #[derive(Default)]
-struct Verdict {
-    down: Vec<String>,
-    degraded: Vec<String>,
+pub(super) struct Verdict {
+    pub(super) down: Vec<String>,
+    pub(super) degraded: Vec<String>,
 }
 
 impl Verdict {
@@ -88,6 +88,7 @@ pub fn judge(snap: &Snapshot, market: &MarketStatus, rules: &HealthRules) -> Hea
     let mut v = Verdict::default();
     judge_writer(snap, rules, &mut v);
     judge_stream(snap, market, rules, &mut v);
+    super::subscriptions::judge(snap, market, rules, &mut v);
     judge_tokens(snap, rules, &mut v);
     judge_storage(snap, &mut v);
     judge_realtime(snap, &mut v);
@@ -348,6 +349,8 @@ fn report(
             connects: s.connects,
             gaps: s.gaps,
             last_close: s.last_close.clone(),
+            subscriptions: super::subscriptions::reports(snap),
+            silences: s.silences,
         },
         writer: WriterSection {
             last_commit_at: w.last_commit_at,
@@ -427,12 +430,12 @@ pub fn stream_state(state: SessionState) -> &'static str {
 }
 
 /// `later - earlier`, zero when negative.
-fn age(later: DateTime<Utc>, earlier: DateTime<Utc>) -> Duration {
+pub(super) fn age(later: DateTime<Utc>, earlier: DateTime<Utc>) -> Duration {
     (later - earlier).to_std().unwrap_or_default()
 }
 
 /// `later - earlier` in seconds (negative when `later` is earlier), to the millisecond.
-fn signed_secs(later: DateTime<Utc>, earlier: DateTime<Utc>) -> f64 {
+pub(super) fn signed_secs(later: DateTime<Utc>, earlier: DateTime<Utc>) -> f64 {
     (later - earlier).num_milliseconds() as f64 / 1000.0
 }
 

@@ -134,6 +134,9 @@ struct Mirrored {
     stream_connected: Gauge,
     market_open: Gauge,
     health_status: Gauge,
+    /// By service, in [`SERVICES`] order.
+    subscription_state: [Gauge; SERVICE_COUNT],
+    service_data_age: [Gauge; SERVICE_COUNT],
 }
 
 impl Default for Metrics {
@@ -242,6 +245,20 @@ impl Metrics {
         )));
         m.market_open
             .set(f64::from(u8::from(verdict.market.status.open)));
+        let subs = &snap.session.subscriptions;
+        for (i, (state, data_age)) in m
+            .subscription_state
+            .iter()
+            .zip(&m.service_data_age)
+            .enumerate()
+        {
+            let sub = subs.iter().find(|s| s.service.index() == i);
+            state.set(sub.map_or(0.0, |s| s.state.metric()));
+            data_age.set(
+                sub.and_then(|s| s.last_data)
+                    .map_or(-1.0, |t| super::judge::signed_secs(snap.now, t).max(0.0)),
+            );
+        }
         m.health_status.set(match verdict.status {
             Status::Ok => 0.0,
             Status::Degraded => 1.0,
@@ -432,6 +449,16 @@ fn register_mirrored() -> Mirrored {
         "1 during the regular US equity session (NYSE calendar)"
     );
     describe_gauge!(
+        "market_streamer_subscription_state",
+        Unit::Count,
+        "Each service's subscription: 0 not subscribed, 1 pending, 2 active, 3 silent (subscribed again), 4 refused by Schwab, 5 no answer"
+    );
+    describe_gauge!(
+        "market_streamer_service_data_age_seconds",
+        Unit::Seconds,
+        "Seconds since the service's last data item (-1: none yet)"
+    );
+    describe_gauge!(
         "market_streamer_health_status",
         Unit::Count,
         "The /health verdict: 0 ok, 1 degraded, 2 down"
@@ -471,5 +498,9 @@ fn register_mirrored() -> Mirrored {
         stream_connected: gauge!("market_streamer_stream_connected"),
         market_open: gauge!("market_streamer_market_open"),
         health_status: gauge!("market_streamer_health_status"),
+        subscription_state: SERVICES
+            .map(|s| gauge!("market_streamer_subscription_state", "service" => s)),
+        service_data_age: SERVICES
+            .map(|s| gauge!("market_streamer_service_data_age_seconds", "service" => s)),
     }
 }

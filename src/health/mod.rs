@@ -24,8 +24,9 @@ pub mod probe;
 pub mod report;
 pub mod server;
 pub mod snapshot;
+pub mod subscriptions;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 pub use judge::{HealthRules, judge, stream_state};
 pub use report::{HealthReport, Status};
@@ -33,27 +34,8 @@ pub use snapshot::{FixedFacts, HealthSources, RealtimeFacts, Snapshot};
 
 use market_calendar::MarketStatus;
 
-/// Which instant the market calendar is judged at. Ages are always measured on the wall
-/// clock; only the question "is the market open?" can be pinned (for tests that must not
-/// depend on when they run).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum MarketClock {
-    /// The real time (the service).
-    #[default]
-    Wall,
-    /// The calendar always sees this instant.
-    Fixed(DateTime<Utc>),
-}
-
-impl MarketClock {
-    /// The instant the calendar is asked about when the wall clock says `now`.
-    pub fn market_now(self, now: DateTime<Utc>) -> DateTime<Utc> {
-        match self {
-            Self::Wall => now,
-            Self::Fixed(at) => at,
-        }
-    }
-}
+/// The market clock lives with the calendar (the session uses it too).
+pub use market_calendar::MarketClock;
 
 /// What the endpoints answer from: the sources, the rules and the market clock.
 #[derive(Debug, Clone)]

@@ -99,6 +99,10 @@ pub struct StreamSection {
     pub gaps: u64,
     /// How the last connection ended.
     pub last_close: Option<String>,
+    /// Every subscription: state, keys, Schwab's code, last data.
+    pub subscriptions: Vec<super::subscriptions::SubscriptionReport>,
+    /// Silent services that delivered again after being subscribed again.
+    pub silences: u64,
 }
 
 /// The database writer.

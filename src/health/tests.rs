@@ -59,6 +59,8 @@ fn healthy(now: DateTime<Utc>) -> Snapshot {
             gaps: 0,
             last_close: None,
             reconnects: BTreeMap::new(),
+            subscriptions: Vec::new(),
+            silences: 0,
         },
         tokens: TokenStatus {
             state: TokenState::Valid,

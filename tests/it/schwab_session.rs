@@ -413,6 +413,7 @@ async fn a_wss_url_goes_through_rustls_and_a_failed_handshake_is_a_network_error
         response_timeout: Duration::from_secs(5),
         stall_timeout: Duration::from_secs(5),
         max_frame_bytes: 4 << 20,
+        silence: Default::default(),
     };
     let processor = FrameProcessor::new(
         Default::default(),
@@ -433,6 +434,7 @@ async fn a_wss_url_goes_through_rustls_and_a_failed_handshake_is_a_network_error
         info: &info,
         access_token: &token,
         subscriptions: &[],
+        previous: &[],
         settings: &settings,
     };
     let report = run_connection(plan, &mut sink, &mut stop, &mut |_| {}).await;

@@ -324,6 +324,21 @@ settings! {
             parse: parse::seconds(0.1, 3600.0),
             help: "seconds without any frame (data or heartbeat) after which the connection is dropped and re-established",
         },
+        /// A LEVELONE, book or screener service without data for this long (its market open)
+        /// is subscribed again; as long again, and the connection is made again.
+        service_silence_timeout: Duration = "SERVICE_SILENCE_TIMEOUT" {
+            default: value("60"),
+            allowed: "seconds from 1 to 86400, fractions allowed (e.g. 30)",
+            parse: parse::seconds(1.0, 86400.0),
+            help: "seconds a LEVELONE, book or screener service may deliver no data while its market is open (NYSE regular session; futures and forex: their near-24-hour weeks) before it is subscribed again on the same connection; silent as long again, the connection is made again (a `stream_gaps` row, reason `service_silent`)",
+        },
+        /// The same for the CHART services.
+        chart_silence_timeout: Duration = "CHART_SILENCE_TIMEOUT" {
+            default: value("180"),
+            allowed: "seconds from 1 to 86400, fractions allowed (e.g. 120)",
+            parse: parse::seconds(1.0, 86400.0),
+            help: "the same rule for CHART_EQUITY and CHART_FUTURES (one candle a minute)",
+        },
         /// Deadline for the LOGIN ack and each subscription ack.
         response_timeout: Duration = "STREAM_RESPONSE_TIMEOUT" {
             default: value("10"),

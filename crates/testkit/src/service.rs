@@ -285,10 +285,16 @@ impl TestService {
         }
     }
 
-    /// Waits until the session has reached the streaming state `n` times in all.
+    /// Waits until the session has reached the streaming state `n` times in all and every
+    /// subscription of that connection was answered (the session streams from the first
+    /// acknowledged one).
     pub async fn wait_streamed(&mut self, n: u64) -> SessionHealth {
         self.wait_for(&format!("streaming session #{n}"), |h| {
-            h.sessions_streamed >= n && h.state == SessionState::Streaming
+            h.sessions_streamed >= n
+                && h.state == SessionState::Streaming
+                && h.subscriptions.iter().all(|s| {
+                    s.state != market_streamer::schwab::session::subscriptions::SubState::Pending
+                })
         })
         .await
     }

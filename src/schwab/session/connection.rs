@@ -17,10 +17,13 @@ use tokio_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfig};
 
 use super::protocol::{Request, RequestBuilder, Subscription, codes, is_success};
 use super::recorder::FrameRecorder;
+use super::subscriptions::{
+    Board, SilenceAction, SilenceEnded, SilenceSettings, SubState, SubscriptionStatus,
+};
 use crate::schwab::downstream::FrameConsumer;
 use crate::schwab::preferences::StreamerInfo;
 use crate::schwab::secret::Secret;
-use crate::schwab::wire::{Notice, parse_frame};
+use crate::schwab::wire::{Notice, Service, parse_frame};
 
 /// How long a polite goodbye (LOGOUT, close frame) may take.
 const GOODBYE: Duration = Duration::from_secs(1);
@@ -37,6 +40,8 @@ pub struct ConnectionSettings {
     /// `MAX_FRAME_BYTES`: a larger WebSocket message is refused before it is buffered whole
     /// (the connection ends and is made again).
     pub max_frame_bytes: usize,
+    /// The per-service silence rule ([`super::subscriptions`]).
+    pub silence: SilenceSettings,
 }
 
 /// Why a connection ended.
@@ -58,8 +63,15 @@ pub enum CloseReason {
     NetworkError { detail: String },
     /// A message larger than `MAX_FRAME_BYTES` was refused.
     FrameTooLarge { limit: usize },
-    /// A LOGIN or subscription ack did not come within `STREAM_RESPONSE_TIMEOUT`.
+    /// A LOGIN ack did not come within `STREAM_RESPONSE_TIMEOUT` (or no subscription got
+    /// an answer after every attempt).
     ResponseTimeout { what: String },
+    /// A service stayed silent after being subscribed again (its market open).
+    ServiceSilent {
+        service: &'static str,
+        /// Its last data (the gap's start).
+        since: DateTime<Utc>,
+    },
     /// The writer stopped (its error is reported by the app).
     WriterStopped,
     /// The service is stopping.
@@ -78,6 +90,7 @@ impl CloseReason {
             Self::NetworkError { .. } => "network_error",
             Self::FrameTooLarge { .. } => "frame_too_large",
             Self::ResponseTimeout { .. } => "response_timeout",
+            Self::ServiceSilent { .. } => "service_silent",
             Self::WriterStopped => "writer_stopped",
             Self::Shutdown => "shutdown",
         }
@@ -114,6 +127,10 @@ impl std::fmt::Display for CloseReason {
                 "a message larger than MAX_FRAME_BYTES ({limit} bytes) was refused before parsing; raise MAX_FRAME_BYTES if the subscriptions really need such messages"
             ),
             Self::ResponseTimeout { what } => write!(f, "no answer to {what} in time"),
+            Self::ServiceSilent { service, since } => write!(
+                f,
+                "{service} delivered no data since {since} while its market is open, even after being subscribed again"
+            ),
             Self::WriterStopped => write!(f, "the database writer stopped"),
             Self::Shutdown => write!(f, "the service is stopping"),
         }
@@ -126,7 +143,7 @@ pub struct ConnectionReport {
     pub end: CloseReason,
     /// The LOGIN was acknowledged.
     pub logged_in: bool,
-    /// When every subscription had been answered (the session was streaming).
+    /// When the first subscription was acknowledged (the session was streaming).
     pub streaming_at: Option<DateTime<Utc>>,
     /// How long it streamed (from `streaming_at` to the end).
     pub streamed_for: Duration,
@@ -145,6 +162,9 @@ pub struct ConnectionPlan<'a> {
     pub info: &'a StreamerInfo,
     pub access_token: &'a Secret,
     pub subscriptions: &'a [Subscription],
+    /// The subscriptions' statuses at the end of the previous connection (their last data
+    /// ages carry over).
+    pub previous: &'a [SubscriptionStatus],
     pub settings: &'a ConnectionSettings,
 }
 
@@ -153,13 +173,13 @@ type Socket =
 
 pub use crate::shutdown::stopped;
 
-/// Runs one connection until it ends. `on_streaming` is called once, when every
-/// subscription has been answered.
+/// Runs one connection until it ends, telling `events` what happens (streaming, the
+/// subscriptions' states, a silent service's hole).
 pub async fn run_connection(
     plan: ConnectionPlan<'_>,
     sink: &mut FrameSink<'_, impl FrameConsumer>,
     stop: &mut watch::Receiver<bool>,
-    on_streaming: &mut (dyn FnMut(DateTime<Utc>) + Send),
+    events: &mut Events<'_>,
 ) -> ConnectionReport {
     let mut report = ConnectionReport {
         end: CloseReason::Shutdown,
@@ -195,7 +215,7 @@ pub async fn run_connection(
     tracing::debug!(url = %plan.info.socket_url, "streamer socket connected");
 
     let mut session = Session::new(&plan);
-    let end = session.drive(&mut ws, sink, stop, on_streaming).await;
+    let end = session.drive(&mut ws, sink, stop, events).await;
     report.logged_in = session.logged_in;
     report.streaming_at = session.streaming_at;
     report.streamed_for = session
@@ -232,13 +252,17 @@ async fn goodbye(ws: &mut Socket, end: &CloseReason, builder: &mut RequestBuilde
 
 struct Session<'p> {
     builder: RequestBuilder<'p>,
-    queue: VecDeque<Request>,
+    subscriptions: &'p [Subscription],
+    /// Requests to send, each with the subscription it is for (`None`: LOGIN).
+    queue: VecDeque<(Request, Option<usize>)>,
     /// Keys of every subscription of the plan, and of those Schwab accepted so far (with
     /// the per-service counts), for the code-19 report.
     keys_planned: usize,
     keys_accepted: usize,
     accepted_by_service: Vec<String>,
-    pending: Option<(Request, Instant)>,
+    /// The request awaiting its answer, its subscription and its deadline.
+    pending: Option<(Request, Option<usize>, Instant)>,
+    board: Board,
     logged_in: bool,
     streaming_at: Option<DateTime<Utc>>,
     streaming_since: Option<Instant>,
@@ -254,21 +278,34 @@ enum Step {
     End(CloseReason),
 }
 
+/// SUBS sent for one subscription on one connection before it counts as unanswered.
+pub const SUBS_ATTEMPTS: u32 = 3;
+
+/// How often the silence rule runs and the board's data ages are published.
+const BOARD_TICK: Duration = Duration::from_secs(1);
+
 impl<'p> Session<'p> {
     fn new(plan: &ConnectionPlan<'p>) -> Self {
         let mut builder = RequestBuilder::new(plan.info);
         let mut queue = VecDeque::with_capacity(plan.subscriptions.len() + 1);
-        queue.push_back(builder.login(plan.access_token));
-        for sub in plan.subscriptions {
-            queue.push_back(builder.subscribe(sub));
+        queue.push_back((builder.login(plan.access_token), None));
+        for (i, sub) in plan.subscriptions.iter().enumerate() {
+            queue.push_back((builder.subscribe(sub), Some(i)));
         }
+        let subs: Vec<_> = plan
+            .subscriptions
+            .iter()
+            .map(|s| (s.service, s.keys.len()))
+            .collect();
         Self {
             builder,
+            subscriptions: plan.subscriptions,
             queue,
             keys_planned: plan.subscriptions.iter().map(|s| s.keys.len()).sum(),
             keys_accepted: 0,
             accepted_by_service: Vec::new(),
             pending: None,
+            board: Board::new(&subs, plan.previous, plan.settings.silence, Utc::now()),
             logged_in: false,
             streaming_at: None,
             streaming_since: None,
@@ -280,58 +317,139 @@ impl<'p> Session<'p> {
         }
     }
 
+    /// Publishes the board when a state changed (or `always`, for the data ages).
+    fn publish(&mut self, events: &mut Events<'_>, always: bool) {
+        if self.board.take_changed() || always {
+            events(ConnectionEvent::Subscriptions(self.board.statuses()));
+        }
+    }
+
     async fn drive(
         &mut self,
         ws: &mut Socket,
         sink: &mut FrameSink<'_, impl FrameConsumer>,
         stop: &mut watch::Receiver<bool>,
-        on_streaming: &mut (dyn FnMut(DateTime<Utc>) + Send),
+        events: &mut Events<'_>,
     ) -> CloseReason {
-        if let Step::End(e) = self.send_next(ws, on_streaming).await {
+        self.publish(events, true);
+        if let Step::End(e) = self.send_next(ws).await {
             return e;
         }
+        let mut board_tick = tokio::time::interval(BOARD_TICK);
+        board_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let stall_at = self.last_frame + self.stall_timeout;
-            let response_at = self.pending.as_ref().map(|(_, at)| *at);
+            let response_at = self.pending.as_ref().map(|(_, _, at)| *at);
             let step = tokio::select! {
                 biased;
                 _ = stopped(stop) => Step::End(CloseReason::Shutdown),
-                msg = ws.next() => self.on_message(msg, ws, sink, on_streaming).await,
+                msg = ws.next() => self.on_message(msg, ws, sink, events).await,
                 _ = tokio::time::sleep_until(stall_at) => Step::End(CloseReason::Stall {
                     silent_for: self.last_frame.elapsed(),
                 }),
-                _ = sleep_until_some(response_at) => {
-                    let what = self.pending.as_ref().map(|(r, _)| format!("{} {} (requestid {})", r.service, r.command, r.request_id)).unwrap_or_default();
-                    Step::End(CloseReason::ResponseTimeout { what })
-                }
+                _ = sleep_until_some(response_at) => self.on_response_timeout(ws, events).await,
+                _ = board_tick.tick(), if self.logged_in => self.on_board_tick(ws, events).await,
             };
             if let Step::End(reason) = step {
+                self.publish(events, true);
                 return reason;
             }
         }
     }
 
-    /// Sends the next queued request, or marks the session streaming when none is left.
-    async fn send_next(
-        &mut self,
-        ws: &mut Socket,
-        on_streaming: &mut (dyn FnMut(DateTime<Utc>) + Send),
-    ) -> Step {
-        let Some(request) = self.queue.pop_front() else {
-            if self.streaming_at.is_none() {
-                let now = Utc::now();
-                self.streaming_at = Some(now);
-                self.streaming_since = Some(Instant::now());
-                on_streaming(now);
+    /// Sends the next queued request (if none is awaiting its answer). With nothing left to
+    /// send and no subscription acknowledged, a connection whose subscriptions all went
+    /// unanswered is made again (refused ones would only be refused again).
+    async fn send_next(&mut self, ws: &mut Socket) -> Step {
+        if self.pending.is_some() {
+            return Step::Continue;
+        }
+        let Some((request, sub)) = self.queue.pop_front() else {
+            if self.logged_in && !self.board.any_acknowledged() {
+                let unanswered = self
+                    .board
+                    .statuses()
+                    .iter()
+                    .any(|s| matches!(s.state, SubState::Unanswered { .. }));
+                if unanswered {
+                    return Step::End(CloseReason::ResponseTimeout {
+                        what: "every subscription".into(),
+                    });
+                }
             }
             return Step::Continue;
         };
+        if let Some(i) = sub {
+            self.board.sent(i);
+        }
         tracing::debug!(service = request.service, command = request.command, requestid = %request.request_id, "sending");
         if let Err(e) = ws.send(Message::text(request.text().to_owned())).await {
             return Step::End(network_error(e));
         }
-        self.pending = Some((request, Instant::now() + self.response_timeout));
+        self.pending = Some((request, sub, Instant::now() + self.response_timeout));
         Step::Continue
+    }
+
+    /// The awaited answer did not come: LOGIN ends the connection; a SUBS is sent again up
+    /// to [`SUBS_ATTEMPTS`] times, then counts as unanswered while the other services stream
+    /// on.
+    async fn on_response_timeout(&mut self, ws: &mut Socket, events: &mut Events<'_>) -> Step {
+        let Some((request, sub, _)) = self.pending.take() else {
+            return Step::Continue;
+        };
+        let what = format!(
+            "{} {} (requestid {})",
+            request.service, request.command, request.request_id
+        );
+        let Some(i) = sub else {
+            return Step::End(CloseReason::ResponseTimeout { what });
+        };
+        let attempts = self.board.attempts(i);
+        if attempts < SUBS_ATTEMPTS {
+            tracing::warn!(
+                service = request.service,
+                attempt = attempts,
+                "no answer to {what} in time; sending it again on this connection"
+            );
+            let again = self.builder.subscribe(&self.subscriptions[i]);
+            self.queue.push_front((again, Some(i)));
+        } else {
+            tracing::error!(
+                service = request.service,
+                attempts,
+                "no answer to {} after {attempts} attempts; the other services stream on, this one is tried again on the next connection",
+                request.service
+            );
+            self.board.unanswered(i, Utc::now());
+            self.publish(events, false);
+        }
+        self.send_next(ws).await
+    }
+
+    /// The silence rule, and the data ages for `/health`.
+    async fn on_board_tick(&mut self, ws: &mut Socket, events: &mut Events<'_>) -> Step {
+        let action = self.board.check_silence(Utc::now());
+        self.publish(events, true);
+        match action {
+            None => Step::Continue,
+            Some(SilenceAction::Resubscribe(i)) => {
+                let sub = &self.subscriptions[i];
+                tracing::warn!(
+                    service = sub.service.wire_name(),
+                    "{} delivered no data for longer than its silence limit while its market is open; subscribing it again on this connection",
+                    sub.service.wire_name()
+                );
+                let again = self.builder.subscribe(sub);
+                self.queue.push_front((again, Some(i)));
+                self.send_next(ws).await
+            }
+            Some(SilenceAction::Reconnect { service, since }) => {
+                Step::End(CloseReason::ServiceSilent {
+                    service: service.wire_name(),
+                    since,
+                })
+            }
+        }
     }
 
     async fn on_message(
@@ -339,7 +457,7 @@ impl<'p> Session<'p> {
         msg: Option<Result<Message, tungstenite::Error>>,
         ws: &mut Socket,
         sink: &mut FrameSink<'_, impl FrameConsumer>,
-        on_streaming: &mut (dyn FnMut(DateTime<Utc>) + Send),
+        events: &mut Events<'_>,
     ) -> Step {
         let text = match msg {
             None => {
@@ -389,6 +507,17 @@ impl<'p> Session<'p> {
         let Ok(frame) = frame else {
             return Step::Continue;
         };
+        if !frame.updates.is_empty() {
+            let mut services = [false; Service::ALL.len()];
+            for u in &frame.updates {
+                services[u.body.service().index()] = true;
+            }
+            for ended in self.board.data(&services, now) {
+                tracing::info!(service = ended.service.wire_name(), silent_from = %ended.start, "data again after a silence; gap recorded");
+                events(ConnectionEvent::ServiceGap(ended));
+            }
+            self.publish(events, false);
+        }
         for notice in &frame.notices {
             if let Notice::Code {
                 service,
@@ -402,7 +531,7 @@ impl<'p> Session<'p> {
             }
         }
         for response in &frame.responses {
-            let matches = self.pending.as_ref().is_some_and(|(p, _)| {
+            let matches = self.pending.as_ref().is_some_and(|(p, _, _)| {
                 response.request_id.as_deref() == Some(p.request_id.as_str())
                     && response.service == p.service
                     && response.command == p.command
@@ -416,68 +545,118 @@ impl<'p> Session<'p> {
                 }
                 continue;
             }
-            let Some((request, _)) = self.pending.take() else {
+            let Some((request, sub, _)) = self.pending.take() else {
                 continue;
             };
-            if request.command == "LOGIN" {
-                if !is_success(response.code) {
-                    return Step::End(if response.code == codes::LOGIN_DENIED {
-                        CloseReason::LoginDenied {
-                            message: response.message.clone(),
-                        }
-                    } else {
-                        CloseReason::LoginFailed {
-                            code: response.code,
-                            message: response.message.clone(),
-                        }
-                    });
-                }
-                self.logged_in = true;
-                tracing::info!(response = %response.message, "logged in to the Schwab streamer");
-            } else if !is_success(response.code) {
-                if let Some(end) = closing_code(response.code, &response.message) {
-                    return Step::End(end);
-                }
-                if response.code == codes::SYMBOL_LIMIT {
-                    // Not retried on this connection (it would be refused again): the other
-                    // services stream on; the next connection asks for the same keys once.
-                    tracing::error!(
-                        service = request.service,
-                        keys_refused = request.keys,
-                        keys_accepted_before = self.keys_accepted,
-                        keys_accepted_by_service = %self.accepted_by_service.join(", "),
-                        keys_configured = self.keys_planned,
-                        message = %response.message,
-                        "Schwab refused the {} subscription of {} key(s): symbol limit reached (code 19) after {} key(s) were accepted ({} configured in all); this service streams nothing until keys are removed: shorten its symbol list (or others) in .env and restart",
-                        request.service,
-                        request.keys,
-                        self.keys_accepted,
-                        self.keys_planned,
-                    );
-                } else {
-                    tracing::error!(
-                        service = request.service,
-                        command = request.command,
-                        code = response.code,
-                        message = %response.message,
-                        "Schwab refused a subscription; check the symbols and field numbers of this service"
-                    );
-                }
-            } else {
-                if request.keys > 0 {
-                    self.keys_accepted += request.keys;
-                    self.accepted_by_service
-                        .push(format!("{} {}", request.service, request.keys));
-                }
-                tracing::info!(service = request.service, keys = request.keys, "subscribed");
+            let step = match sub {
+                None => self.on_login_answer(response),
+                Some(i) => self.on_subscription_answer(&request, i, response, events),
+            };
+            if let Step::End(e) = step {
+                return Step::End(e);
             }
-            if let Step::End(e) = self.send_next(ws, on_streaming).await {
+            self.publish(events, false);
+            if let Step::End(e) = self.send_next(ws).await {
                 return Step::End(e);
             }
         }
         Step::Continue
     }
+
+    /// The LOGIN answer: a closing code (3, 12, 30) follows its rule wherever it arrives.
+    fn on_login_answer(&mut self, response: &crate::schwab::wire::Response) -> Step {
+        if is_success(response.code) {
+            self.logged_in = true;
+            tracing::info!(response = %response.message, "logged in to the Schwab streamer");
+            return Step::Continue;
+        }
+        if let Some(end) = closing_code(response.code, &response.message) {
+            return Step::End(end);
+        }
+        Step::End(CloseReason::LoginFailed {
+            code: response.code,
+            message: response.message.clone(),
+        })
+    }
+
+    /// A subscription's answer: acknowledged (the first makes the session streaming), or
+    /// refused (kept refused on this connection, logged with what to do).
+    fn on_subscription_answer(
+        &mut self,
+        request: &Request,
+        i: usize,
+        response: &crate::schwab::wire::Response,
+        events: &mut Events<'_>,
+    ) -> Step {
+        let now = Utc::now();
+        if is_success(response.code) {
+            let first = !self.board.any_acknowledged();
+            let silent_again = self
+                .board
+                .statuses()
+                .get(i)
+                .is_some_and(|s| s.state == SubState::Silent);
+            self.board.acknowledged(i, now);
+            if !silent_again && request.keys > 0 {
+                self.keys_accepted += request.keys;
+                self.accepted_by_service
+                    .push(format!("{} {}", request.service, request.keys));
+            }
+            tracing::info!(service = request.service, keys = request.keys, "subscribed");
+            if first && self.streaming_at.is_none() {
+                self.streaming_at = Some(now);
+                self.streaming_since = Some(Instant::now());
+                events(ConnectionEvent::Streaming(now));
+            }
+            return Step::Continue;
+        }
+        if let Some(end) = closing_code(response.code, &response.message) {
+            return Step::End(end);
+        }
+        self.board.refused(i, response.code, &response.message, now);
+        if response.code == codes::SYMBOL_LIMIT {
+            // Not retried on this connection (it would be refused again): the other services
+            // stream on; the next connection asks for the same keys once.
+            tracing::error!(
+                service = request.service,
+                keys_refused = request.keys,
+                keys_accepted_before = self.keys_accepted,
+                keys_accepted_by_service = %self.accepted_by_service.join(", "),
+                keys_configured = self.keys_planned,
+                message = %response.message,
+                "Schwab refused the {} subscription of {} key(s): symbol limit reached (code 19) after {} key(s) were accepted ({} configured in all); this service streams nothing until keys are removed: shorten its symbol list (or others) in .env and restart",
+                request.service,
+                request.keys,
+                self.keys_accepted,
+                self.keys_planned,
+            );
+        } else {
+            tracing::error!(
+                service = request.service,
+                command = request.command,
+                code = response.code,
+                message = %response.message,
+                "Schwab refused a subscription; check the symbols and field numbers of this service (the other services stream on; it is asked again on the next connection)"
+            );
+        }
+        Step::Continue
+    }
 }
+
+/// What a connection tells its supervisor as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionEvent {
+    /// The first subscription was acknowledged: the session streams (this closes the
+    /// previous gap).
+    Streaming(DateTime<Utc>),
+    /// The subscriptions' states (on every change, and each second for the data ages).
+    Subscriptions(Vec<SubscriptionStatus>),
+    /// A silent service delivers again after being subscribed again on this connection.
+    ServiceGap(SilenceEnded),
+}
+
+/// The supervisor's handler of [`ConnectionEvent`]s.
+pub type Events<'a> = dyn FnMut(ConnectionEvent) + Send + 'a;
 
 /// Codes that end the connection (spec §3.5).
 fn closing_code(code: i64, message: &str) -> Option<CloseReason> {

@@ -6,6 +6,7 @@ pub mod connection;
 pub mod gaps;
 pub mod protocol;
 pub mod recorder;
+pub mod subscriptions;
 pub mod supervisor;
 
 pub use connection::CloseReason;

@@ -22,12 +22,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
+use super::connection::ConnectionEvent;
 use super::connection::{
     CloseReason, ConnectionPlan, ConnectionSettings, FrameSink, run_connection, stopped,
 };
 use super::gaps::{StreamGap, send_gap};
 use super::protocol::Subscription;
 use super::recorder::FrameRecorder;
+use super::subscriptions::SubscriptionStatus;
 use crate::backoff::Backoff;
 use crate::schwab::downstream::FrameConsumer;
 use crate::schwab::preferences::{PreferenceError, fetch_streamer_info};
@@ -123,6 +125,10 @@ pub struct SessionHealth {
     /// connection that ended (`stall`, `network_error`, `kicked`, …), or `needs_login`,
     /// `token_unavailable`, `streamer_info` when no connection could be opened.
     pub reconnects: BTreeMap<&'static str, u64>,
+    /// Every subscription of the current (or last) connection, in the order sent.
+    pub subscriptions: Vec<SubscriptionStatus>,
+    /// Services made silent-then-active again by a resubscribe (each also a gap row).
+    pub silences: u64,
 }
 
 impl SessionHealth {
@@ -137,6 +143,8 @@ impl SessionHealth {
             gaps: 0,
             last_close: None,
             reconnects: BTreeMap::new(),
+            subscriptions: Vec::new(),
+            silences: 0,
         }
     }
 }
@@ -261,6 +269,7 @@ pub async fn run_session(
         };
 
         health.send_modify(|h| h.connects += 1);
+        let previous = health.borrow().subscriptions.clone();
         let report = {
             let mut on_streaming = |at: DateTime<Utc>| {
                 if let Some(gap) = open_gap.take() {
@@ -280,9 +289,36 @@ pub async fn run_session(
                     h.sessions_streamed += 1;
                     h.state = SessionState::Streaming;
                     h.since = at;
-                    h.detail = format!("streaming {} subscription(s)", subscriptions.len());
+                    h.detail = streaming_detail(&h.subscriptions);
                 });
                 tracing::info!(subscriptions = subscriptions.len(), "streaming");
+            };
+            let mut events = |event: ConnectionEvent| match event {
+                ConnectionEvent::Streaming(at) => on_streaming(at),
+                ConnectionEvent::Subscriptions(statuses) => health.send_modify(|h| {
+                    h.subscriptions = statuses;
+                    if h.state == SessionState::Streaming {
+                        h.detail = streaming_detail(&h.subscriptions);
+                    }
+                }),
+                ConnectionEvent::ServiceGap(ended) => {
+                    send_gap(
+                        &gaps,
+                        StreamGap {
+                            start: ended.start,
+                            end: ended.end,
+                            reason: "service_silent".into(),
+                            detail: format!(
+                                "{} delivered no data while its market was open; subscribed again on the same connection",
+                                ended.service.wire_name()
+                            ),
+                        },
+                    );
+                    health.send_modify(|h| {
+                        h.gaps += 1;
+                        h.silences += 1;
+                    });
+                }
             };
             let mut sink = FrameSink {
                 consumer: &mut *consumer,
@@ -292,11 +328,18 @@ pub async fn run_session(
                 info: &info,
                 access_token: &token.token,
                 subscriptions: &subscriptions,
+                previous: &previous,
                 settings: &settings.connection,
             };
-            run_connection(plan, &mut sink, &mut stop, &mut on_streaming).await
+            run_connection(plan, &mut sink, &mut stop, &mut events).await
         };
-        want = Want::Fresh;
+        // Every reconnect gets a newly refreshed token, except after code 12: another login
+        // holds the slot, and refreshing would not help (nor be wanted while we wait).
+        want = if matches!(report.end, CloseReason::Kicked { .. }) {
+            Want::Valid
+        } else {
+            Want::Fresh
+        };
         let stopping = matches!(
             report.end,
             CloseReason::Shutdown | CloseReason::WriterStopped
@@ -308,8 +351,13 @@ pub async fn run_session(
             }
         });
         if report.streaming_at.is_some() && open_gap.is_none() && !stopping {
+            // A silent service's gap starts at its last data, any other at the last frame.
+            let start = match &report.end {
+                CloseReason::ServiceSilent { since, .. } => Some(*since),
+                _ => report.last_frame_at,
+            };
             open_gap = Some(OpenGap {
-                start: report.last_frame_at.unwrap_or_else(Utc::now),
+                start: start.unwrap_or_else(Utc::now),
                 reason: report.end.gap_reason(),
                 detail: report.end.to_string(),
             });
@@ -389,6 +437,28 @@ pub async fn run_session(
     }
     set(SessionState::Stopped, end.to_string());
     end
+}
+
+/// The streaming state's detail: how many subscriptions are active, and which are not.
+fn streaming_detail(subs: &[SubscriptionStatus]) -> String {
+    let active = subs
+        .iter()
+        .filter(|s| s.state == super::subscriptions::SubState::Active)
+        .count();
+    let others: Vec<String> = subs
+        .iter()
+        .filter(|s| s.state != super::subscriptions::SubState::Active)
+        .map(|s| format!("{} {}", s.service.wire_name(), s.state.as_str()))
+        .collect();
+    if others.is_empty() {
+        format!("streaming {active} subscription(s)")
+    } else {
+        format!(
+            "streaming {active} of {} subscription(s); {}",
+            subs.len(),
+            others.join(", ")
+        )
+    }
 }
 
 /// Sleeps `wait`; true when `stop` was set meanwhile.

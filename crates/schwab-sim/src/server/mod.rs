@@ -19,7 +19,8 @@
 //! Switches for tests ([`SimServer`] methods): drop the sockets, close them, go silent, deny
 //! the next logins, kick with code 12, stop streaming with code 30, revoke (refuse) the
 //! refresh tokens, answer 429, set the symbol limit, send ACCT_ACTIVITY's "Feature not
-//! supported" text item now. [`SimServer::subscription_counts`] counts the accepted SUBS/ADD
+//! supported" text item now, refuse a service's SUBS with a code, leave them unanswered, mute
+//! one service's data (heartbeats go on), answer LOGIN with a code (12). [`SimServer::subscription_counts`] counts the accepted SUBS/ADD
 //! per service (to check what a client re-subscribed after a reconnect).
 //!
 //! Files: `auth` (token endpoint, authorize, userPreference), `stream` (the WebSocket).
@@ -138,6 +139,36 @@ struct Journal {
 struct Switches {
     deny_logins: u32,
     throttle_requests: u32,
+    /// Service → (code, how many more SUBS/ADD to refuse with it).
+    refuse_subs: BTreeMap<String, (i64, u32)>,
+    /// Service → how many more SUBS/ADD to leave unanswered (and not apply).
+    ignore_subs: BTreeMap<String, ((), u32)>,
+    /// Services whose data items are not sent (heartbeats and other services go on).
+    muted: std::collections::BTreeSet<String>,
+    /// (code, how many more LOGINs to answer with it, then close).
+    login_code: Option<(i64, u32)>,
+}
+
+impl Switches {
+    /// Takes one use of the LOGIN-code switch.
+    fn take_login_code(&mut self) -> Option<i64> {
+        let (code, left) = self.login_code.as_mut()?;
+        if *left == 0 {
+            return None;
+        }
+        *left -= 1;
+        Some(*code)
+    }
+
+    /// Takes one use of a counted switch of `service` from `map`.
+    fn take<T: Copy>(map: &mut BTreeMap<String, (T, u32)>, service: &str) -> Option<T> {
+        let (value, left) = map.get_mut(service)?;
+        if *left == 0 {
+            return None;
+        }
+        *left -= 1;
+        Some(*value)
+    }
 }
 
 /// State shared by the HTTP handlers and the socket tasks. Every lock is held only for a
@@ -345,6 +376,39 @@ impl SimServer {
     /// Accepted SUBS and ADD commands (code 0) per service name, over all connections so far.
     pub fn subscription_counts(&self) -> BTreeMap<String, u64> {
         subscription_counts(&lock(&self.shared.journal).commands)
+    }
+
+    /// Switch: the next `times` SUBS/ADD of `service` are answered with `code` (e.g. 19, 21,
+    /// 11) and not applied.
+    pub fn refuse_subscriptions(&self, service: &str, code: i64, times: u32) {
+        lock(&self.shared.switches)
+            .refuse_subs
+            .insert(service.to_string(), (code, times));
+    }
+
+    /// Switch: the next `times` SUBS/ADD of `service` get no answer at all (and are not
+    /// applied); the connection otherwise works on.
+    pub fn ignore_subscriptions(&self, service: &str, times: u32) {
+        lock(&self.shared.switches)
+            .ignore_subs
+            .insert(service.to_string(), ((), times));
+    }
+
+    /// Switch: `service`'s data items stop (`true`) or flow again (`false`); heartbeats and
+    /// the other services go on.
+    pub fn mute_service(&self, service: &str, muted: bool) {
+        let mut s = lock(&self.shared.switches);
+        if muted {
+            s.muted.insert(service.to_string());
+        } else {
+            s.muted.remove(service);
+        }
+    }
+
+    /// Switch: the next `times` LOGINs are answered with `code` (e.g. 12: the single streamer
+    /// slot is taken) and the socket is closed.
+    pub fn answer_logins_with(&self, code: i64, times: u32) {
+        lock(&self.shared.switches).login_code = Some((code, times));
     }
 
     /// Switch: the next `n` HTTP calls get 429 with `Retry-After: 1`.

@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, frame::coding::CloseCode};
 
-use super::{Control, ReceivedCommand, Shared, lock};
+use super::{Control, ReceivedCommand, Shared, Switches, lock};
 use crate::subscription::Service;
 use crate::{MarketSimulator, SimError};
 
@@ -151,7 +151,8 @@ async fn serve(shared: Arc<Shared>, mut ws: Socket) {
                 let frames = {
                     let logged_in = lock(&shared.conns).logged_in == Some(id);
                     if logged_in {
-                        lock(&shared.market).advance_to(now_ms())
+                        let frames = lock(&shared.market).advance_to(now_ms());
+                        mute(&lock(&shared.switches).muted, frames)
                     } else {
                         Vec::new()
                     }
@@ -196,6 +197,31 @@ async fn serve(shared: Arc<Shared>, mut ws: Socket) {
     if conns.logged_in == Some(id) {
         conns.logged_in = None;
     }
+}
+
+/// Drops the data elements of muted services from `frames` (a frame left with nothing is
+/// dropped; heartbeats and responses pass).
+fn mute(muted: &std::collections::BTreeSet<String>, frames: Vec<String>) -> Vec<String> {
+    if muted.is_empty() {
+        return frames;
+    }
+    frames
+        .into_iter()
+        .filter_map(|text| {
+            let Ok(mut v) = serde_json::from_str::<Value>(&text) else {
+                return Some(text);
+            };
+            let Some(data) = v.get_mut("data").and_then(Value::as_array_mut) else {
+                return Some(text);
+            };
+            data.retain(|d| !muted.contains(str_field(d, "service")));
+            if data.is_empty() && v.as_object().is_some_and(|o| o.len() == 1) {
+                None
+            } else {
+                Some(v.to_string())
+            }
+        })
+        .collect()
 }
 
 async fn send_all(ws: &mut Socket, frames: Vec<String>) -> Result<(), ()> {
@@ -359,6 +385,23 @@ impl Conn {
             );
             return (vec![reply(failure_code, &msg)], After::Continue);
         }
+        if matches!(command, "SUBS" | "ADD") {
+            let mut s = lock(&shared.switches);
+            if Switches::take(&mut s.ignore_subs, service).is_some() {
+                drop(s);
+                record(shared, id, r, -1);
+                return (Vec::new(), After::Continue);
+            }
+            if let Some(code) = Switches::take(&mut s.refuse_subs, service) {
+                drop(s);
+                let msg = match code {
+                    19 => "Reached symbol limit".to_string(),
+                    11 => format!("Service not available: {service}"),
+                    _ => format!("{command} command failed (simulated refusal)"),
+                };
+                return (vec![reply(code, &msg)], After::Continue);
+            }
+        }
         let params = &r["parameters"];
         let keys: Vec<String> = str_field(params, "keys")
             .split(',')
@@ -424,6 +467,16 @@ impl Conn {
         reply: impl Fn(i64, &str) -> String,
     ) -> (Vec<String>, After) {
         let token = str_field(&r["parameters"], "Authorization");
+        let forced = Switches::take_login_code(&mut lock(&shared.switches));
+        if let Some(code) = forced {
+            let msg = match code {
+                12 => {
+                    "Closing connection: another streamer connection is open for this user (maximum 1)"
+                }
+                _ => "LOGIN failed (simulated)",
+            };
+            return (vec![reply(code, msg)], After::Close);
+        }
         let denied_by_switch = {
             let mut s = lock(&shared.switches);
             let deny = s.deny_logins > 0;
