@@ -528,3 +528,108 @@ fn a_retention_that_does_not_fit_is_degraded_with_the_numbers() {
     );
     assert_verdict(&snap, Status::Degraded, "4.8 days fit");
 }
+
+mod subscription_rules {
+    //! The per-subscription rules (issue 19): refused, unanswered, silent, none active.
+
+    use super::*;
+    use crate::schwab::session::subscriptions::{SubState, SubscriptionStatus};
+    use crate::schwab::wire::Service;
+
+    fn sub(
+        service: Service,
+        state: SubState,
+        last_data: Option<DateTime<Utc>>,
+    ) -> SubscriptionStatus {
+        SubscriptionStatus {
+            service,
+            keys: 2,
+            state,
+            since: at(OPEN) - secs(600),
+            last_data,
+            silence_limit: Some(Duration::from_secs(60)),
+        }
+    }
+
+    fn with(subs: Vec<SubscriptionStatus>) -> HealthReport {
+        let mut snap = healthy(at(OPEN));
+        snap.session.subscriptions = subs;
+        judge_at(&snap)
+    }
+
+    #[test]
+    fn a_refused_service_is_named_with_its_code_and_what_to_do() {
+        let r = with(vec![
+            sub(Service::LevelOneEquities, SubState::Active, Some(at(OPEN))),
+            sub(
+                Service::LevelOneOptions,
+                SubState::Refused {
+                    code: 19,
+                    message: "Reached symbol limit".into(),
+                },
+                None,
+            ),
+        ]);
+        assert_eq!(r.status, Status::Degraded, "{:?}", r.reasons);
+        let text = r.reasons.join(" | ");
+        assert!(
+            text.contains("LEVELONE_OPTIONS subscription refused by Schwab (code 19"),
+            "{text}"
+        );
+        assert!(text.contains("2 key(s)") && text.contains(".env"), "{text}");
+        assert_eq!(r.stream.subscriptions[1].state, "refused");
+        assert_eq!(r.stream.subscriptions[1].code, Some(19));
+    }
+
+    #[test]
+    fn nothing_active_is_down() {
+        let r = with(vec![
+            sub(
+                Service::LevelOneEquities,
+                SubState::Refused {
+                    code: 21,
+                    message: "bad".into(),
+                },
+                None,
+            ),
+            sub(
+                Service::ChartEquity,
+                SubState::Unanswered { attempts: 3 },
+                None,
+            ),
+        ]);
+        assert_eq!(r.status, Status::Down, "{:?}", r.reasons);
+        assert!(
+            r.reasons
+                .iter()
+                .any(|x| x.contains("no subscription is active"))
+        );
+    }
+
+    #[test]
+    fn one_silent_service_degrades_and_a_long_or_total_silence_is_down() {
+        let quiet = at(OPEN) - secs(70);
+        let r = with(vec![
+            sub(Service::LevelOneEquities, SubState::Active, Some(at(OPEN))),
+            sub(Service::LevelOneOptions, SubState::Silent, Some(quiet)),
+        ]);
+        assert_eq!(r.status, Status::Degraded, "{:?}", r.reasons);
+        // Older than its limit (60 s) plus 2 × STALL_TIMEOUT (20 s): down.
+        let r = with(vec![
+            sub(Service::LevelOneEquities, SubState::Active, Some(at(OPEN))),
+            sub(
+                Service::LevelOneOptions,
+                SubState::Silent,
+                Some(at(OPEN) - secs(81)),
+            ),
+        ]);
+        assert_eq!(r.status, Status::Down, "{:?}", r.reasons);
+        // Every service that should deliver is silent (heartbeats may still come): down.
+        let r = with(vec![
+            sub(Service::LevelOneEquities, SubState::Silent, Some(quiet)),
+            sub(Service::LevelOneOptions, SubState::Silent, Some(quiet)),
+        ]);
+        assert_eq!(r.status, Status::Down, "{:?}", r.reasons);
+        assert!(r.reasons.iter().any(|x| x.contains("are silent")));
+    }
+}

@@ -25,6 +25,7 @@ mod services_stream;
 mod simulator_protocol;
 mod size_guard;
 mod sizing;
+mod subscriptions_watch;
 mod supabase;
 
 /// Path of a file under `tests/fixtures`.
