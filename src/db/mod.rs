@@ -20,6 +20,7 @@ pub mod stream_gaps;
 pub mod tokens;
 pub mod usage;
 pub mod warm_start;
+pub mod watchlist;
 
 use std::future::Future;
 use std::time::Duration;

@@ -105,12 +105,21 @@ impl ConnectSettings {
     pub async fn connect(
         &self,
     ) -> Result<(tokio_postgres::Client, tokio::task::AbortHandle), SinkError> {
+        self.connect_notified(None).await
+    }
+
+    /// Like [`Self::connect`]; each `NOTIFY` the connection receives (after a `LISTEN`) wakes
+    /// `wake` (its capacity is how many wake-ups may wait; a full channel already holds one).
+    pub async fn connect_notified(
+        &self,
+        wake: Option<tokio::sync::mpsc::Sender<()>>,
+    ) -> Result<(tokio_postgres::Client, tokio::task::AbortHandle), SinkError> {
         let (client, connection) = self
             .config
             .connect(self.tls.clone())
             .await
             .map_err(|e| SinkError::new("connect to PostgreSQL", e))?;
-        let driver = tokio::spawn(drive(connection)).abort_handle();
+        let driver = tokio::spawn(drive(connection, wake)).abort_handle();
         // Zero keeps the server's (or the role's) setting: migrations and maintenance on a
         // large database.
         if self.statement_timeout.is_zero() {
@@ -130,8 +139,10 @@ impl ConnectSettings {
 
 /// Drives one connection until it ends, logging the server's notices (`realtime.send`
 /// reports its failures as warnings).
-async fn drive<S, T>(mut connection: tokio_postgres::Connection<S, T>)
-where
+async fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    wake: Option<tokio::sync::mpsc::Sender<()>>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -161,6 +172,12 @@ where
                     message = n.message(),
                     "PostgreSQL notice"
                 );
+            }
+            Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                if let Some(wake) = &wake {
+                    // Full: a wake-up is already waiting, which covers this one too.
+                    let _ = wake.try_send(());
+                }
             }
             Ok(_) => {}
             Err(e) => {

@@ -219,6 +219,21 @@ impl PostgresSink {
         Ok(c)
     }
 
+    /// A connection of its own that has run `LISTEN channel`: every `NOTIFY` on it wakes
+    /// `wake`. Abort the handle to close it.
+    pub async fn listen(
+        &self,
+        channel: &str,
+        wake: tokio::sync::mpsc::Sender<()>,
+    ) -> Result<(tokio_postgres::Client, tokio::task::AbortHandle), SinkError> {
+        let (client, driver) = self.shared.other.connect_notified(Some(wake)).await?;
+        if let Err(e) = client.batch_execute(&format!("LISTEN {channel}")).await {
+            driver.abort();
+            return Err(SinkError::new(format!("LISTEN {channel}"), e));
+        }
+        Ok((client, driver))
+    }
+
     /// A connection of its own (no statement timeout but the server's), for long work or a
     /// transaction; [`PgConn::close`] it when done.
     pub async fn session(&self) -> Result<PgConn, SinkError> {
