@@ -438,6 +438,14 @@ pub async fn run(
         stats.clone(),
     ));
     let subscriptions = settings::subscriptions(cfg);
+    // The watchlist task (WATCHLIST=on): the table's rows applied on the running session.
+    let (watch_control, watch_task) = if cfg.watchlist.enabled {
+        let (control, task) =
+            crate::watchlist::spawn(db.clone(), settings::watchlist(cfg), stop_rx.clone());
+        (Some(control), Some(task))
+    } else {
+        (None, None)
+    };
     match &simulator {
         Some(sim) => tracing::info!(
             simulator = %sim.server.addr(),
@@ -471,6 +479,7 @@ pub async fn run(
             },
             gaps: gaps.tx.clone(),
             health: health.clone(),
+            changes: watch_control,
         },
         SessionOutput {
             consumer: &mut pipeline,
@@ -484,6 +493,10 @@ pub async fn run(
         // It stops with the stop signal; after a writer failure it has shown `down` until here.
         server.finish().await;
         drop(live);
+    }
+    if let Some(task) = watch_task {
+        // It stops with the stop signal (or when the session's channels closed).
+        task.abort();
     }
     // Book snapshots still waiting for their slot go to the writer before it drains.
     pipeline.finish().await;

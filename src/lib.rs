@@ -29,4 +29,5 @@ pub mod shutdown;
 pub mod spool;
 pub mod status_line;
 pub mod storage_budget;
+pub mod watchlist;
 pub mod writer;

@@ -261,6 +261,32 @@ pub fn subscriptions(cfg: &Config) -> Vec<Subscription> {
     )
 }
 
+/// The watchlist task's settings: its own, the configured subscriptions and every
+/// service's fields.
+pub fn watchlist(cfg: &Config) -> crate::watchlist::WatchlistSettings {
+    let s = &cfg.schwab;
+    let fields = |service: Service| -> Vec<u32> {
+        match service {
+            Service::LevelOneEquities => s.equity_fields.clone(),
+            Service::LevelOneOptions => s.option_fields.clone(),
+            Service::ChartEquity => s.chart_fields.clone(),
+            Service::LevelOneFutures => s.futures_fields.clone(),
+            Service::LevelOneFuturesOptions => s.futures_option_fields.clone(),
+            Service::LevelOneForex => s.forex_fields.clone(),
+            Service::ChartFutures => s.futures_chart_fields.clone(),
+            Service::NyseBook | Service::NasdaqBook | Service::OptionsBook => BOOK_FIELDS.to_vec(),
+            Service::ScreenerEquity | Service::ScreenerOption => SCREENER_FIELDS.to_vec(),
+            Service::AcctActivity => ACCOUNT_FIELDS.to_vec(),
+        }
+    };
+    crate::watchlist::WatchlistSettings {
+        max_per_service: cfg.watchlist.max_per_service,
+        poll: cfg.watchlist.poll,
+        configured: subscriptions(cfg),
+        fields: Service::ALL.map(|sv| (sv, fields(sv))).to_vec(),
+    }
+}
+
 /// How the pipeline stores books (`BOOK_DEPTH`, `BOOK_SNAPSHOT_INTERVAL`).
 pub fn books(cfg: &Config) -> crate::market::books::BookSettings {
     crate::market::books::BookSettings {

@@ -26,7 +26,8 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
-const SELECT_SQL: &str = "SELECT service, symbol, status, reason FROM watchlist ORDER BY added_at, service, symbol";
+const SELECT_SQL: &str =
+    "SELECT service, symbol, status, reason FROM watchlist ORDER BY added_at, service, symbol";
 const PG_UPDATE_SQL: &str = "UPDATE watchlist SET status = $3, reason = $4, status_at = now() \
      WHERE service = $1 AND symbol = $2 AND (status IS DISTINCT FROM $3 OR reason IS DISTINCT FROM $4)";
 const SQLITE_UPDATE_SQL: &str = "UPDATE watchlist SET status = ?3, reason = ?4, \

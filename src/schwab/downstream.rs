@@ -7,7 +7,7 @@
 
 use std::future::Future;
 
-use super::wire::{Frame, FrameError};
+use super::wire::{Frame, FrameError, Service};
 
 /// Downstream has stopped (the database writer ended); the source stops reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -25,4 +25,11 @@ pub trait FrameConsumer: Send {
         frame: Result<&Frame<'_>, &FrameError>,
         received_ms: i64,
     ) -> impl Future<Output = Result<(), DownstreamStopped>> + Send;
+
+    /// The session is about to subscribe (`added`) or has unsubscribed `keys` of `service`
+    /// on the running connection (the watchlist), so the consumer knows which keys to expect.
+    /// Sent before the `ADD` goes out, so no data of a new key can come first.
+    fn keys_changed(&mut self, service: Service, keys: &[String], added: bool) {
+        let _ = (service, keys, added);
+    }
 }

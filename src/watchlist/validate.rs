@@ -3,15 +3,16 @@
 //! to exactly the rules of `.env`.
 
 use crate::schwab::wire::Service;
-use streamer_config::symbols;
+use streamer_config as symbols;
 
 /// The key as the service subscribes it (upper-cased where the format says so), or why it
 /// is not a key of `service` (shown to the front end in `watchlist.reason`).
 pub fn key(service: Service, raw: &str) -> Result<String, String> {
     let parse: fn(&str) -> Result<Vec<String>, String> = match service {
-        Service::LevelOneEquities | Service::ChartEquity | Service::NyseBook | Service::NasdaqBook => {
-            symbols::parse_symbols
-        }
+        Service::LevelOneEquities
+        | Service::ChartEquity
+        | Service::NyseBook
+        | Service::NasdaqBook => symbols::parse_symbols,
         Service::LevelOneOptions | Service::OptionsBook => symbols::parse_option_symbols,
         Service::LevelOneFutures | Service::ChartFutures => symbols::parse_futures_symbols,
         Service::LevelOneFuturesOptions => symbols::parse_futures_option_symbols,
@@ -19,7 +20,9 @@ pub fn key(service: Service, raw: &str) -> Result<String, String> {
         Service::ScreenerEquity => symbols::parse_screener_equity_keys,
         Service::ScreenerOption => symbols::parse_screener_option_keys,
         Service::AcctActivity => {
-            return Err("ACCT_ACTIVITY is not a watchlist service (set ACCOUNT_ACTIVITY in .env)".into());
+            return Err(
+                "ACCT_ACTIVITY is not a watchlist service (set ACCOUNT_ACTIVITY in .env)".into(),
+            );
         }
     };
     if raw.contains(',') {

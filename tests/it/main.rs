@@ -27,6 +27,7 @@ mod size_guard;
 mod sizing;
 mod subscriptions_watch;
 mod supabase;
+mod watchlist;
 
 /// Path of a file under `tests/fixtures`.
 pub fn fixture(name: &str) -> std::path::PathBuf {

@@ -437,7 +437,7 @@ async fn a_wss_url_goes_through_rustls_and_a_failed_handshake_is_a_network_error
         previous: &[],
         settings: &settings,
     };
-    let report = run_connection(plan, &mut sink, &mut stop, &mut |_| {}).await;
+    let report = run_connection(plan, &mut sink, &mut stop, &mut |_| {}, &mut None).await;
     let CloseReason::NetworkError { detail } = &report.end else {
         panic!("a network error expected: {:?}", report.end);
     };

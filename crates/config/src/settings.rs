@@ -203,6 +203,30 @@ settings! {
             help: "seconds; at most one stored snapshot per symbol and book per interval (fractions allowed, 0.1–3600); the newest book in between is kept in memory",
         },
     },
+    /// The watchlist: symbols the front end adds and removes while the service runs.
+    Watchlist => watchlist: WatchlistSettings {
+        /// Read the `watchlist` table and apply it live.
+        enabled: bool = "WATCHLIST" {
+            default: value("on"),
+            allowed: "on or off (also true/false, yes/no, 1/0)",
+            parse: parse::on_off,
+            help: "`on`: the service also subscribes the rows of the `watchlist` table (see [SCHEMA.md](SCHEMA.md#watchlist)), applying inserts and deletes within seconds with `ADD`/`UNSUBS` on the running connection; `off` ignores the table",
+        },
+        /// Most watchlist symbols per service.
+        max_per_service: usize = "WATCHLIST_MAX_PER_SERVICE" {
+            default: value("50"),
+            allowed: "a whole number from 1 to 500",
+            parse: parse::within(|v: usize| (1..=500).contains(&v)),
+            help: "most watchlist symbols per service (1–500); rows past it are `rejected` with the reason",
+        },
+        /// How often the table is read (SQLite; PostgreSQL is told at once and re-reads every 30 s).
+        poll: Duration = "WATCHLIST_POLL" {
+            default: value("2"),
+            allowed: "seconds from 0.1 to 3600, fractions allowed (e.g. 0.5)",
+            parse: parse::seconds(0.1, 3600.0),
+            help: "seconds between reads of the `watchlist` table on SQLite (PostgreSQL is notified at once by a trigger and re-read every 30 s)",
+        },
+    },
     /// The Schwab session: credentials, token store, field sets, reconnect timings.
     Schwab => schwab: SchwabSettings {
         /// Where the stream comes from.

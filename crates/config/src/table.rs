@@ -14,6 +14,8 @@ pub enum Section {
     Symbols,
     /// How much of the order books is stored.
     Books,
+    /// The watchlist table, applied while running.
+    Watchlist,
     /// The Schwab session: credentials, token store, field sets, timings.
     Schwab,
     /// The simulated market.

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfig};
 
+use super::changes::{KeysAnswer, SubscriptionChange};
 use super::protocol::{Request, RequestBuilder, Subscription, codes, is_success};
 use super::recorder::FrameRecorder;
 use super::subscriptions::{
@@ -149,6 +150,9 @@ pub struct ConnectionReport {
     pub streamed_for: Duration,
     /// The last Schwab frame received.
     pub last_frame_at: Option<DateTime<Utc>>,
+    /// What is subscribed at the end (the plan plus changes made while running); the plan's
+    /// own list when the connection never got that far.
+    pub subscriptions: Vec<Subscription>,
 }
 
 /// Where frames go: downstream (the pipeline), and the optional recorder.
@@ -180,6 +184,7 @@ pub async fn run_connection(
     sink: &mut FrameSink<'_, impl FrameConsumer>,
     stop: &mut watch::Receiver<bool>,
     events: &mut Events<'_>,
+    changes: &mut Option<mpsc::Receiver<SubscriptionChange>>,
 ) -> ConnectionReport {
     let mut report = ConnectionReport {
         end: CloseReason::Shutdown,
@@ -187,6 +192,7 @@ pub async fn run_connection(
         streaming_at: None,
         streamed_for: Duration::ZERO,
         last_frame_at: None,
+        subscriptions: plan.subscriptions.to_vec(),
     };
     let config = WebSocketConfig::default()
         .max_message_size(Some(plan.settings.max_frame_bytes))
@@ -215,7 +221,8 @@ pub async fn run_connection(
     tracing::debug!(url = %plan.info.socket_url, "streamer socket connected");
 
     let mut session = Session::new(&plan);
-    let end = session.drive(&mut ws, sink, stop, events).await;
+    let end = session.drive(&mut ws, sink, stop, events, changes).await;
+    report.subscriptions = std::mem::take(&mut session.subscriptions);
     report.logged_in = session.logged_in;
     report.streaming_at = session.streaming_at;
     report.streamed_for = session
@@ -250,18 +257,35 @@ async fn goodbye(ws: &mut Socket, end: &CloseReason, builder: &mut RequestBuilde
     .await;
 }
 
+/// What a request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Purpose {
+    Login,
+    /// The `SUBS` of subscription `i`.
+    Subscribe(usize),
+    /// An `ADD` of `keys` to subscription `i` (a change while running).
+    Add {
+        sub: usize,
+        keys: Vec<String>,
+    },
+    /// An `UNSUBS` of keys already taken out of subscription `i`'s list.
+    Unsubscribe,
+}
+
 struct Session<'p> {
     builder: RequestBuilder<'p>,
-    subscriptions: &'p [Subscription],
-    /// Requests to send, each with the subscription it is for (`None`: LOGIN).
-    queue: VecDeque<(Request, Option<usize>)>,
+    /// What is subscribed (changes while running are applied here, and handed back in the
+    /// report for the next connection).
+    subscriptions: Vec<Subscription>,
+    /// Requests to send, each with what it is for.
+    queue: VecDeque<(Request, Purpose)>,
     /// Keys of every subscription of the plan, and of those Schwab accepted so far (with
     /// the per-service counts), for the code-19 report.
     keys_planned: usize,
     keys_accepted: usize,
     accepted_by_service: Vec<String>,
-    /// The request awaiting its answer, its subscription and its deadline.
-    pending: Option<(Request, Option<usize>, Instant)>,
+    /// The request awaiting its answer, what it is for and its deadline.
+    pending: Option<(Request, Purpose, Instant)>,
     board: Board,
     logged_in: bool,
     streaming_at: Option<DateTime<Utc>>,
@@ -288,9 +312,9 @@ impl<'p> Session<'p> {
     fn new(plan: &ConnectionPlan<'p>) -> Self {
         let mut builder = RequestBuilder::new(plan.info);
         let mut queue = VecDeque::with_capacity(plan.subscriptions.len() + 1);
-        queue.push_back((builder.login(plan.access_token), None));
+        queue.push_back((builder.login(plan.access_token), Purpose::Login));
         for (i, sub) in plan.subscriptions.iter().enumerate() {
-            queue.push_back((builder.subscribe(sub), Some(i)));
+            queue.push_back((builder.subscribe(sub), Purpose::Subscribe(i)));
         }
         let subs: Vec<_> = plan
             .subscriptions
@@ -299,7 +323,7 @@ impl<'p> Session<'p> {
             .collect();
         Self {
             builder,
-            subscriptions: plan.subscriptions,
+            subscriptions: plan.subscriptions.to_vec(),
             queue,
             keys_planned: plan.subscriptions.iter().map(|s| s.keys.len()).sum(),
             keys_accepted: 0,
@@ -330,6 +354,7 @@ impl<'p> Session<'p> {
         sink: &mut FrameSink<'_, impl FrameConsumer>,
         stop: &mut watch::Receiver<bool>,
         events: &mut Events<'_>,
+        changes: &mut Option<mpsc::Receiver<SubscriptionChange>>,
     ) -> CloseReason {
         self.publish(events, true);
         if let Step::End(e) = self.send_next(ws).await {
@@ -349,6 +374,14 @@ impl<'p> Session<'p> {
                 }),
                 _ = sleep_until_some(response_at) => self.on_response_timeout(ws, events).await,
                 _ = board_tick.tick(), if self.logged_in => self.on_board_tick(ws, events).await,
+                change = recv_change(changes), if self.logged_in => match change {
+                    Some(change) => self.on_change(change, ws, sink).await,
+                    None => {
+                        // The watchlist task ended: no more changes.
+                        *changes = None;
+                        Step::Continue
+                    }
+                },
             };
             if let Step::End(reason) = step {
                 self.publish(events, true);
@@ -364,7 +397,7 @@ impl<'p> Session<'p> {
         if self.pending.is_some() {
             return Step::Continue;
         }
-        let Some((request, sub)) = self.queue.pop_front() else {
+        let Some((request, purpose)) = self.queue.pop_front() else {
             if self.logged_in && !self.board.any_acknowledged() {
                 let unanswered = self
                     .board
@@ -379,30 +412,111 @@ impl<'p> Session<'p> {
             }
             return Step::Continue;
         };
-        if let Some(i) = sub {
+        if let Purpose::Subscribe(i) = purpose {
             self.board.sent(i);
         }
         tracing::debug!(service = request.service, command = request.command, requestid = %request.request_id, "sending");
         if let Err(e) = ws.send(Message::text(request.text().to_owned())).await {
             return Step::End(network_error(e));
         }
-        self.pending = Some((request, sub, Instant::now() + self.response_timeout));
+        self.pending = Some((request, purpose, Instant::now() + self.response_timeout));
         Step::Continue
+    }
+
+    /// A change while running: keys removed go out with `UNSUBS` (and are no longer
+    /// expected at once); keys added are announced downstream, then `ADD`ed (or a new
+    /// service `SUBS`cribed). Schwab's answers come back as [`ConnectionEvent::Keys`].
+    async fn on_change(
+        &mut self,
+        change: SubscriptionChange,
+        ws: &mut Socket,
+        sink: &mut FrameSink<'_, impl FrameConsumer>,
+    ) -> Step {
+        let found = self
+            .subscriptions
+            .iter()
+            .position(|s| s.service == change.service);
+        if let Some(i) = found {
+            let removed: Vec<String> = change
+                .remove
+                .iter()
+                .filter(|k| self.subscriptions[i].keys.contains(k))
+                .cloned()
+                .collect();
+            if !removed.is_empty() {
+                self.subscriptions[i].keys.retain(|k| !removed.contains(k));
+                self.board.set_keys(i, self.subscriptions[i].keys.len());
+                sink.consumer.keys_changed(change.service, &removed, false);
+                let request = self.builder.unsubscribe(change.service, &removed);
+                self.queue.push_back((request, Purpose::Unsubscribe));
+            }
+            let added: Vec<String> = change
+                .add
+                .iter()
+                .filter(|k| !self.subscriptions[i].keys.contains(k))
+                .cloned()
+                .collect();
+            if !added.is_empty() {
+                sink.consumer.keys_changed(change.service, &added, true);
+                let request = self.builder.add(&self.subscriptions[i], &added);
+                self.queue.push_back((
+                    request,
+                    Purpose::Add {
+                        sub: i,
+                        keys: added,
+                    },
+                ));
+            }
+        } else if !change.add.is_empty() {
+            let sub = Subscription {
+                service: change.service,
+                keys: change.add.clone(),
+                fields: super::protocol::with_field_zero(&change.fields),
+            };
+            sink.consumer.keys_changed(change.service, &sub.keys, true);
+            let request = self.builder.subscribe(&sub);
+            self.board.push(sub.service, sub.keys.len(), Utc::now());
+            self.subscriptions.push(sub);
+            let i = self.subscriptions.len() - 1;
+            self.queue.push_back((request, Purpose::Subscribe(i)));
+        }
+        self.send_next(ws).await
     }
 
     /// The awaited answer did not come: LOGIN ends the connection; a SUBS is sent again up
     /// to [`SUBS_ATTEMPTS`] times, then counts as unanswered while the other services stream
     /// on.
     async fn on_response_timeout(&mut self, ws: &mut Socket, events: &mut Events<'_>) -> Step {
-        let Some((request, sub, _)) = self.pending.take() else {
+        let Some((request, purpose, _)) = self.pending.take() else {
             return Step::Continue;
         };
         let what = format!(
             "{} {} (requestid {})",
             request.service, request.command, request.request_id
         );
-        let Some(i) = sub else {
-            return Step::End(CloseReason::ResponseTimeout { what });
+        let i = match purpose {
+            Purpose::Login => return Step::End(CloseReason::ResponseTimeout { what }),
+            Purpose::Subscribe(i) => i,
+            Purpose::Add { sub, keys } => {
+                tracing::warn!(
+                    service = request.service,
+                    "no answer to {what} in time; the keys are not added (the watchlist shows them rejected)"
+                );
+                let service = self.subscriptions[sub].service;
+                events(ConnectionEvent::Keys(KeysAnswer {
+                    service,
+                    keys,
+                    result: Err((-1, "no answer from Schwab in time".into())),
+                }));
+                return self.send_next(ws).await;
+            }
+            Purpose::Unsubscribe => {
+                tracing::warn!(
+                    service = request.service,
+                    "no answer to {what} in time; the keys are no longer expected"
+                );
+                return self.send_next(ws).await;
+            }
         };
         let attempts = self.board.attempts(i);
         if attempts < SUBS_ATTEMPTS {
@@ -412,7 +526,7 @@ impl<'p> Session<'p> {
                 "no answer to {what} in time; sending it again on this connection"
             );
             let again = self.builder.subscribe(&self.subscriptions[i]);
-            self.queue.push_front((again, Some(i)));
+            self.queue.push_front((again, Purpose::Subscribe(i)));
         } else {
             tracing::error!(
                 service = request.service,
@@ -440,7 +554,7 @@ impl<'p> Session<'p> {
                     sub.service.wire_name()
                 );
                 let again = self.builder.subscribe(sub);
-                self.queue.push_front((again, Some(i)));
+                self.queue.push_front((again, Purpose::Subscribe(i)));
                 self.send_next(ws).await
             }
             Some(SilenceAction::Reconnect { service, since }) => {
@@ -545,12 +659,25 @@ impl<'p> Session<'p> {
                 }
                 continue;
             }
-            let Some((request, sub, _)) = self.pending.take() else {
+            let Some((request, purpose, _)) = self.pending.take() else {
                 continue;
             };
-            let step = match sub {
-                None => self.on_login_answer(response),
-                Some(i) => self.on_subscription_answer(&request, i, response, events),
+            let step = match purpose {
+                Purpose::Login => self.on_login_answer(response),
+                Purpose::Subscribe(i) => self.on_subscription_answer(&request, i, response, events),
+                Purpose::Add { sub, keys } => {
+                    self.on_add_answer(&request, sub, keys, response, sink, events)
+                }
+                Purpose::Unsubscribe => {
+                    if let Some(end) = closing_code(response.code, &response.message) {
+                        Step::End(end)
+                    } else {
+                        if !is_success(response.code) {
+                            tracing::warn!(service = request.service, code = response.code, message = %response.message, "Schwab refused an UNSUBS; the keys are no longer expected anyway");
+                        }
+                        Step::Continue
+                    }
+                }
             };
             if let Step::End(e) = step {
                 return Step::End(e);
@@ -603,6 +730,11 @@ impl<'p> Session<'p> {
                     .push(format!("{} {}", request.service, request.keys));
             }
             tracing::info!(service = request.service, keys = request.keys, "subscribed");
+            events(ConnectionEvent::Keys(KeysAnswer {
+                service: self.subscriptions[i].service,
+                keys: self.subscriptions[i].keys.clone(),
+                result: Ok(()),
+            }));
             if first && self.streaming_at.is_none() {
                 self.streaming_at = Some(now);
                 self.streaming_since = Some(Instant::now());
@@ -614,6 +746,11 @@ impl<'p> Session<'p> {
             return Step::End(end);
         }
         self.board.refused(i, response.code, &response.message, now);
+        events(ConnectionEvent::Keys(KeysAnswer {
+            service: self.subscriptions[i].service,
+            keys: self.subscriptions[i].keys.clone(),
+            result: Err((response.code, response.message.clone())),
+        }));
         if response.code == codes::SYMBOL_LIMIT {
             // Not retried on this connection (it would be refused again): the other services
             // stream on; the next connection asks for the same keys once.
@@ -643,6 +780,61 @@ impl<'p> Session<'p> {
     }
 }
 
+impl Session<'_> {
+    /// An `ADD`'s answer: the keys join the subscription (and every later connection's), or
+    /// are refused (no longer expected downstream; reported for the watchlist).
+    fn on_add_answer(
+        &mut self,
+        request: &Request,
+        i: usize,
+        keys: Vec<String>,
+        response: &crate::schwab::wire::Response,
+        sink: &mut FrameSink<'_, impl FrameConsumer>,
+        events: &mut Events<'_>,
+    ) -> Step {
+        let service = self.subscriptions[i].service;
+        if is_success(response.code) {
+            tracing::info!(service = request.service, keys = keys.len(), "keys added");
+            self.keys_accepted += keys.len();
+            self.subscriptions[i].keys.extend(keys.iter().cloned());
+            self.board.set_keys(i, self.subscriptions[i].keys.len());
+            events(ConnectionEvent::Keys(KeysAnswer {
+                service,
+                keys,
+                result: Ok(()),
+            }));
+            return Step::Continue;
+        }
+        if let Some(end) = closing_code(response.code, &response.message) {
+            return Step::End(end);
+        }
+        tracing::warn!(
+            service = request.service,
+            keys = keys.len(),
+            code = response.code,
+            message = %response.message,
+            "Schwab refused to add keys; they are not subscribed (the watchlist shows them rejected with the reason)"
+        );
+        sink.consumer.keys_changed(service, &keys, false);
+        events(ConnectionEvent::Keys(KeysAnswer {
+            service,
+            keys,
+            result: Err((response.code, response.message.clone())),
+        }));
+        Step::Continue
+    }
+}
+
+/// The next change, or never when there is no change channel.
+async fn recv_change(
+    changes: &mut Option<mpsc::Receiver<SubscriptionChange>>,
+) -> Option<SubscriptionChange> {
+    match changes {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What a connection tells its supervisor as it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionEvent {
@@ -653,6 +845,8 @@ pub enum ConnectionEvent {
     Subscriptions(Vec<SubscriptionStatus>),
     /// A silent service delivers again after being subscribed again on this connection.
     ServiceGap(SilenceEnded),
+    /// Schwab's answer for a set of keys (a `SUBS` or an `ADD`), for the watchlist.
+    Keys(KeysAnswer),
 }
 
 /// The supervisor's handler of [`ConnectionEvent`]s.

@@ -2,6 +2,7 @@
 //! ([`connection`]), the reconnect loop with gap recording ([`supervisor`], [`gaps`]), and
 //! `--record` ([`recorder`]).
 
+pub mod changes;
 pub mod connection;
 pub mod gaps;
 pub mod protocol;

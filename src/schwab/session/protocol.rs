@@ -133,6 +133,27 @@ impl<'a> RequestBuilder<'a> {
         }
     }
 
+    /// `ADD` of `keys` to a subscribed service (with its fields, as Schwab requires).
+    pub fn add(&mut self, sub: &Subscription, keys: &[String]) -> Request {
+        let parameters = json!({
+            "keys": keys.join(","),
+            "fields": field_list(&sub.fields),
+        });
+        Request {
+            keys: keys.len(),
+            ..self.build(sub.service.wire_name(), "ADD", parameters)
+        }
+    }
+
+    /// `UNSUBS` of `keys` (the service's other keys stay subscribed).
+    pub fn unsubscribe(&mut self, service: Service, keys: &[String]) -> Request {
+        let parameters = json!({ "keys": keys.join(",") });
+        Request {
+            keys: keys.len(),
+            ..self.build(service.wire_name(), "UNSUBS", parameters)
+        }
+    }
+
     /// `ADMIN LOGOUT`.
     pub fn logout(&mut self) -> Request {
         self.build("ADMIN", "LOGOUT", json!({}))

@@ -197,6 +197,34 @@ impl Board {
         }
     }
 
+    /// A subscription added on the running connection (a service not subscribed before).
+    pub fn push(&mut self, service: Service, keys: usize, now: DateTime<Utc>) {
+        self.entries.push(Entry {
+            status: SubscriptionStatus {
+                service,
+                keys,
+                state: SubState::Pending,
+                since: now,
+                last_data: None,
+                silence_limit: self.silence.limit(service),
+            },
+            quiet_since: now,
+            resubscribed_at: None,
+            attempts: 0,
+        });
+        self.changed = true;
+    }
+
+    /// Subscription `i` now has `keys` keys (after an ADD or UNSUBS).
+    pub fn set_keys(&mut self, i: usize, keys: usize) {
+        if let Some(e) = self.entries.get_mut(i)
+            && e.status.keys != keys
+        {
+            e.status.keys = keys;
+            self.changed = true;
+        }
+    }
+
     /// The statuses, in plan order.
     pub fn statuses(&self) -> Vec<SubscriptionStatus> {
         self.entries.iter().map(|e| e.status.clone()).collect()

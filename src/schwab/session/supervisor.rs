@@ -22,6 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
+use super::changes::{KeysAnswer, SubscriptionChange};
 use super::connection::ConnectionEvent;
 use super::connection::{
     CloseReason, ConnectionPlan, ConnectionSettings, FrameSink, run_connection, stopped,
@@ -157,6 +158,17 @@ pub struct SessionParts {
     pub settings: SupervisorSettings,
     pub gaps: mpsc::Sender<StreamGap>,
     pub health: watch::Sender<SessionHealth>,
+    /// Subscription changes while running (the watchlist), and where Schwab's answers for
+    /// keys go; `None` without a watchlist.
+    pub changes: Option<SubscriptionControl>,
+}
+
+/// The watchlist's two channels into and out of the session.
+#[derive(Debug)]
+pub struct SubscriptionControl {
+    pub changes: mpsc::Receiver<SubscriptionChange>,
+    /// Full: the answer is dropped with a warning (the watchlist re-reads and asks again).
+    pub answers: mpsc::Sender<KeysAnswer>,
 }
 
 /// Where the frames go: downstream, and the optional recorder.
@@ -181,11 +193,16 @@ pub async fn run_session(
     let SessionParts {
         tokens,
         rest,
-        subscriptions,
+        mut subscriptions,
         settings,
         gaps,
         health,
+        changes,
     } = parts;
+    let (mut changes, answers) = match changes {
+        Some(c) => (Some(c.changes), Some(c.answers)),
+        None => (None, None),
+    };
     let SessionOutput {
         consumer,
         mut recorder,
@@ -319,6 +336,15 @@ pub async fn run_session(
                         h.silences += 1;
                     });
                 }
+                ConnectionEvent::Keys(answer) => {
+                    if let Some(tx) = &answers
+                        && tx.try_send(answer).is_err()
+                    {
+                        tracing::warn!(
+                            "the watchlist is behind; a subscription answer was dropped (it re-reads the table and asks again)"
+                        );
+                    }
+                }
             };
             let mut sink = FrameSink {
                 consumer: &mut *consumer,
@@ -331,8 +357,10 @@ pub async fn run_session(
                 previous: &previous,
                 settings: &settings.connection,
             };
-            run_connection(plan, &mut sink, &mut stop, &mut events).await
+            run_connection(plan, &mut sink, &mut stop, &mut events, &mut changes).await
         };
+        // Changes made while it ran are kept for the next connection's SUBS.
+        subscriptions = report.subscriptions.clone();
         // Every reconnect gets a newly refreshed token, except after code 12: another login
         // holds the slot, and refreshing would not help (nor be wanted while we wait).
         want = if matches!(report.end, CloseReason::Kicked { .. }) {
