@@ -272,7 +272,9 @@ async fn live_poison_is_refused_item_by_item_and_the_service_streams_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sqlite_url = format!("sqlite://{}", dir.path().join("market.db").display());
     for url in [pg_url.as_str(), sqlite_url.as_str()] {
-        let mut run = TestService::start(fast_sim(), url, &[], ServiceOptions::default())
+        // Only subscribed keys are stored: the good neighbours are subscribed.
+        let symbols = [("SYMBOLS", "AAPL,MSFT,ZZGOOD,ZZLATE")];
+        let mut run = TestService::start(fast_sim(), url, &symbols, ServiceOptions::default())
             .await
             .unwrap_or_else(|e| panic!("start: {e}"));
         run.wait_streamed(1).await;
