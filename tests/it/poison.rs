@@ -283,14 +283,14 @@ async fn live_poison_is_refused_item_by_item_and_the_service_streams_on() {
         loop {
             let good = match url.starts_with("sqlite") {
                 true => {
-                    run.count("equity_data WHERE ticker IN ('ZZGOOD', 'ZZLATE')")
+                    run.count("equity_data WHERE ticker IN ('ZZGOOD', 'ZZLATE') AND bid = 9.9 AND ask = 10.1")
                         .await
                 }
                 false => {
                     let client = testkit::pg_client(url).await.expect("connect");
                     testkit::pg_i64(
                         &client,
-                        "SELECT count(*) FROM equity_data WHERE ticker IN ('ZZGOOD', 'ZZLATE')",
+                        "SELECT count(*) FROM equity_data WHERE ticker IN ('ZZGOOD', 'ZZLATE') AND bid = 9.9 AND ask = 10.1",
                     )
                     .await
                     .unwrap_or(0)
