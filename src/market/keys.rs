@@ -65,8 +65,9 @@ impl SubscribedKeys {
         }
     }
 
-    /// Removes `keys` from `service` (an UNSUBS); no-op when every key is accepted. The
-    /// processor's per-symbol state of those keys is kept (see the README's limits).
+    /// Removes `keys` from `service` (an UNSUBS); no-op when every key is accepted. Their
+    /// items are ignored from then on; the state already built for them (merged quote,
+    /// indicators) stays until the processor drops it (not done yet: no UNSUBS is sent today).
     pub fn remove(&mut self, service: Service, keys: &[String]) {
         if let Some(sets) = &mut self.by_service {
             for key in keys {
