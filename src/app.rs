@@ -195,7 +195,10 @@ pub async fn replay(cfg: &Config, path: &Path) -> Result<ReplaySummary, AppError
         stats.clone(),
     );
     let mut pipeline = Pipeline::new(
-        FrameProcessor::new(stats.clone(), engine).with_books(settings::books(cfg)),
+        // No subscriptions are known ahead of a recording: every key is accepted.
+        FrameProcessor::new(stats.clone(), engine)
+            .with_books(settings::books(cfg))
+            .with_clock_tolerance(cfg.schwab.clock_skew_tolerance),
         writer.tx,
     );
     let read = replay_file(path, &mut pipeline, cfg.schwab.max_frame_bytes).await;
@@ -231,6 +234,14 @@ pub struct RunSummary {
     /// Stream items refused by the sanity limits (see `market::sanity`).
     pub items_refused: u64,
     pub writer: WriterReport,
+    /// Stream items ignored because their service did not subscribe their key.
+    pub items_unsubscribed: u64,
+    /// Stream items whose times were clamped to the receive time (`CLOCK_SKEW_TOLERANCE`).
+    pub times_clamped: u64,
+    /// Symbols with merged quote state, and with indicator state, when the stream ended
+    /// (only subscribed keys have any).
+    pub merged_symbols: usize,
+    pub indicator_symbols: usize,
     /// Connections opened to the streamer.
     pub connects: u64,
     /// `stream_gaps` rows written.
@@ -463,6 +474,8 @@ pub async fn run(
     let mut pipeline = Pipeline::new(
         FrameProcessor::new(stats.clone(), engine)
             .with_books(settings::books(cfg))
+            .with_subscriptions(&subscriptions)
+            .with_clock_tolerance(cfg.schwab.clock_skew_tolerance)
             .with_live(live_feed),
         writer.tx.clone(),
     );
@@ -498,6 +511,8 @@ pub async fn run(
         // It stops with the stop signal (or when the session's channels closed).
         task.abort();
     }
+    let merged_symbols = pipeline.processor().state().symbol_count();
+    let indicator_symbols = pipeline.processor().indicators().symbol_count();
     // Book snapshots still waiting for their slot go to the writer before it drains.
     pipeline.finish().await;
     drop(writer.tx);
@@ -529,6 +544,14 @@ pub async fn run(
         equity_updates: stats.service_updates(Service::LevelOneEquities),
         option_updates: stats.service_updates(Service::LevelOneOptions),
         items_refused: stats.items_refused.iter().map(PipelineStats::get).sum(),
+        items_unsubscribed: stats
+            .items_unsubscribed
+            .iter()
+            .map(PipelineStats::get)
+            .sum(),
+        times_clamped: PipelineStats::get(&stats.times_clamped),
+        merged_symbols,
+        indicator_symbols,
         writer: report,
         connects: health.borrow().connects,
         gaps_recorded,

@@ -27,6 +27,15 @@ pub struct PipelineStats {
     pub skipped_items: AtomicU64,
     /// Items refused by the sanity limits, by [`crate::market::sanity::Refusal::index`].
     pub items_refused: [AtomicU64; 6],
+    /// Data items whose key their service did not subscribe, by [`Service::index`]: ignored.
+    pub items_unsubscribed: [AtomicU64; SERVICES],
+    /// Items with a time more than `CLOCK_SKEW_TOLERANCE` ahead of the receive time, clamped
+    /// to it (see [`crate::market::clock`]); the last and largest skew seen (ms, 0 = none) and
+    /// Unix ms of the last clamp (0 = never).
+    pub times_clamped: AtomicU64,
+    pub clock_skew_last_ms: AtomicI64,
+    pub clock_skew_max_ms: AtomicI64,
+    pub last_clamp_unix_ms: AtomicI64,
     /// Typed updates merged (every service).
     pub updates: AtomicU64,
     /// Updates that made rows, by [`Service::index`] (a book snapshot kept in memory counts

@@ -16,10 +16,13 @@ use crate::health::live::LiveFeed;
 use crate::indicators::IndicatorEngine;
 use crate::market::MarketState;
 use crate::market::books::BookSettings;
+use crate::market::clock;
+use crate::market::keys::SubscribedKeys;
 use crate::market::sanity::{self, Refusal};
 use crate::rows::Row;
 use crate::schwab::downstream::{DownstreamStopped, FrameConsumer};
-use crate::schwab::wire::{Frame, FrameError, Notice, Update, parse_frame};
+use crate::schwab::session::protocol::Subscription;
+use crate::schwab::wire::{Frame, FrameError, Notice, Service, Update, parse_frame};
 
 /// The session's consumer: a [`FrameProcessor`] plus the bounded channel to the writer.
 #[derive(Debug)]
@@ -70,6 +73,17 @@ impl FrameConsumer for Pipeline {
         }
         Ok(())
     }
+
+    /// The watchlist added or removed keys on the running connection: their items are
+    /// expected (or no longer). State already built for a removed key stays until restart.
+    fn keys_changed(&mut self, service: Service, keys: &[String], added: bool) {
+        let set = self.processor.subscribed_keys_mut();
+        if added {
+            set.add(service, keys);
+        } else {
+            set.remove(service, keys);
+        }
+    }
 }
 
 /// Parser plus merged state plus indicators. One instance per stream, owned by one task.
@@ -82,6 +96,14 @@ pub struct FrameProcessor {
     live: Option<LiveFeed>,
     /// Sanity refusals already logged, by kind (each kind is logged once).
     refusals_logged: [bool; 6],
+    /// The keys each service subscribed; items for other keys are ignored (default: any).
+    keys: SubscribedKeys,
+    /// Services whose ignored (unsubscribed) items were logged (each service once).
+    unsubscribed_logged: [bool; SERVICES],
+    /// `CLOCK_SKEW_TOLERANCE` in ms; times further ahead of the receive time are clamped.
+    clock_tolerance_ms: i64,
+    /// A clamp was logged (the first one is).
+    clamp_logged: bool,
 }
 
 impl FrameProcessor {
@@ -95,7 +117,35 @@ impl FrameProcessor {
             stats,
             live: None,
             refusals_logged: [false; 6],
+            keys: SubscribedKeys::any(),
+            unsubscribed_logged: [false; SERVICES],
+            clock_tolerance_ms: clock::DEFAULT_TOLERANCE_MS,
+            clamp_logged: false,
         }
+    }
+
+    /// Accepts only the keys of `subscriptions`, per service (items for other keys are
+    /// ignored and counted); without this every key is accepted (`replay`, the benchmark).
+    pub fn with_subscriptions(mut self, subscriptions: &[Subscription]) -> Self {
+        self.keys = SubscribedKeys::of(subscriptions);
+        self
+    }
+
+    /// Clamps stream times more than `tolerance` ahead of the receive time
+    /// (`CLOCK_SKEW_TOLERANCE`; default 60 s).
+    pub fn with_clock_tolerance(mut self, tolerance: std::time::Duration) -> Self {
+        self.clock_tolerance_ms = i64::try_from(tolerance.as_millis()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// The subscribed keys.
+    pub fn subscribed_keys(&self) -> &SubscribedKeys {
+        &self.keys
+    }
+
+    /// The subscribed keys, to change while streaming (a later ADD or UNSUBS).
+    pub fn subscribed_keys_mut(&mut self) -> &mut SubscribedKeys {
+        &mut self.keys
     }
 
     /// Stores books as `books` says (`BOOK_DEPTH`, `BOOK_SNAPSHOT_INTERVAL`); call before any
@@ -173,6 +223,38 @@ impl FrameProcessor {
         }
     }
 
+    /// Counts (and logs the first of each service) an item whose key was not subscribed.
+    fn unsubscribed(&mut self, service: Service, update: &Update<'_>) {
+        PipelineStats::add(&self.stats.items_unsubscribed[service.index()], 1);
+        let logged = &mut self.unsubscribed_logged[service.index()];
+        if !*logged {
+            *logged = true;
+            let key: String = update.symbol.chars().take(40).collect();
+            tracing::warn!(
+                service = service.wire_name(),
+                key = %key,
+                "ignored a stream item for a key this service did not subscribe; nothing is stored for it (further ones are only counted: market_streamer_items_unsubscribed_total). If Schwab keeps sending it, check the symbol lists in .env"
+            );
+        }
+    }
+
+    /// Counts a clamped item and publishes its skew; the first clamp is logged.
+    fn clamped(&mut self, skew_ms: i64, at_ms: i64, update: &Update<'_>) {
+        let s = &self.stats;
+        PipelineStats::add(&s.times_clamped, 1);
+        s.clock_skew_last_ms.store(skew_ms, Relaxed);
+        s.clock_skew_max_ms.fetch_max(skew_ms, Relaxed);
+        s.last_clamp_unix_ms.store(at_ms, Relaxed);
+        if !self.clamp_logged {
+            self.clamp_logged = true;
+            tracing::warn!(
+                key = %update.symbol.chars().take(40).collect::<String>(),
+                skew_secs = skew_ms as f64 / 1000.0,
+                "a stream time lies ahead of the receive time by more than CLOCK_SKEW_TOLERANCE; it was clamped to the receive time (further clamps are only counted: market_streamer_times_clamped_total). Schwab's clock and ours disagree: check NTP on the box (timedatectl, chronyc tracking)"
+            );
+        }
+    }
+
     /// Gives a merged row its indicators (equities and futures: from the merged row's event
     /// time, `seq`, last price and cumulative day volume), offers it to the live page, and
     /// appends it to `rows`.
@@ -223,12 +305,28 @@ impl FrameProcessor {
         let mut services = [false; SERVICES];
         let mut merged = [0u64; SERVICES];
         let now_ms = chrono::Utc::now().timestamp_millis();
+        // Times are clamped against the receive time, or the wall clock when later (a frame
+        // handed in without one, a replayed recording).
+        let reference_ms = received_ms.max(now_ms);
         for update in &frame.updates {
             if let Err(refusal) = sanity::check(update, received_ms, now_ms) {
                 Self::refuse(s, &mut self.refusals_logged, refusal, update);
                 continue;
             }
-            let service = update.body.service().index();
+            let service = update.body.service();
+            if !self.keys.contains(service, &update.symbol) {
+                self.unsubscribed(service, update);
+                continue;
+            }
+            let clamped = clock::clamp(update, reference_ms, self.clock_tolerance_ms);
+            let update = match &clamped {
+                Some(c) => {
+                    self.clamped(c.skew_ms, reference_ms, update);
+                    &c.update
+                }
+                None => update,
+            };
+            let service = service.index();
             services[service] = true;
             match self.state.apply(update) {
                 Ok(row) => {
@@ -275,3 +373,7 @@ impl FrameProcessor {
         PipelineStats::add(&s.heartbeats, heartbeats as u64);
     }
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

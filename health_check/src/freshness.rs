@@ -1,12 +1,18 @@
 //! Per-symbol freshness: the newest row of each symbol judged with the market calendar
 //! (regular-session time since the row against the thresholds; see
-//! [`market_calendar::freshness`]).
+//! [`market_calendar::freshness`]). A newest row dated more than [`FUTURE_ALLOWANCE`] after
+//! now is a WARNING saying how far ahead it is, never fresh: a clock is wrong (Schwab's, the
+//! service's or this machine's), and such a row would hide a stalled stream.
 
 use chrono::{DateTime, Utc};
 use market_calendar::{FreshnessThresholds, judge_freshness};
 
 use crate::level::Level;
 use crate::report::{SymbolResult, human, instant};
+
+/// How far in the future a newest row may lie before it is a WARNING: clocks of two
+/// NTP-synchronised machines agree far better than this.
+pub const FUTURE_ALLOWANCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The newest row found for one symbol: its event time and the table it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +52,23 @@ fn judge_one(
                     .into(),
         };
     };
+    if let Ok(ahead) = (newest.at - now).to_std()
+        && ahead > FUTURE_ALLOWANCE
+    {
+        return SymbolResult {
+            symbol,
+            status: Level::Warning,
+            newest: Some(newest.at),
+            age_secs: Some(-ahead.as_secs_f64()),
+            open_market_secs: None,
+            source: Some(newest.source),
+            message: format!(
+                "newest {} is {} in the future: a clock is wrong (Schwab's, the service's or this machine's), so freshness cannot be judged; check NTP on the service's box and here (timedatectl status)",
+                instant(newest.at),
+                human(ahead)
+            ),
+        };
+    }
     let v = judge_freshness(now, newest.at, thresholds);
     let status = Level::from(v.level);
     let mut message = format!("newest {}, {} ago", instant(newest.at), human(v.age));
@@ -143,6 +166,25 @@ mod tests {
                 "3 symbols: 1 ok, 1 warning, 1 critical".into()
             )
         );
+        // A row in the future is never fresh.
+        let future = judge_symbols(
+            vec![
+                ("AAPL".into(), newest(at(2025, 1, 8, 15, 10))),
+                ("MSFT".into(), newest(now + chrono::TimeDelta::seconds(3))),
+            ],
+            now,
+            &th,
+        );
+        assert_eq!(future[0].status, Level::Warning);
+        assert!(
+            future[0]
+                .message
+                .starts_with("newest 2025-01-08T15:10:00Z is 10 min in the future"),
+            "{}",
+            future[0].message
+        );
+        assert_eq!(future[0].age_secs, Some(-600.0));
+        assert_eq!(future[1].status, Level::Ok, "within the allowance");
         // Saturday: Friday's last minute is fine and says why.
         let weekend = judge_symbols(
             vec![("AAPL".into(), newest(at(2025, 1, 10, 20, 59)))],

@@ -40,7 +40,7 @@ pub struct SymbolResult {
     pub status: Level,
     /// Event time of the newest row, if there is one.
     pub newest: Option<DateTime<Utc>>,
-    /// Wall-clock age of the newest row.
+    /// Wall-clock age of the newest row (negative: it lies in the future).
     pub age_secs: Option<f64>,
     /// Regular-session time since the newest row: what the thresholds apply to.
     pub open_market_secs: Option<f64>,

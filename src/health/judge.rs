@@ -24,8 +24,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::report::{
-    DatabaseSection, HealthReport, MarketSection, RealtimeSection, ServiceSection, SpoolSection,
-    Status, StreamSection, TokensSection, WriterSection,
+    ClockSkewSection, DatabaseSection, HealthReport, MarketSection, RealtimeSection,
+    ServiceSection, SpoolSection, Status, StreamSection, TokensSection, WriterSection,
 };
 use super::snapshot::Snapshot;
 use crate::schwab::session::SessionState;
@@ -346,6 +346,14 @@ fn report(
             updates: snap.stream.updates,
             malformed_frames: snap.stream.malformed_frames,
             items_refused: snap.stream.items_refused,
+            items_unsubscribed: snap.stream.items_unsubscribed,
+            times_clamped: snap.stream.times_clamped,
+            clock_skew: ClockSkewSection::new(
+                snap.stream.times_clamped,
+                snap.stream.clock_skew_last_ms,
+                snap.stream.clock_skew_max_ms,
+                snap.stream.last_clamp_at,
+            ),
             connects: s.connects,
             gaps: s.gaps,
             last_close: s.last_close.clone(),

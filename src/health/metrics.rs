@@ -17,6 +17,7 @@
 //! carries; `other`: responses, heartbeats, notices), `market_streamer_updates_total{service}`,
 //! `market_streamer_malformed_frames_total`, `market_streamer_skipped_items_total`,
 //! `market_streamer_items_refused_total{reason}`,
+//! `market_streamer_items_unsubscribed_total{service}`, `market_streamer_times_clamped_total`,
 //! `market_streamer_heartbeats_total`, `market_streamer_rows_written_total{table}`,
 //! `market_streamer_rows_dropped_total`, `market_streamer_rows_spooled_total`,
 //! `market_streamer_writes_total`, `market_streamer_write_retries_total`,
@@ -109,6 +110,8 @@ struct Mirrored {
     heartbeats: Counter,
     malformed_frames: Counter,
     skipped_items: Counter,
+    items_unsubscribed: [Counter; SERVICE_COUNT],
+    times_clamped: Counter,
     rows_written: [Counter; TABLE_COUNT],
     rows_dropped: Counter,
     rows_spooled: Counter,
@@ -201,6 +204,10 @@ impl Metrics {
         m.heartbeats.absolute(get(&stats.heartbeats));
         m.malformed_frames.absolute(get(&stats.malformed_frames));
         m.skipped_items.absolute(get(&stats.skipped_items));
+        for (c, v) in m.items_unsubscribed.iter().zip(&stats.items_unsubscribed) {
+            c.absolute(get(v));
+        }
+        m.times_clamped.absolute(get(&stats.times_clamped));
         m.rows_dropped.absolute(get(&stats.rows_dropped));
         m.rows_spooled.absolute(get(&stats.rows_spooled));
         m.writes.absolute(get(&stats.flushes));
@@ -317,6 +324,16 @@ fn register_mirrored() -> Mirrored {
         "market_streamer_skipped_items_total",
         Unit::Count,
         "Frame items skipped for a bad type, a missing key or an unusable update"
+    );
+    describe_counter!(
+        "market_streamer_items_unsubscribed_total",
+        Unit::Count,
+        "Stream items ignored because their service did not subscribe their key, by service"
+    );
+    describe_counter!(
+        "market_streamer_times_clamped_total",
+        Unit::Count,
+        "Stream items with a time more than CLOCK_SKEW_TOLERANCE ahead of the receive time, clamped to it (check NTP)"
     );
     describe_counter!(
         "market_streamer_rows_written_total",
@@ -473,6 +490,9 @@ fn register_mirrored() -> Mirrored {
         heartbeats: counter!("market_streamer_heartbeats_total"),
         malformed_frames: counter!("market_streamer_malformed_frames_total"),
         skipped_items: counter!("market_streamer_skipped_items_total"),
+        items_unsubscribed: SERVICES
+            .map(|s| counter!("market_streamer_items_unsubscribed_total", "service" => s)),
+        times_clamped: counter!("market_streamer_times_clamped_total"),
         rows_written: TABLES.map(|t| counter!("market_streamer_rows_written_total", "table" => t)),
         rows_dropped: counter!("market_streamer_rows_dropped_total"),
         rows_spooled: counter!("market_streamer_rows_spooled_total"),

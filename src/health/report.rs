@@ -93,6 +93,14 @@ pub struct StreamSection {
     /// Stream items refused by the sanity limits (bad key or implausible time; by reason in
     /// `market_streamer_items_refused_total`).
     pub items_refused: u64,
+    /// Stream items ignored because their service did not subscribe their key (by service in
+    /// `market_streamer_items_unsubscribed_total`); nothing is stored for them.
+    pub items_unsubscribed: u64,
+    /// Stream items whose times lay more than `CLOCK_SKEW_TOLERANCE` ahead of the receive
+    /// time and were clamped to it (`market_streamer_times_clamped_total`).
+    pub times_clamped: u64,
+    /// Once a time was clamped: Schwab's clock and ours disagree, by how much, and what to do.
+    pub clock_skew: Option<ClockSkewSection>,
     /// Connections opened since the start.
     pub connects: u64,
     /// Interruptions recorded in `stream_gaps`.
@@ -103,6 +111,41 @@ pub struct StreamSection {
     pub subscriptions: Vec<super::subscriptions::SubscriptionReport>,
     /// Silent services that delivered again after being subscribed again.
     pub silences: u64,
+}
+
+/// Schwab's clock against ours, once a stream time had to be clamped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClockSkewSection {
+    /// How far ahead the last clamped time lay (seconds).
+    pub last_skew_secs: f64,
+    /// The largest skew seen since the start (seconds).
+    pub largest_skew_secs: f64,
+    pub last_clamped_at: Option<DateTime<Utc>>,
+    /// One sentence: the disagreement and what to do.
+    pub note: String,
+}
+
+impl ClockSkewSection {
+    /// The section for `clamped` items with these skews (ms); `None` before the first clamp.
+    pub fn new(
+        clamped: u64,
+        last_ms: i64,
+        largest_ms: i64,
+        at: Option<DateTime<Utc>>,
+    ) -> Option<Self> {
+        if clamped == 0 {
+            return None;
+        }
+        let (last, largest) = (last_ms as f64 / 1000.0, largest_ms as f64 / 1000.0);
+        Some(Self {
+            last_skew_secs: last,
+            largest_skew_secs: largest,
+            last_clamped_at: at,
+            note: format!(
+                "Schwab's clock and ours disagree: {clamped} stream time(s) lay more than CLOCK_SKEW_TOLERANCE ahead of the receive time (last {last:.1} s, largest {largest:.1} s ahead) and were clamped to it; check NTP on the box (timedatectl status, chronyc tracking)"
+            ),
+        })
+    }
 }
 
 /// The database writer.

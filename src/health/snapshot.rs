@@ -42,6 +42,14 @@ pub struct StreamFacts {
     pub malformed_frames: u64,
     /// Items refused by the sanity limits (all reasons).
     pub items_refused: u64,
+    /// Items ignored because their service did not subscribe their key (all services).
+    pub items_unsubscribed: u64,
+    /// Items whose times were clamped to the receive time, the last and largest skew (ms; 0
+    /// before the first) and when the last clamp happened.
+    pub times_clamped: u64,
+    pub clock_skew_last_ms: i64,
+    pub clock_skew_max_ms: i64,
+    pub last_clamp_at: Option<DateTime<Utc>>,
 }
 
 /// The writer's state.
@@ -155,6 +163,11 @@ impl HealthSources {
                 updates: get(&s.updates),
                 malformed_frames: get(&s.malformed_frames),
                 items_refused: s.items_refused.iter().map(get).sum(),
+                items_unsubscribed: s.items_unsubscribed.iter().map(get).sum(),
+                times_clamped: get(&s.times_clamped),
+                clock_skew_last_ms: s.clock_skew_last_ms.load(Relaxed),
+                clock_skew_max_ms: s.clock_skew_max_ms.load(Relaxed),
+                last_clamp_at: time(&s.last_clamp_unix_ms),
             },
             writer: WriterFacts {
                 last_commit_at: time(&s.last_flush_unix_ms),

@@ -77,6 +77,7 @@ fn healthy(now: DateTime<Utc>) -> Snapshot {
             updates: 5000,
             malformed_frames: 0,
             items_refused: 0,
+            ..StreamFacts::default()
         },
         writer: WriterFacts {
             last_commit_at: Some(now - secs(1)),

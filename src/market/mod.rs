@@ -7,6 +7,8 @@
 //! per item ([`snapshots`]). The state is owned by a single task.
 
 pub mod books;
+pub mod clock;
+pub mod keys;
 pub mod sanity;
 mod snapshots;
 

@@ -2,6 +2,7 @@
 //! The fake Schwab and the throwaway PostgreSQL come from the `testkit` crate.
 
 mod cli;
+mod clock_and_keys;
 mod container_healthcheck;
 mod exactly_once;
 mod fault_injection;

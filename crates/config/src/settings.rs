@@ -334,6 +334,13 @@ settings! {
             parse: parse::fields(6),
             help: "CHART_FUTURES field numbers (0–6)",
         },
+        /// How far ahead of the receive time a stream time may lie before it is clamped.
+        clock_skew_tolerance: Duration = "CLOCK_SKEW_TOLERANCE" {
+            default: value("60"),
+            allowed: "seconds from 1 to 3600, fractions allowed (e.g. 2.5)",
+            parse: parse::seconds(1.0, 3600.0),
+            help: "seconds; a stream time (item `timestamp`, quote/trade time, candle start, book or screener time) further ahead of the receive time is clamped to it, so `latest_quotes` and the indicators never move into the future (counted as `market_streamer_times_clamped_total`; `/health` notes the skew: check NTP on the box). Times over a day ahead are refused",
+        },
         /// Largest stream message (and replay line) accepted.
         max_frame_bytes: usize = "MAX_FRAME_BYTES" {
             default: shown("`4M`", "4M"),

@@ -242,3 +242,24 @@ async fn market_hours_decide_whether_silence_is_an_error() {
         240.0
     );
 }
+
+/// A newest row in the future (a clock is wrong) is a WARNING saying how far ahead, never
+/// fresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newest_row_in_the_future_is_a_warning_not_fresh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/future.db", dir.path().display());
+    // Ten minutes after MARKET_OPEN_NOW.
+    write_quotes(&url, &[("AHEAD", "2025-01-08T15:10:00Z")]).await;
+    let out = check(&url, &["--symbols", "AHEAD"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains("10 min in the future") && out.stdout.contains("NTP"),
+        "{}",
+        out.stdout
+    );
+    let out = check(&url, &["--symbols", "AHEAD", "--json"]);
+    let symbol = &out.json()["checks"][0]["symbols"][0];
+    assert_eq!(symbol["status"], "warning", "{symbol}");
+    assert_eq!(symbol["age_secs"], -600.0);
+}
