@@ -153,6 +153,41 @@ impl MarketSimulator {
         true
     }
 
+    /// Length of an equity candle, ms ([`SimConfig::candle_ms`], at least 1).
+    pub fn candle_ms(&self) -> i64 {
+        self.cfg.candle_ms.max(1)
+    }
+
+    /// The completed one-minute (`candle_ms`) candles of an equity or ETF whose start is in
+    /// `[from_ms, to_ms]`, oldest first, as `(start_ms, open, high, low, close, volume)` in
+    /// dollars and shares: the same values CHART_EQUITY streams for those minutes. `None`
+    /// for a symbol the simulator never traded (never subscribed, or not an equity).
+    pub fn candle_history(
+        &self,
+        symbol: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Option<Vec<(i64, f64, f64, f64, f64, i64)>> {
+        let &id = self.underlying_ids.get(symbol)?;
+        Some(
+            self.underlyings[id]
+                .candles
+                .history(from_ms, to_ms, self.now_ms)
+                .into_iter()
+                .map(|c| {
+                    (
+                        c.start_ms,
+                        dollars(c.open_c),
+                        dollars(c.high_c),
+                        dollars(c.low_c),
+                        dollars(c.close_c),
+                        c.volume,
+                    )
+                })
+                .collect(),
+        )
+    }
+
     /// The current simulated time (the latest `advance_to` target, or the start).
     pub fn now_ms(&self) -> i64 {
         self.now_ms
