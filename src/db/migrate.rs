@@ -74,6 +74,10 @@ const POSTGRES: &[(&str, &str)] = &[
         "V10__more_services",
         include_str!("../../migrations/postgres/V10__more_services.sql"),
     ),
+    (
+        "V11__backfill",
+        include_str!("../../migrations/postgres/V11__backfill.sql"),
+    ),
 ];
 
 /// The SQLite migrations, in order.
@@ -109,6 +113,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "V8__more_services",
         include_str!("../../migrations/sqlite/V8__more_services.sql"),
+    ),
+    (
+        "V9__backfill",
+        include_str!("../../migrations/sqlite/V9__backfill.sql"),
     ),
 ];
 
