@@ -14,6 +14,10 @@ use super::screeners::Screener;
 use super::subscription::{Service, Subscription};
 use super::walk::dollars;
 
+/// One candle of [`MarketSimulator::candle_history`]: `(start_ms, open, high, low, close,
+/// volume)`, prices in dollars.
+pub type HistoryCandle = (i64, f64, f64, f64, f64, i64);
+
 /// A deterministic generator of Schwab Streamer server frames for every streamer service
 /// (LEVELONE_EQUITIES / _OPTIONS / _FUTURES / _FUTURES_OPTIONS / _FOREX, CHART_EQUITY /
 /// _FUTURES, NYSE_BOOK, NASDAQ_BOOK, OPTIONS_BOOK, SCREENER_EQUITY / _OPTION, ACCT_ACTIVITY),
@@ -167,7 +171,7 @@ impl MarketSimulator {
         symbol: &str,
         from_ms: i64,
         to_ms: i64,
-    ) -> Option<Vec<(i64, f64, f64, f64, f64, i64)>> {
+    ) -> Option<Vec<HistoryCandle>> {
         let &id = self.underlying_ids.get(symbol)?;
         Some(
             self.underlyings[id]

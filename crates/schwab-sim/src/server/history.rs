@@ -20,7 +20,7 @@ use super::{Shared, lock};
 use crate::market_time::{DAY_MS, eastern_date, eastern_instant_ms, is_regular_hours};
 
 /// One candle: start ms, open, high, low, close, volume.
-type Candle = (i64, f64, f64, f64, f64, i64);
+type Candle = crate::HistoryCandle;
 
 /// The aggregation a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

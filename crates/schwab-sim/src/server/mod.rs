@@ -388,7 +388,7 @@ impl SimServer {
         symbol: &str,
         from_ms: i64,
         to_ms: i64,
-    ) -> Vec<(i64, f64, f64, f64, f64, i64)> {
+    ) -> Vec<crate::HistoryCandle> {
         lock(&self.shared.market)
             .candle_history(symbol, from_ms, to_ms)
             .unwrap_or_default()
