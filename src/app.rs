@@ -434,7 +434,17 @@ pub async fn run(
         settings::writer(cfg, OverflowPolicy::DropOldest),
         stats.clone(),
     );
-    let gaps = spawn_gap_recorder(db.clone());
+    // The candle backfill (BACKFILL=on): its own task, fed by the gap recorder and once now.
+    let backfill = start_backfill(cfg, &db, &rest, &tokens, &stats).await;
+    let gaps = match &backfill {
+        Some(b) => {
+            let (tx, stats) = (b.tx.clone(), stats.clone());
+            crate::db::stream_gaps::spawn_gap_recorder_with(db.clone(), move |gap| {
+                crate::backfill::request(&tx, &stats, crate::backfill::Window::of_gap(gap));
+            })
+        }
+        None => spawn_gap_recorder(db.clone()),
+    };
     let status = tokio::spawn(crate::status_line::report_every(
         stats.clone(),
         cfg.logging.status_interval,
@@ -526,6 +536,11 @@ pub async fn run(
         .unwrap_or(0);
     status.abort();
     retention.abort();
+    if let Some(b) = backfill {
+        // A refill cut short is harmless: its rows are idempotent and the gap row stays.
+        drop(b.tx);
+        b.task.abort();
+    }
     // Every TokenHandle is gone with the session, so the token task ends by itself.
     let _ = token_task.await;
     db.close().await;
@@ -556,6 +571,50 @@ pub async fn run(
         connects: health.borrow().connects,
         gaps_recorded,
     })
+}
+
+/// Starts the candle backfill when `BACKFILL=on` and queues the startup window (from each
+/// chart symbol's newest stored candle to now). Options and futures are logged once as
+/// skipped: Schwab has no price history for them.
+async fn start_backfill(
+    cfg: &Config,
+    db: &Arc<crate::db::Database>,
+    rest: &Arc<SchwabRest>,
+    tokens: &crate::schwab::token_manager::TokenHandle,
+    stats: &Arc<PipelineStats>,
+) -> Option<crate::backfill::Backfill> {
+    if !cfg.schwab.backfill {
+        tracing::info!("candle backfill is off (BACKFILL=off)");
+        return None;
+    }
+    let skipped = crate::backfill::no_history_symbols(cfg);
+    if !skipped.is_empty() {
+        tracing::info!(symbols = %skipped.join(","), "candle backfill skips options and futures: Schwab keeps no price history for them");
+    }
+    let symbols: Vec<String> = cfg
+        .symbols
+        .charts
+        .iter()
+        .filter(|s| crate::backfill::has_history(s))
+        .cloned()
+        .collect();
+    if symbols.is_empty() {
+        return None;
+    }
+    // Read before streaming starts, so a fresh candle does not hide the hole behind it.
+    let startup = crate::backfill::startup_window(db, &symbols).await;
+    let backfill = crate::backfill::spawn(crate::backfill::BackfillParts {
+        db: db.clone(),
+        rest: rest.clone(),
+        tokens: tokens.clone(),
+        stats: stats.clone(),
+        symbols,
+        retry_min: std::time::Duration::from_secs(1),
+    });
+    if let Some(window) = startup {
+        crate::backfill::request(&backfill.tx, stats, window);
+    }
+    Some(backfill)
 }
 
 /// The startup line of the Realtime message budget: a warning when few viewers fit.

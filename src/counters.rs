@@ -100,6 +100,17 @@ pub struct PipelineStats {
     pub realtime_failures: AtomicU64,
     pub realtime_pending: AtomicU64,
     pub realtime_last_send_unix_ms: AtomicI64,
+    /// The candle backfill (`crate::backfill`): `pricehistory` calls (each try), failed
+    /// calls, candles inserted, windows (gaps or the startup refill) waiting and done, windows
+    /// given up, 1 while a window is being refilled, and the last error.
+    pub backfill_requests: AtomicU64,
+    pub backfill_failures: AtomicU64,
+    pub backfill_candles: AtomicU64,
+    pub backfill_pending: AtomicU64,
+    pub backfill_filled: AtomicU64,
+    pub backfill_given_up: AtomicU64,
+    pub backfill_running: AtomicU64,
+    pub backfill_last_error: std::sync::Mutex<Option<String>>,
     /// Latency and size histograms of the writer.
     pub histograms: WriteHistograms,
 }
@@ -138,6 +149,22 @@ impl PipelineStats {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// The backfill's last error (`None`: none so far).
+    pub fn backfill_last_error(&self) -> Option<String> {
+        self.backfill_last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the backfill's last error.
+    pub fn set_backfill_last_error(&self, error: String) {
+        *self
+            .backfill_last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
     }
 
     /// Sets (or clears, `None`) the database's refusal.

@@ -13,6 +13,7 @@
 //! component) onto each component's own settings struct.
 
 pub mod app;
+pub mod backfill;
 pub mod backoff;
 pub mod counters;
 pub mod db;

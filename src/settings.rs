@@ -355,6 +355,12 @@ pub fn health_facts(cfg: &Config, at: chrono::DateTime<chrono::Utc>) -> FixedFac
         spool_configured: cfg.spool.dir.is_some(),
         spool_max_bytes: cfg.spool.max_bytes,
         realtime_budget: Some(realtime_budget(cfg, at)),
+        backfill_enabled: cfg.schwab.backfill,
+        backfill_skipped: if cfg.schwab.backfill {
+            crate::backfill::no_history_symbols(cfg)
+        } else {
+            Vec::new()
+        },
     }
 }
 

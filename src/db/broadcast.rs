@@ -81,6 +81,7 @@ pub fn quote_object(r: &EquityRow) -> Value {
             Cell::Int4(n) => n.map_or(Value::Null, Value::from),
             Cell::Int8(n) => n.map_or(Value::Null, Value::from),
             Cell::Float8(x) => finite(x).map_or(Value::Null, Value::from),
+            Cell::Bool(b) => b.map_or(Value::Null, Value::from),
             Cell::Json(j) => j
                 .and_then(|j| serde_json::from_str(j).ok())
                 .unwrap_or(Value::Null),

@@ -75,6 +75,10 @@ const POSTGRES: &[(&str, &str)] = &[
         include_str!("../../migrations/postgres/V10__more_services.sql"),
     ),
     (
+        "V11__backfill",
+        include_str!("../../migrations/postgres/V11__backfill.sql"),
+    ),
+    (
         "V12__watchlist",
         include_str!("../../migrations/postgres/V12__watchlist.sql"),
     ),
@@ -113,6 +117,10 @@ const SQLITE: &[(&str, &str)] = &[
     (
         "V8__more_services",
         include_str!("../../migrations/sqlite/V8__more_services.sql"),
+    ),
+    (
+        "V9__backfill",
+        include_str!("../../migrations/sqlite/V9__backfill.sql"),
     ),
     (
         "V10__watchlist",

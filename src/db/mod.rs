@@ -9,6 +9,7 @@
 //! never fails on rows that already went in. Every error says whether to retry
 //! ([`ErrorKind`]) and what an operator should do.
 
+pub mod backfill;
 pub mod broadcast;
 pub mod columns;
 pub mod error;

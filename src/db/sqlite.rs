@@ -316,7 +316,7 @@ const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 /// One multi-row `INSERT INTO t (cols) VALUES (…), (…) ON CONFLICT …` of `spec` over `rows`,
 /// generated from the table's column list ([`crate::db::columns`]).
-async fn write_rows<'r, R: 'static>(
+pub(crate) async fn write_rows<'r, R: 'static>(
     tx: &mut Transaction<'_, Sqlite>,
     spec: &TableSpec<R>,
     rows: impl IntoIterator<Item = &'r R>,
@@ -333,6 +333,7 @@ async fn write_rows<'r, R: 'static>(
                 Value::Int8(n) => b.push_bind(n),
                 Value::Float8(x) => b.push_bind(x),
                 Value::Json(j) => b.push_bind(j),
+                Value::Bool(x) => b.push_bind(x),
             };
         }
     });

@@ -61,6 +61,15 @@ pub struct GapRecorder {
 /// Starts the recorder; the task ends (returning the number of rows written) when every
 /// sender is dropped and the queue is written.
 pub fn spawn_gap_recorder(db: Arc<Database>) -> GapRecorder {
+    spawn_gap_recorder_with(db, |_| {})
+}
+
+/// [`spawn_gap_recorder`] that also hands every gap, once its row is written (or given up),
+/// to `on_gap` (the candle backfill's queue; `on_gap` must not wait).
+pub fn spawn_gap_recorder_with(
+    db: Arc<Database>,
+    on_gap: impl Fn(&StreamGap) + Send + 'static,
+) -> GapRecorder {
     let (tx, mut rx) = mpsc::channel::<StreamGap>(GAP_CHANNEL_CAPACITY);
     let task = tokio::spawn(async move {
         let mut written = 0;
@@ -81,6 +90,7 @@ pub fn spawn_gap_recorder(db: Arc<Database>) -> GapRecorder {
                     }
                 }
             }
+            on_gap(&gap);
         }
         written
     });

@@ -24,8 +24,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::report::{
-    ClockSkewSection, DatabaseSection, HealthReport, MarketSection, RealtimeSection,
-    ServiceSection, SpoolSection, Status, StreamSection, TokensSection, WriterSection,
+    BackfillSection, ClockSkewSection, DatabaseSection, HealthReport, MarketSection,
+    RealtimeSection, ServiceSection, SpoolSection, Status, StreamSection, TokensSection,
+    WriterSection,
 };
 use super::snapshot::Snapshot;
 use crate::schwab::session::SessionState;
@@ -421,6 +422,32 @@ fn report(
             last_send_at: snap.realtime.last_send_at,
             last_send_age_secs: secs_since(snap.realtime.last_send_at).map(|x| x.max(0.0)),
         },
+        backfill: backfill_section(&snap.backfill),
+    }
+}
+
+/// The backfill section (informational: it does not change the verdict, the gaps are in
+/// `stream_gaps` either way).
+fn backfill_section(b: &crate::health::BackfillFacts) -> BackfillSection {
+    let state = if !b.enabled {
+        "off"
+    } else if b.running || b.pending > 0 {
+        "running"
+    } else if b.given_up > 0 && b.last_error.is_some() {
+        "failing"
+    } else {
+        "idle"
+    };
+    BackfillSection {
+        state,
+        gaps_pending: b.pending,
+        gaps_filled: b.filled,
+        gaps_given_up: b.given_up,
+        candles_written: b.candles,
+        requests: b.requests,
+        failures: b.failures,
+        last_error: b.last_error.clone(),
+        skipped_no_history: b.skipped_no_history.clone(),
     }
 }
 

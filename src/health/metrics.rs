@@ -24,6 +24,8 @@
 //! `market_streamer_batches_already_committed_total`, `market_streamer_rows_quarantined_total`,
 //! `market_streamer_realtime_sends_total`, `market_streamer_realtime_messages_total`,
 //! `market_streamer_realtime_send_failures_total`,
+//! `market_streamer_backfill_candles_total`, `market_streamer_backfill_requests_total`,
+//! `market_streamer_backfill_failures_total`,
 //! `market_streamer_reconnects_total{reason}`, `market_streamer_connects_total`,
 //! `market_streamer_stream_gaps_total`, gauges `market_streamer_buffered_rows`,
 //! `market_streamer_buffer_max_rows`, `market_streamer_spool_rows`, `market_streamer_spool_bytes`,
@@ -122,6 +124,9 @@ struct Mirrored {
     realtime_sends: Counter,
     realtime_messages: Counter,
     realtime_failures: Counter,
+    backfill_candles: Counter,
+    backfill_requests: Counter,
+    backfill_failures: Counter,
     connects: Counter,
     gaps: Counter,
     buffered_rows: Gauge,
@@ -218,6 +223,9 @@ impl Metrics {
         m.realtime_sends.absolute(get(&stats.realtime_sends));
         m.realtime_messages.absolute(get(&stats.realtime_messages));
         m.realtime_failures.absolute(get(&stats.realtime_failures));
+        m.backfill_candles.absolute(get(&stats.backfill_candles));
+        m.backfill_requests.absolute(get(&stats.backfill_requests));
+        m.backfill_failures.absolute(get(&stats.backfill_failures));
         m.connects.absolute(snap.session.connects);
         m.gaps.absolute(snap.session.gaps);
         with_local_recorder(&self.recorder, || {
@@ -386,6 +394,21 @@ fn register_mirrored() -> Mirrored {
         "Failed Realtime updates (the rows are kept and sent at the next tick)"
     );
     describe_counter!(
+        "market_streamer_backfill_candles_total",
+        Unit::Count,
+        "One-minute candles refilled into equity_bars from REST pricehistory after a gap or at startup (marked backfilled)"
+    );
+    describe_counter!(
+        "market_streamer_backfill_requests_total",
+        Unit::Count,
+        "REST pricehistory calls made by the candle backfill (each try)"
+    );
+    describe_counter!(
+        "market_streamer_backfill_failures_total",
+        Unit::Count,
+        "Failed pricehistory calls of the candle backfill (tried again a few times, then the window is given up)"
+    );
+    describe_counter!(
         ITEMS_REFUSED,
         Unit::Count,
         "Stream items refused by the sanity limits (key with control characters or too long, a time before 2000 or more than a day ahead), by reason"
@@ -503,6 +526,9 @@ fn register_mirrored() -> Mirrored {
         realtime_sends: counter!("market_streamer_realtime_sends_total"),
         realtime_messages: counter!("market_streamer_realtime_messages_total"),
         realtime_failures: counter!("market_streamer_realtime_send_failures_total"),
+        backfill_candles: counter!("market_streamer_backfill_candles_total"),
+        backfill_requests: counter!("market_streamer_backfill_requests_total"),
+        backfill_failures: counter!("market_streamer_backfill_failures_total"),
         connects: counter!("market_streamer_connects_total"),
         gaps: counter!("market_streamer_stream_gaps_total"),
         buffered_rows: gauge!("market_streamer_buffered_rows"),

@@ -30,7 +30,7 @@ use chrono::Utc;
 
 pub use judge::{HealthRules, judge, stream_state};
 pub use report::{HealthReport, Status};
-pub use snapshot::{FixedFacts, HealthSources, RealtimeFacts, Snapshot};
+pub use snapshot::{BackfillFacts, FixedFacts, HealthSources, RealtimeFacts, Snapshot};
 
 use market_calendar::MarketStatus;
 

@@ -56,6 +56,30 @@ pub struct HealthReport {
     pub database: DatabaseSection,
     pub spool: SpoolSection,
     pub realtime: RealtimeSection,
+    pub backfill: BackfillSection,
+}
+
+/// The candle backfill: one-minute candles refilled from REST `pricehistory` after gaps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackfillSection {
+    /// `off` (BACKFILL=off), `idle`, `running`, or `failing` (the last error is newer than
+    /// every completed window: some minutes could not be refilled).
+    pub state: &'static str,
+    /// Gaps (and the startup refill) waiting or being refilled.
+    pub gaps_pending: u64,
+    /// Gaps refilled for every symbol.
+    pub gaps_filled: u64,
+    /// Gaps given up for at least one symbol (every try failed, or the queue was full).
+    pub gaps_given_up: u64,
+    /// Candles inserted into `equity_bars` marked `backfilled`.
+    pub candles_written: u64,
+    /// `pricehistory` calls made, and how many failed.
+    pub requests: u64,
+    pub failures: u64,
+    pub last_error: Option<String>,
+    /// Configured options and futures: Schwab has no price history for them, they are never
+    /// asked for.
+    pub skipped_no_history: Vec<String>,
 }
 
 /// The process.

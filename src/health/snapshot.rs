@@ -28,6 +28,26 @@ pub struct Snapshot {
     pub database: DatabaseFacts,
     pub spool: SpoolFacts,
     pub realtime: RealtimeFacts,
+    pub backfill: BackfillFacts,
+}
+
+/// The candle backfill (`crate::backfill`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackfillFacts {
+    /// `BACKFILL=on` (and a live or simulated stream).
+    pub enabled: bool,
+    pub running: bool,
+    /// Windows (gaps, the startup refill) waiting or being refilled.
+    pub pending: u64,
+    pub filled: u64,
+    /// Windows given up (some symbol failed every try, or the queue was full).
+    pub given_up: u64,
+    pub candles: u64,
+    pub requests: u64,
+    pub failures: u64,
+    pub last_error: Option<String>,
+    /// Configured symbols without price history (options, futures): never asked for.
+    pub skipped_no_history: Vec<String>,
 }
 
 /// Frames and updates received.
@@ -142,6 +162,10 @@ pub struct FixedFacts {
     pub spool_max_bytes: u64,
     /// The Realtime message budget (computed once at startup).
     pub realtime_budget: Option<Budget>,
+    /// `BACKFILL=on`.
+    pub backfill_enabled: bool,
+    /// Configured options and futures: no price history, not backfilled.
+    pub backfill_skipped: Vec<String>,
 }
 
 impl HealthSources {
@@ -206,6 +230,18 @@ impl HealthSources {
                 failures: get(&s.realtime_failures),
                 pending: get(&s.realtime_pending),
                 last_send_at: time(&s.realtime_last_send_unix_ms),
+            },
+            backfill: BackfillFacts {
+                enabled: self.fixed.backfill_enabled,
+                running: get(&s.backfill_running) > 0,
+                pending: get(&s.backfill_pending),
+                filled: get(&s.backfill_filled),
+                given_up: get(&s.backfill_given_up),
+                candles: get(&s.backfill_candles),
+                requests: get(&s.backfill_requests),
+                failures: get(&s.backfill_failures),
+                last_error: s.backfill_last_error(),
+                skipped_no_history: self.fixed.backfill_skipped.clone(),
             },
         }
     }

@@ -103,6 +103,7 @@ fn healthy(now: DateTime<Utc>) -> Snapshot {
             max_bytes: 512 * 1024 * 1024,
         },
         realtime: RealtimeFacts::default(),
+        backfill: Default::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The integration tests of market-streamer, compiled into one binary: one module per area.
 //! The fake Schwab and the throwaway PostgreSQL come from the `testkit` crate.
 
+mod backfill;
 mod cli;
 mod clock_and_keys;
 mod container_healthcheck;

@@ -29,7 +29,9 @@ pub fn push_line<R>(out: &mut String, spec: &TableSpec<R>, row: &R) {
             Value::Float8(Some(x)) => {
                 let _ = write!(out, "{x}");
             }
-            Value::Text(None)
+            Value::Bool(Some(b)) => out.push_str(if b { "true" } else { "false" }),
+            Value::Bool(None)
+            | Value::Text(None)
             | Value::Time(None)
             | Value::Date(None)
             | Value::Int4(None)

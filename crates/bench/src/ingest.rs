@@ -419,6 +419,7 @@ fn row_values(r: &EquityRow) -> Vec<Box<dyn ToSql + Sync + '_>> {
                 Value::Int4(v) => Box::new(v),
                 Value::Int8(v) => Box::new(v),
                 Value::Float8(v) => Box::new(v),
+                Value::Bool(v) => Box::new(v),
                 // EQUITY_DATA has no JSON column; bound as text if one ever came.
                 Value::Json(v) => Box::new(v),
             }

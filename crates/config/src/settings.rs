@@ -419,6 +419,13 @@ settings! {
             parse: parse::seconds(0.01, 3600.0),
             help: "seconds between reads of the token store, so a new `login` is picked up without a restart",
         },
+        /// Refill missed one-minute candles from REST `pricehistory` (live and simulated modes).
+        backfill: bool = "BACKFILL" {
+            default: value("on"),
+            allowed: "on or off (also true/false, yes/no, 1/0)",
+            parse: parse::on_off,
+            help: "`on` refills the one-minute candles of `CHART_SYMBOLS` missed during a stream gap (and since the newest stored candle at startup) from REST `pricehistory` into `equity_bars`, marked `backfilled`; options and futures have no history and are skipped; `off` does not (never in `replay`)",
+        },
     },
     /// The simulated market (`SCHWAB_MODE=simulated`).
     Simulator => simulator: SimulatorSettings {

@@ -198,7 +198,8 @@ impl MarketSimulator {
             self.now_ms,
         );
         let id = self.underlyings.len();
-        self.underlyings.push(Underlying::new(state));
+        self.underlyings
+            .push(Underlying::new(state, self.cfg.candle_ms));
         self.underlying_ids.insert(symbol.to_string(), id);
         id
     }

@@ -17,6 +17,10 @@ pub struct SimConfig {
     /// A SUBS or ADD that would exceed it is refused (the server answers code 19,
     /// REACHED_SYMBOL_LIMIT) and adds nothing.
     pub symbol_limit: Option<usize>,
+    /// Length of an equity candle in ms (CHART_EQUITY and `pricehistory`'s one-minute
+    /// frequency): 60 000 like Schwab. Tests shorten it (e.g. 2 000) so that "minutes" pass
+    /// quickly; values below 1 are taken as 1.
+    pub candle_ms: i64,
 }
 
 impl Default for SimConfig {
@@ -26,6 +30,7 @@ impl Default for SimConfig {
             updates_per_symbol_per_sec: 1.0,
             heartbeat_interval_ms: 10_000,
             symbol_limit: None,
+            candle_ms: 60_000,
         }
     }
 }

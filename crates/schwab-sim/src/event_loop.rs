@@ -29,9 +29,12 @@ impl MarketSimulator {
     /// are subscribed), pending chart snapshots, books, screeners, account activity and the
     /// next heartbeat.
     pub(super) fn candidate_times(&self) -> [Option<i64>; 11] {
-        let charts = !self.subs[Service::ChartEquity.index()].keys.is_empty()
-            || !self.subs[Service::ChartFutures.index()].keys.is_empty();
-        let next_minute = charts.then(|| (self.now_ms.div_euclid(MINUTE_MS) + 1) * MINUTE_MS);
+        let next = |len: i64| (self.now_ms.div_euclid(len) + 1) * len;
+        let equity_charts = (!self.subs[Service::ChartEquity.index()].keys.is_empty())
+            .then(|| next(self.candle_ms()));
+        let future_charts =
+            (!self.subs[Service::ChartFutures.index()].keys.is_empty()).then(|| next(MINUTE_MS));
+        let next_minute = equity_charts.into_iter().chain(future_charts).min();
         [
             self.schedule.peek().map(|e| e.at_ms),
             next_minute,
@@ -163,7 +166,8 @@ impl MarketSimulator {
     /// At a minute boundary the just-completed candles; after a subscription the latest
     /// completed candle of each newly subscribed symbol.
     fn emit_charts(&mut self, t: i64, frames: &mut Vec<String>) {
-        let boundary = t.rem_euclid(MINUTE_MS) == 0;
+        let len = self.candle_ms();
+        let boundary = t.rem_euclid(len) == 0;
         let snapshots = self.chart_snapshots_at.is_some_and(|at| at <= t);
         if snapshots {
             self.chart_snapshots_at = None;
@@ -176,7 +180,7 @@ impl MarketSimulator {
         for &id in &self.subs[Service::ChartEquity.index()].keys {
             let und = &mut self.underlyings[id];
             let completed = if boundary {
-                und.candles.close_minute(t - MINUTE_MS)
+                und.candles.close_minute(t - len)
             } else {
                 None
             };

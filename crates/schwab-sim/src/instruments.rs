@@ -68,11 +68,11 @@ pub(crate) struct Underlying {
 }
 
 impl Underlying {
-    /// A new, inactive underlying.
-    pub(crate) fn new(state: EquityState) -> Self {
+    /// A new, inactive underlying whose candles last `candle_ms`.
+    pub(crate) fn new(state: EquityState, candle_ms: i64) -> Self {
         Self {
             state,
-            candles: CandleBook::default(),
+            candles: CandleBook::with_history(candle_ms),
             level_one: None,
             chart: None,
             chart_seq: 0,

@@ -60,4 +60,4 @@ mod tests_services;
 
 pub use config::SimConfig;
 pub use error::SimError;
-pub use simulator::MarketSimulator;
+pub use simulator::{HistoryCandle, MarketSimulator};

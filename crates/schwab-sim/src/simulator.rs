@@ -14,6 +14,10 @@ use super::screeners::Screener;
 use super::subscription::{Service, Subscription};
 use super::walk::dollars;
 
+/// One candle of [`MarketSimulator::candle_history`]: `(start_ms, open, high, low, close,
+/// volume)`, prices in dollars.
+pub type HistoryCandle = (i64, f64, f64, f64, f64, i64);
+
 /// A deterministic generator of Schwab Streamer server frames for every streamer service
 /// (LEVELONE_EQUITIES / _OPTIONS / _FUTURES / _FUTURES_OPTIONS / _FOREX, CHART_EQUITY /
 /// _FUTURES, NYSE_BOOK, NASDAQ_BOOK, OPTIONS_BOOK, SCREENER_EQUITY / _OPTION, ACCT_ACTIVITY),
@@ -151,6 +155,41 @@ impl MarketSimulator {
         }
         self.account.trap_at = Some(self.clock.next_slot_after(self.now_ms));
         true
+    }
+
+    /// Length of an equity candle, ms ([`SimConfig::candle_ms`], at least 1).
+    pub fn candle_ms(&self) -> i64 {
+        self.cfg.candle_ms.max(1)
+    }
+
+    /// The completed one-minute (`candle_ms`) candles of an equity or ETF whose start is in
+    /// `[from_ms, to_ms]`, oldest first, as `(start_ms, open, high, low, close, volume)` in
+    /// dollars and shares: the same values CHART_EQUITY streams for those minutes. `None`
+    /// for a symbol the simulator never traded (never subscribed, or not an equity).
+    pub fn candle_history(
+        &self,
+        symbol: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Option<Vec<HistoryCandle>> {
+        let &id = self.underlying_ids.get(symbol)?;
+        Some(
+            self.underlyings[id]
+                .candles
+                .history(from_ms, to_ms, self.now_ms)
+                .into_iter()
+                .map(|c| {
+                    (
+                        c.start_ms,
+                        dollars(c.open_c),
+                        dollars(c.high_c),
+                        dollars(c.low_c),
+                        dollars(c.close_c),
+                        c.volume,
+                    )
+                })
+                .collect(),
+        )
     }
 
     /// The current simulated time (the latest `advance_to` target, or the start).

@@ -25,6 +25,8 @@ pub enum Ty {
     Float8,
     /// `jsonb` (PostgreSQL, sent as text and cast), JSON text (SQLite).
     Json,
+    /// `boolean` (PostgreSQL), 0/1 integer (SQLite).
+    Bool,
 }
 
 impl Ty {
@@ -38,6 +40,7 @@ impl Ty {
             Self::Int8 => "int8[]",
             Self::Float8 => "float8[]",
             Self::Json => "text[]",
+            Self::Bool => "bool[]",
         }
     }
 }
@@ -53,6 +56,7 @@ pub enum Value<'a> {
     Float8(Option<f64>),
     /// A JSON document as text.
     Json(Option<&'a str>),
+    Bool(Option<bool>),
 }
 
 impl Value<'_> {
@@ -66,6 +70,7 @@ impl Value<'_> {
             Self::Int8(_) => Ty::Int8,
             Self::Float8(_) => Ty::Float8,
             Self::Json(_) => Ty::Json,
+            Self::Bool(_) => Ty::Bool,
         }
     }
 }
@@ -368,10 +373,31 @@ pub static EQUITY_BARS: LazyLock<TableSpec<BarRow>> = LazyLock::new(|| TableSpec
         col!("volume", Int8, |r: BarRow| Value::Int8(Some(r.volume))),
         col!("sequence", Int8, |r: BarRow| Value::Int8(r.sequence)),
         col!("chart_day", Int8, |r: BarRow| Value::Int8(r.chart_day)),
+        // A streamed candle is never a backfilled one: its upsert clears the mark.
+        col!("backfilled", Bool, |_r: BarRow| Value::Bool(Some(false))),
     ],
     on_conflict: Conflict::Upsert {
         key: &["ticker", "bar_start"],
     },
+});
+
+/// `equity_bars` rows fetched from REST `pricehistory` after a gap (`crate::backfill`):
+/// the same columns, `backfilled` true, and `ON CONFLICT DO NOTHING` so a stored candle
+/// (streamed, or backfilled before) is never overwritten.
+pub static EQUITY_BARS_BACKFILL: LazyLock<TableSpec<BarRow>> = LazyLock::new(|| TableSpec {
+    name: "equity_bars",
+    columns: EQUITY_BARS
+        .columns
+        .iter()
+        .map(|c| {
+            if c.name == "backfilled" {
+                col!("backfilled", Bool, |_r: BarRow| Value::Bool(Some(true)))
+            } else {
+                *c
+            }
+        })
+        .collect(),
+    on_conflict: Conflict::Ignore,
 });
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ const fn pg_type_name(ty: Ty) -> &'static str {
         Ty::Int8 => "bigint",
         Ty::Float8 => "double precision",
         Ty::Json => "jsonb",
+        Ty::Bool => "boolean",
     }
 }
 
@@ -119,6 +120,7 @@ fn value(out: &mut Vec<u8>, v: Value<'_>) {
         Value::Int4(n) => put(out, n.map(i32::to_be_bytes).as_ref().map(|b| &b[..])),
         Value::Int8(n) => put(out, n.map(i64::to_be_bytes).as_ref().map(|b| &b[..])),
         Value::Float8(x) => put(out, x.map(f64::to_be_bytes).as_ref().map(|b| &b[..])),
+        Value::Bool(b) => put(out, b.map(|b| [u8::from(b)]).as_ref().map(|b| &b[..])),
         // jsonb's binary form: version 1, then the JSON text.
         Value::Json(j) => put(
             out,

@@ -107,7 +107,7 @@ static COPY_EQUITY_DATA_SQL: LazyLock<String> = LazyLock::new(|| copy::copy_sql(
 static COPY_OPTION_DATA_SQL: LazyLock<String> = LazyLock::new(|| copy::copy_sql(&OPTION_DATA));
 
 /// The PostgreSQL array type tokio-postgres binds for a column of type `ty`.
-fn array_type(ty: Ty) -> Type {
+pub(crate) fn array_type(ty: Ty) -> Type {
     match ty {
         Ty::Text => Type::TEXT_ARRAY,
         Ty::Time => Type::TIMESTAMPTZ_ARRAY,
@@ -117,6 +117,7 @@ fn array_type(ty: Ty) -> Type {
         Ty::Float8 => Type::FLOAT8_ARRAY,
         // JSON goes as text and is cast in the statement ([`unnest_sql`]).
         Ty::Json => Type::TEXT_ARRAY,
+        Ty::Bool => Type::BOOL_ARRAY,
     }
 }
 
@@ -467,6 +468,14 @@ pub(crate) fn column_arrays<'a, R: 'static>(
                             _ => None,
                         })
                         .collect::<Vec<Option<f64>>>(),
+                ),
+                Ty::Bool => Box::new(
+                    values
+                        .map(|v| match v {
+                            Value::Bool(b) => b,
+                            _ => None,
+                        })
+                        .collect::<Vec<Option<bool>>>(),
                 ),
             };
             array

@@ -97,7 +97,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
         .into_response()
 }
 
-fn throttled() -> Response {
+pub(super) fn throttled() -> Response {
     (
         StatusCode::TOO_MANY_REQUESTS,
         [(header::RETRY_AFTER, "1")],
@@ -242,6 +242,29 @@ fn grant(
         .into_response()
 }
 
+/// `None` when the request carries `Authorization: Bearer <valid access token>`, else the
+/// 401 Schwab answers.
+pub(super) fn refuse_unless_bearer(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if lock(&shared.auth).access_valid(token) {
+        return None;
+    }
+    Some(
+        (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"errors": [{
+                "id": random_uuid(), "status": 401, "title": "Unauthorized",
+                "detail": "Client not authorized"
+            }]})),
+        )
+            .into_response(),
+    )
+}
+
 /// `GET /trader/v1/userPreference` with `Authorization: Bearer <access token>`.
 pub(super) async fn user_preference(
     State(shared): State<Arc<Shared>>,
@@ -250,20 +273,8 @@ pub(super) async fn user_preference(
     if shared.take_throttle() {
         return throttled();
     }
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !lock(&shared.auth).access_valid(token) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"errors": [{
-                "id": random_uuid(), "status": 401, "title": "Unauthorized",
-                "detail": "Client not authorized"
-            }]})),
-        )
-            .into_response();
+    if let Some(refused) = refuse_unless_bearer(&shared, &headers) {
+        return refused;
     }
     let host = headers
         .get(header::HOST)

@@ -23,9 +23,17 @@
 //! one service's data (heartbeats go on), answer LOGIN with a code (12). [`SimServer::subscription_counts`] counts the accepted SUBS/ADD
 //! per service (to check what a client re-subscribed after a reconnect).
 //!
-//! Files: `auth` (token endpoint, authorize, userPreference), `stream` (the WebSocket).
+//! `GET /marketdata/v1/pricehistory` answers the equity candles the market made (the same
+//! values CHART_EQUITY streams; the market keeps trading the last session's symbols while no
+//! client is connected, so a gap can be refilled); switches: refuse reconnects
+//! ([`SimServer::refuse_connections`]), 429 on pricehistory
+//! ([`SimServer::set_pricehistory_429`]), and a call counter.
+//!
+//! Files: `auth` (token endpoint, authorize, userPreference), `history` (pricehistory),
+//! `stream` (the WebSocket).
 
 mod auth;
+mod history;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -147,6 +155,12 @@ struct Switches {
     muted: std::collections::BTreeSet<String>,
     /// (code, how many more LOGINs to answer with it, then close).
     login_code: Option<(i64, u32)>,
+    /// WebSocket upgrades answered 503 while set (an outage: reconnects fail).
+    refuse_connections: bool,
+    /// The next this many `pricehistory` calls get 429 with `Retry-After: 1`.
+    throttle_pricehistory: u32,
+    /// `pricehistory` calls received (throttled ones included).
+    pricehistory_calls: u64,
 }
 
 impl Switches {
@@ -243,6 +257,10 @@ impl SimServer {
             .route(
                 "/trader/v1/userPreference",
                 axum::routing::get(auth::user_preference),
+            )
+            .route(
+                "/marketdata/v1/pricehistory",
+                axum::routing::get(history::price_history),
             )
             .route("/ws", axum::routing::get(stream::upgrade))
             .with_state(shared.clone());
@@ -409,6 +427,35 @@ impl SimServer {
     /// slot is taken) and the socket is closed.
     pub fn answer_logins_with(&self, code: i64, times: u32) {
         lock(&self.shared.switches).login_code = Some((code, times));
+    }
+
+    /// Switch: while `true`, every WebSocket upgrade is answered 503 (Schwab unreachable), so
+    /// a dropped client cannot reconnect; `false` lets it back in.
+    pub fn refuse_connections(&self, refuse: bool) {
+        lock(&self.shared.switches).refuse_connections = refuse;
+    }
+
+    /// Switch: the next `n` `pricehistory` calls get 429 with `Retry-After: 1`.
+    pub fn set_pricehistory_429(&self, n: u32) {
+        lock(&self.shared.switches).throttle_pricehistory = n;
+    }
+
+    /// `GET /marketdata/v1/pricehistory` calls received so far (429-answered ones included).
+    pub fn pricehistory_calls(&self) -> u64 {
+        lock(&self.shared.switches).pricehistory_calls
+    }
+
+    /// The candles `pricehistory` would answer for `symbol` with start in `[from_ms, to_ms]`:
+    /// `(start_ms, open, high, low, close, volume)` (the streamed CHART_EQUITY values).
+    pub fn candle_history(
+        &self,
+        symbol: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Vec<crate::HistoryCandle> {
+        lock(&self.shared.market)
+            .candle_history(symbol, from_ms, to_ms)
+            .unwrap_or_default()
     }
 
     /// Switch: the next `n` HTTP calls get 429 with `Retry-After: 1`.

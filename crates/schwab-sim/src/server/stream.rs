@@ -39,6 +39,13 @@ pub(super) async fn upgrade(State(shared): State<Arc<Shared>>, mut req: Request)
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if lock(&shared.switches).refuse_connections {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the streamer is unavailable (simulated outage)",
+        )
+            .into_response();
+    }
     let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
         return (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade").into_response();
     };
@@ -238,7 +245,7 @@ async fn sleep_until_some(at: Option<Instant>) {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
@@ -500,10 +507,12 @@ impl Conn {
             let _ = tx.try_send(Control::Kick);
         }
         {
-            // A new session starts with no subscriptions; what is due until now is skipped.
+            // The market went on while nobody was connected (the previous session's symbols
+            // kept trading, so `pricehistory` can answer for the gap); what was due until now
+            // is not sent. A new session then starts with no subscriptions.
             let mut market = lock(&shared.market);
-            clear_subscriptions(&mut market);
             market.advance_to(now_ms());
+            clear_subscriptions(&mut market);
         }
         self.arm_no_subscription_rule(shared);
         let ok = reply(0, "server=simulator-1;status=NP");

@@ -1,0 +1,249 @@
+//! Candle backfill against the fake Schwab: a gap of several (shortened) minutes refilled from
+//! `pricehistory` with the simulator's values and marked `backfilled`, streamed candles left as
+//! they were, the 429 `Retry-After` honoured; the startup refill from the newest stored candle;
+//! options and futures never asked for.
+//!
+//! The simulator's candles last one second here (`SimConfig::candle_ms`), so a gap of a few
+//! seconds spans several "minutes" and the tests stay fast.
+
+use std::time::{Duration, Instant};
+
+use market_streamer::app::{self, RunOptions};
+use schwab_sim::server::{SimServer, SimServerSettings};
+use testkit::service::{TestService, WAIT, config_from, fast_sim, live_vars, login, start_sim};
+
+const CANDLE_MS: i64 = 1000;
+
+fn settings() -> SimServerSettings {
+    let mut s = fast_sim();
+    s.market.candle_ms = CANDLE_MS;
+    s.market.updates_per_symbol_per_sec = 20.0;
+    s
+}
+
+/// (ticker, bar_start, open, high, low, close, volume, backfilled, updated_at)
+type Bar = (String, String, f64, f64, f64, f64, i64, i64, String);
+
+/// The stored candles; none while the database or the table does not exist yet.
+async fn bars(url: &str) -> Vec<Bar> {
+    let Ok(pool) = sqlx::SqlitePool::connect(url).await else {
+        return Vec::new();
+    };
+    let rows = sqlx::query_as(
+        "SELECT ticker, bar_start, open, high, low, close, volume, backfilled, updated_at \
+         FROM equity_bars ORDER BY ticker, bar_start",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap_or_default();
+    pool.close().await;
+    rows
+}
+
+fn ms(text: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("time")
+        .timestamp_millis()
+}
+
+async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every simulator candle of `symbol` starting in `[from, to]` is stored with the same values;
+/// returns how many of them are marked backfilled.
+fn assert_matches_sim(sim: &SimServer, stored: &[Bar], symbol: &str, from: i64, to: i64) -> usize {
+    let expected = sim.candle_history(symbol, from, to);
+    assert!(
+        !expected.is_empty(),
+        "the simulator has candles of {symbol} in the window"
+    );
+    let mut backfilled = 0;
+    for (start, open, high, low, close, volume) in expected {
+        let row = stored
+            .iter()
+            .find(|b| b.0 == symbol && ms(&b.1) == start)
+            .unwrap_or_else(|| panic!("{symbol} candle at {start} missing from equity_bars"));
+        assert_eq!(
+            (row.2, row.3, row.4, row.5, row.6),
+            (open, high, low, close, volume),
+            "{symbol} candle at {start} has the simulator's values"
+        );
+        backfilled += usize::from(row.7 == 1);
+    }
+    backfilled
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_is_refilled_with_the_simulators_candles_and_streamed_ones_stay() {
+    let mut svc = TestService::start_sqlite(settings(), &[("FUTURES_SYMBOLS", "/ES")]).await;
+    svc.wait_streamed(1).await;
+    let url = svc.database_url.clone();
+    wait_until("a few streamed candles of both symbols", async || {
+        let b = bars(&url).await;
+        ["AAPL", "MSFT"]
+            .iter()
+            .all(|s| b.iter().filter(|r| r.0 == *s).count() >= 3)
+    })
+    .await;
+    let before = bars(&url).await;
+    assert!(
+        before.iter().all(|b| b.7 == 0),
+        "streamed candles are not marked"
+    );
+
+    // Schwab unreachable for ~4 s ("minutes" here), and the first pricehistory call throttled.
+    svc.sim().set_pricehistory_429(1);
+    svc.sim().refuse_connections(true);
+    svc.sim().drop_connections();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    svc.sim().refuse_connections(false);
+    svc.wait_streamed(2).await;
+    wait_until("the gap row and its refill", async || {
+        let b = bars(&url).await;
+        !svc.gaps().await.is_empty()
+            && ["AAPL", "MSFT"]
+                .iter()
+                .all(|s| b.iter().any(|r| r.0 == *s && r.7 == 1))
+            && svc.sim().pricehistory_calls() >= 3
+    })
+    .await;
+    // Let the backfill task finish its second symbol and the stream catch up.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let gaps = svc.gaps().await;
+    let (_, gap_start, gap_end) = &gaps[0];
+    let parse = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|t| t.timestamp_millis())
+            .expect("gap time")
+    };
+    let (start, end) = (parse(gap_start), parse(gap_end));
+    assert!(end - start >= 3000, "a gap of several candles: {gaps:?}");
+    let after = bars(&url).await;
+    for symbol in ["AAPL", "MSFT"] {
+        // The candles that ended during the gap (the first one's minute was open at the drop).
+        let refilled = assert_matches_sim(svc.sim(), &after, symbol, start, end - CANDLE_MS);
+        assert!(
+            refilled >= 2,
+            "{symbol}: the gap's candles were refilled and marked ({refilled})"
+        );
+    }
+    // Streamed candles untouched: same values, not marked, never rewritten (same updated_at).
+    for b in &before {
+        assert!(after.contains(b), "streamed candle changed: {b:?}");
+    }
+    // One call per equity chart symbol, plus the one answered 429 and retried after
+    // Retry-After; none for the option or /ES.
+    assert_eq!(svc.sim().pricehistory_calls(), 3);
+
+    let health: serde_json::Value = reqwest::get(format!("{}/health", svc.url))
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    let b = &health["backfill"];
+    assert_eq!(b["state"], "idle", "{b}");
+    assert_eq!(b["gaps_filled"], 1, "{b}");
+    assert_eq!(b["requests"], 2, "{b}");
+    assert!(b["candles_written"].as_u64().unwrap_or(0) >= 4, "{b}");
+    let skipped = b["skipped_no_history"].to_string();
+    assert!(
+        skipped.contains("/ES") && skipped.contains("AAPL  271217C00250000"),
+        "{b}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", svc.url))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("market_streamer_backfill_requests_total 2"),
+        "{metrics}"
+    );
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_refills_from_the_newest_stored_candle() {
+    let sim = start_sim(settings()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("market.db").display());
+    let vars = live_vars(&sim, dir.path(), &url, &[("HEALTH_ADDR", "off")]);
+    let cfg = config_from(&vars);
+    login(&cfg, &sim).await;
+    let run = |cfg: market_streamer::settings::Config| {
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app::run(&cfg, RunOptions::default(), async move {
+                let _ = stop_rx.await;
+            })
+            .await
+        });
+        (stop, task)
+    };
+
+    let (stop, task) = run(cfg.clone());
+    wait_until("streamed candles", async || {
+        let b = bars(&url).await;
+        ["AAPL", "MSFT"]
+            .iter()
+            .all(|s| b.iter().filter(|r| r.0 == *s).count() >= 2)
+    })
+    .await;
+    let _ = stop.send(());
+    task.await.expect("joined").expect("first run");
+    let first = bars(&url).await;
+    assert!(first.iter().all(|b| b.7 == 0));
+    assert_eq!(
+        sim.pricehistory_calls(),
+        0,
+        "nothing to refill on an empty database"
+    );
+    let newest = |s: &str| {
+        first
+            .iter()
+            .filter(|b| b.0 == s)
+            .map(|b| ms(&b.1))
+            .max()
+            .expect("a candle")
+    };
+    let (aapl, msft) = (newest("AAPL"), newest("MSFT"));
+
+    // Stopped for ~4 candles; the market goes on.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let restart = chrono::Utc::now().timestamp_millis();
+    let (stop, task) = run(cfg.clone());
+    wait_until("the startup refill", async || {
+        let b = bars(&url).await;
+        ["AAPL", "MSFT"]
+            .iter()
+            .all(|s| b.iter().any(|r| r.0 == *s && r.7 == 1))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = bars(&url).await;
+    for (symbol, from) in [("AAPL", aapl), ("MSFT", msft)] {
+        let refilled = assert_matches_sim(&sim, &after, symbol, from, restart - CANDLE_MS);
+        assert!(
+            refilled >= 2,
+            "{symbol}: the downtime was refilled ({refilled})"
+        );
+    }
+    for b in &first {
+        assert!(after.contains(b), "stored candle changed: {b:?}");
+    }
+    assert_eq!(
+        sim.pricehistory_calls(),
+        2,
+        "one call per equity chart symbol"
+    );
+    let _ = stop.send(());
+    task.await.expect("joined").expect("second run");
+}
