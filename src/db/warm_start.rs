@@ -15,6 +15,12 @@
 //! there are more, so the session VWAP is complete. With fewer bars in the database, all of
 //! them are fed, and values equal an uninterrupted run's bit for bit.
 //!
+//! **Refilled candles:** bars the quotes cannot give because the stream was down (a gap that
+//! the backfill refilled into `equity_bars` with `backfilled = true`) are taken from those
+//! candles: high, low and close per bar; no volume (a candle's minute volume is not the
+//! cumulative day volume the live bars difference), so the session VWAP stays what the
+//! quotes say. A bar the quotes give always wins.
+//!
 //! **Window search:** the query covers `[end − (N+1) bars, end)` (or from the session start if
 //! earlier), then doubles the look-back window while bars are missing and older rows exist,
 //! so overnight or weekend gaps cost a few more queries, never a full scan.
@@ -106,6 +112,7 @@ async fn symbol_bars(
         bars = older;
         lo = older_lo;
     }
+    fill_from_refilled_candles(db, ticker, bar_ms, lo, end, &mut bars).await?;
     let session_bars = bars
         .iter()
         .filter(|b| b.bucket * bar_ms >= session_start)
@@ -115,6 +122,90 @@ async fn symbol_bars(
         bars.drain(..bars.len() - keep);
     }
     Ok(bars)
+}
+
+/// Refilled candles of a symbol in a window: start (ms), high, low, close.
+const REFILLED_PG_SQL: &str = r#"SELECT (extract(epoch FROM bar_start) * 1000)::bigint, high, low, close
+FROM equity_bars WHERE ticker = $1 AND backfilled AND bar_start >= $2 AND bar_start < $3
+ORDER BY bar_start"#;
+const REFILLED_SQLITE_SQL: &str = r#"SELECT CAST(strftime('%s', bar_start) AS INTEGER) * 1000, high, low, close
+FROM equity_bars WHERE ticker = ?1 AND backfilled AND bar_start >= ?2 AND bar_start < ?3
+ORDER BY bar_start"#;
+
+/// Adds bars for the buckets of `[from_ms, to_ms)` the quotes left empty, from the refilled
+/// candles there (see the module doc); `bars` stays ordered by bucket.
+async fn fill_from_refilled_candles(
+    db: &Source<'_>,
+    ticker: &str,
+    bar_ms: i64,
+    from_ms: i64,
+    to_ms: i64,
+    bars: &mut Vec<BarAggregate>,
+) -> Result<(), SinkError> {
+    let (Some(from), Some(to)) = (time_from_ms(from_ms), time_from_ms(to_ms)) else {
+        return Ok(());
+    };
+    let candles: Vec<(i64, f64, f64, f64)> = match db {
+        Source::Postgres(c) => c
+            .query_typed(
+                REFILLED_PG_SQL,
+                &[
+                    (&ticker, Type::TEXT),
+                    (&from, Type::TIMESTAMPTZ),
+                    (&to, Type::TIMESTAMPTZ),
+                ],
+            )
+            .await
+            .map_err(|e| SinkError::new(ACTION, e))?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(|e| SinkError::new(ACTION, e))?,
+        Source::Sqlite(pool) => sqlx::query_as(REFILLED_SQLITE_SQL)
+            .bind(ticker)
+            .bind(sqlite_time(from))
+            .bind(sqlite_time(to))
+            .fetch_all(*pool)
+            .await
+            .map_err(|e| SinkError::new(ACTION, e))?,
+    };
+    if candles.is_empty() {
+        return Ok(());
+    }
+    let quoted: std::collections::BTreeSet<i64> = bars.iter().map(|b| b.bucket).collect();
+    let mut added: std::collections::BTreeMap<i64, BarAggregate> =
+        std::collections::BTreeMap::new();
+    for (start_ms, high, low, close) in candles {
+        let bucket = start_ms.div_euclid(bar_ms);
+        if quoted.contains(&bucket) || ![high, low, close].iter().all(|x| x.is_finite()) {
+            continue;
+        }
+        // The candle's last moment orders its close after anything earlier in the bucket.
+        let key = (start_ms + 59_999, 0);
+        added
+            .entry(bucket)
+            .and_modify(|b| {
+                b.high = b.high.max(high);
+                b.low = b.low.min(low);
+                b.close = close;
+                b.close_key = key;
+            })
+            .or_insert(BarAggregate {
+                bucket,
+                high,
+                low,
+                close,
+                close_key: key,
+                first_volume: None,
+                last_volume: None,
+            });
+    }
+    if added.is_empty() {
+        return Ok(());
+    }
+    bars.extend(added.into_values());
+    bars.sort_by_key(|b| b.bucket);
+    Ok(())
 }
 
 /// Event time in epoch ms, PostgreSQL (exact: timestamps carry milliseconds).

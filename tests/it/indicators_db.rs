@@ -527,3 +527,80 @@ async fn warm_start_reaches_back_over_an_overnight_gap() {
     );
     assert!(loaded[0] < at(14, 0) / 60_000, "reached back into the 13th");
 }
+
+/// Warm start takes the bars a gap cost from the candles the backfill refilled
+/// (`equity_bars.backfilled`): high, low and close per missing bar, no volume; bars the quotes
+/// give win, and streamed (not refilled) candles are not used.
+#[tokio::test]
+async fn warm_start_fills_a_gap_with_refilled_candles() {
+    use market_streamer::db::warm_start;
+    use market_streamer::indicators::warm_start::WarmSymbols;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("refill.db").display());
+    let mut vars = DISTINCT_PERIODS.to_vec();
+    vars.push(("WARM_START_BARS", "30"));
+    let cfg = config_for(&url, &vars);
+    let start = New_York
+        .with_ymd_and_hms(2025, 8, 13, 10, 0, 0)
+        .single()
+        .expect("time")
+        .timestamp_millis();
+    // Quotes for minutes 0–19 and 30–39; minutes 20–29 are a gap.
+    let mut frames = frames(11, start, 20 * 60);
+    frames.extend(self::frames(12, start + 30 * 60_000, 10 * 60));
+    replay(&cfg, dir.path(), "refill", &frames, None).await;
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
+    let minute = |m: i64| {
+        chrono::DateTime::<Utc>::from_timestamp_millis(start + m * 60_000)
+            .expect("time")
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    };
+    // Refilled candles for the gap (and one for a quoted minute, which must lose), plus a
+    // streamed candle in the gap (not refilled: not used).
+    for (m, close, backfilled) in [
+        (21, 300.0, 1),
+        (22, 301.0, 1),
+        (25, 302.0, 1),
+        (5, 999.0, 1),
+        (23, 777.0, 0),
+    ] {
+        sqlx::query(
+            "INSERT INTO equity_bars (ticker, bar_start, open, high, low, close, volume, backfilled) \
+             VALUES ('AAPL', ?1, ?2, ?2 + 1, ?2 - 1, ?2, 100, ?3) \
+             ON CONFLICT (ticker, bar_start) DO UPDATE SET close = excluded.close, high = excluded.high, low = excluded.low, backfilled = excluded.backfilled",
+        )
+        .bind(minute(m))
+        .bind(close)
+        .bind(backfilled)
+        .execute(&pool)
+        .await
+        .expect("insert a candle");
+    }
+    pool.close().await;
+    let db = app::open_database(&cfg).await.expect("open");
+    let only = ["AAPL".to_string()];
+    let warm = warm_start::load(
+        &db,
+        &market_streamer::settings::indicators(&cfg),
+        WarmSymbols::These(&only),
+    )
+    .await
+    .expect("load");
+    db.close().await;
+    let bars = &warm.symbols[0].1;
+    let bucket = |m: i64| (start + m * 60_000) / 60_000;
+    let at = |m: i64| bars.iter().find(|b| b.bucket == bucket(m));
+    for (m, close) in [(21, 300.0), (22, 301.0), (25, 302.0)] {
+        let b = at(m).unwrap_or_else(|| panic!("minute {m} refilled: {bars:?}"));
+        assert_eq!((b.close, b.high, b.low), (close, close + 1.0, close - 1.0));
+        assert_eq!(b.last_volume, None, "no volume from a candle");
+    }
+    assert!(at(23).is_none(), "a streamed candle is not a refill");
+    assert!(at(24).is_none(), "no candle, no bar");
+    assert_ne!(at(5).map(|b| b.close), Some(999.0), "the quotes' bar wins");
+    assert!(
+        bars.windows(2).all(|w| w[0].bucket < w[1].bucket),
+        "ordered by bucket"
+    );
+}
