@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use market_streamer::counters::PipelineStats;
 use market_streamer::db::{Database, Sink};
 use market_streamer::indicators::IndicatorEngine;
@@ -22,7 +21,11 @@ async fn equity_data_bytes_per_row() {
     db.migrate().await.expect("migrate");
 
     // 100 symbols x 200 updates of realistic merged quotes (every field set, as after a snapshot).
-    let start = Utc::now().timestamp_millis() - 3_600_000;
+    // A fixed hour inside one New York day (10:00–11:00 on 2025-01-08): the session VWAP
+    // restarts at New York midnight, which a window ending "now" could straddle.
+    let start = chrono::DateTime::parse_from_rfc3339("2025-01-08T15:00:00Z")
+        .expect("RFC 3339")
+        .timestamp_millis();
     // Every indicator column set too: each symbol's indicators warmed up on 40 earlier bars.
     let mut engine =
         IndicatorEngine::new(market_streamer::settings::indicators(&cfg)).expect("default periods");
