@@ -121,7 +121,8 @@ impl SqliteSink {
         inserted += write_market_tables(&mut tx, batch).await?;
         let latest = batch.latest_quotes();
         for chunk in latest.chunks(ROWS_PER_STATEMENT) {
-            write_rows(&mut tx, &LATEST_QUOTES, chunk, "upsert into latest_quotes").await?;
+            let rows = chunk.iter().map(AsRef::as_ref);
+            write_rows(&mut tx, &LATEST_QUOTES, rows, "upsert into latest_quotes").await?;
         }
         tx.commit().await.map_err(|e| SinkError::new("commit", e))?;
         Ok(WriteReport::committed(batch, inserted, false))

@@ -19,10 +19,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::indicators::IndicatorValues;
+use crate::rows::market::FuturesOptionKey;
 use crate::rows::{
     BarRow, EquityRow, ForexRow, FuturesBarRow, FuturesOptionRow, FuturesRow, OptionRow, Row,
     time_from_ms,
 };
+use crate::schwab::wire::fields::Merge;
 use crate::schwab::wire::{
     ChartFields, EquityFields, ForexFields, FuturesChartFields, FuturesFields, FuturesOptionFields,
     OptionFields, Update, UpdateBody,
@@ -57,20 +59,23 @@ pub enum ApplyError {
     },
 }
 
-/// Per-symbol merged state plus what makes the row key unique.
+/// Per-symbol merged state plus what makes the row key unique; `C` is what its key says
+/// (an option's contract), parsed once on first sight.
 #[derive(Debug)]
-struct SymbolState<F> {
+struct SymbolState<F, C = ()> {
     /// The symbol, shared with every row (no allocation per update).
     symbol: Arc<str>,
+    contract: C,
     merged: F,
     last_event_ms: i64,
     same_ms_count: i32,
 }
 
-impl<F: Default> SymbolState<F> {
-    fn new(symbol: &str) -> Self {
+impl<F: Default, C> SymbolState<F, C> {
+    fn new(symbol: &str, contract: C) -> Self {
         Self {
             symbol: Arc::from(symbol),
+            contract,
             merged: F::default(),
             last_event_ms: i64::MIN,
             same_ms_count: 0,
@@ -89,19 +94,55 @@ impl<F: Default> SymbolState<F> {
     }
 }
 
+/// One delta merged into its symbol's state: what every quote row is made of.
+struct Merged<F, C> {
+    symbol: Arc<str>,
+    contract: C,
+    timestamp: chrono::DateTime<chrono::Utc>,
+    seq: i32,
+    quote: F,
+}
+
+/// Merges `delta` (LEVELONE data: a missing field means "unchanged") into the state of the
+/// update's symbol in `map`, created on first sight with the contract `parse` reads from the
+/// key (a key it refuses makes no state). Looks the symbol up without allocating.
+fn merge<F: Merge, C: Clone>(
+    map: &mut HashMap<Arc<str>, SymbolState<F, C>>,
+    update: &Update<'_>,
+    delta: &F,
+    parse: impl FnOnce(&str) -> Result<C, ApplyError>,
+) -> Result<Merged<F, C>, ApplyError> {
+    let timestamp = event_time(update)?;
+    let symbol = update.symbol.as_ref();
+    if !map.contains_key(symbol) {
+        let state = SymbolState::new(symbol, parse(symbol)?);
+        map.insert(state.symbol.clone(), state);
+    }
+    let Some(state) = map.get_mut(symbol) else {
+        unreachable!("inserted above")
+    };
+    state.merged.merge_from(delta);
+    Ok(Merged {
+        symbol: state.symbol.clone(),
+        contract: state.contract.clone(),
+        timestamp,
+        seq: state.next_seq(update.event_ms),
+        quote: state.merged.clone(),
+    })
+}
+
+/// The contract of a key that has none to parse.
+fn no_contract(_: &str) -> Result<(), ApplyError> {
+    Ok(())
+}
+
 /// Merged state of every symbol seen.
 #[derive(Debug, Default)]
 pub struct MarketState {
     equities: HashMap<Arc<str>, SymbolState<EquityFields>>,
-    options: HashMap<Arc<str>, (OptionContract, SymbolState<OptionFields>)>,
+    options: HashMap<Arc<str>, SymbolState<OptionFields, OptionContract>>,
     futures: HashMap<Arc<str>, SymbolState<FuturesFields>>,
-    futures_options: HashMap<
-        Arc<str>,
-        (
-            crate::rows::market::FuturesOptionKey,
-            SymbolState<FuturesOptionFields>,
-        ),
-    >,
+    futures_options: HashMap<Arc<str>, SymbolState<FuturesOptionFields, FuturesOptionKey>>,
     forex: HashMap<Arc<str>, SymbolState<ForexFields>>,
     books: Books,
 }
@@ -124,14 +165,68 @@ impl MarketState {
     /// kept in memory until its symbol's next slot ([`books`]).
     pub fn apply(&mut self, update: &Update<'_>) -> Result<Option<Row>, ApplyError> {
         Ok(Some(match &update.body {
-            UpdateBody::Equity(delta) => Row::Equity(self.apply_equity(update, delta)?),
-            UpdateBody::Option(delta) => Row::Option(self.apply_option(update, delta)?),
-            UpdateBody::Chart(bar) => Row::Bar(chart_row(&update.symbol, bar)?),
-            UpdateBody::Futures(delta) => Row::Futures(self.apply_futures(update, delta)?),
-            UpdateBody::FuturesOption(delta) => {
-                Row::FuturesOption(self.apply_futures_option(update, delta)?)
+            UpdateBody::Equity(delta) => {
+                let m = merge(&mut self.equities, update, delta, no_contract)?;
+                Row::Equity(EquityRow {
+                    ticker: m.symbol,
+                    timestamp: m.timestamp,
+                    seq: m.seq,
+                    quote: m.quote,
+                    indicators: IndicatorValues::default(),
+                })
             }
-            UpdateBody::Forex(delta) => Row::Forex(self.apply_forex(update, delta)?),
+            UpdateBody::Option(delta) => {
+                let m = merge(&mut self.options, update, delta, |symbol| {
+                    OptionContract::parse(symbol).map_err(|reason| ApplyError::BadOptionSymbol {
+                        symbol: symbol.to_string(),
+                        reason,
+                    })
+                })?;
+                Row::Option(OptionRow {
+                    symbol: m.symbol,
+                    contract: m.contract,
+                    timestamp: m.timestamp,
+                    seq: m.seq,
+                    quote: m.quote,
+                })
+            }
+            UpdateBody::Chart(bar) => Row::Bar(chart_row(&update.symbol, bar)?),
+            UpdateBody::Futures(delta) => {
+                let m = merge(&mut self.futures, update, delta, no_contract)?;
+                Row::Futures(FuturesRow {
+                    symbol: m.symbol,
+                    timestamp: m.timestamp,
+                    seq: m.seq,
+                    quote: m.quote,
+                    indicators: IndicatorValues::default(),
+                })
+            }
+            UpdateBody::FuturesOption(delta) => {
+                let m = merge(&mut self.futures_options, update, delta, |symbol| {
+                    snapshots::futures_option_key(symbol).map_err(|reason| {
+                        ApplyError::BadFuturesOptionSymbol {
+                            symbol: symbol.to_string(),
+                            reason,
+                        }
+                    })
+                })?;
+                Row::FuturesOption(FuturesOptionRow {
+                    symbol: m.symbol,
+                    contract: m.contract,
+                    timestamp: m.timestamp,
+                    seq: m.seq,
+                    quote: m.quote,
+                })
+            }
+            UpdateBody::Forex(delta) => {
+                let m = merge(&mut self.forex, update, delta, no_contract)?;
+                Row::Forex(ForexRow {
+                    symbol: m.symbol,
+                    timestamp: m.timestamp,
+                    seq: m.seq,
+                    quote: m.quote,
+                })
+            }
             UpdateBody::FuturesChart(bar) => {
                 Row::FuturesBar(futures_chart_row(&update.symbol, bar)?)
             }
@@ -166,7 +261,7 @@ impl MarketState {
 
     /// The merged quote of an option, if seen.
     pub fn option(&self, symbol: &str) -> Option<&OptionFields> {
-        self.options.get(symbol).map(|(_, s)| &s.merged)
+        self.options.get(symbol).map(|s| &s.merged)
     }
 
     /// The merged quote of a future, if seen.
@@ -187,121 +282,6 @@ impl MarketState {
             + self.futures_options.len()
             + self.forex.len()
     }
-
-    fn apply_futures(
-        &mut self,
-        update: &Update<'_>,
-        delta: &FuturesFields,
-    ) -> Result<FuturesRow, ApplyError> {
-        let timestamp = event_time(update)?;
-        let state = entry(&mut self.futures, &update.symbol, || {
-            SymbolState::new(&update.symbol)
-        });
-        state.merged.merge_from(delta);
-        Ok(FuturesRow {
-            symbol: state.symbol.clone(),
-            timestamp,
-            seq: state.next_seq(update.event_ms),
-            quote: state.merged.clone(),
-            indicators: IndicatorValues::default(),
-        })
-    }
-
-    fn apply_forex(
-        &mut self,
-        update: &Update<'_>,
-        delta: &ForexFields,
-    ) -> Result<ForexRow, ApplyError> {
-        let timestamp = event_time(update)?;
-        let state = entry(&mut self.forex, &update.symbol, || {
-            SymbolState::new(&update.symbol)
-        });
-        state.merged.merge_from(delta);
-        Ok(ForexRow {
-            symbol: state.symbol.clone(),
-            timestamp,
-            seq: state.next_seq(update.event_ms),
-            quote: state.merged.clone(),
-        })
-    }
-
-    fn apply_futures_option(
-        &mut self,
-        update: &Update<'_>,
-        delta: &FuturesOptionFields,
-    ) -> Result<FuturesOptionRow, ApplyError> {
-        let timestamp = event_time(update)?;
-        if !self.futures_options.contains_key(update.symbol.as_ref()) {
-            let contract = snapshots::futures_option_key(&update.symbol).map_err(|reason| {
-                ApplyError::BadFuturesOptionSymbol {
-                    symbol: update.symbol.to_string(),
-                    reason,
-                }
-            })?;
-            let state = SymbolState::new(&update.symbol);
-            self.futures_options
-                .insert(state.symbol.clone(), (contract, state));
-        }
-        let Some((contract, state)) = self.futures_options.get_mut(update.symbol.as_ref()) else {
-            unreachable!("inserted above")
-        };
-        state.merged.merge_from(delta);
-        Ok(FuturesOptionRow {
-            symbol: state.symbol.clone(),
-            contract: contract.clone(),
-            timestamp,
-            seq: state.next_seq(update.event_ms),
-            quote: state.merged.clone(),
-        })
-    }
-
-    fn apply_equity(
-        &mut self,
-        update: &Update<'_>,
-        delta: &EquityFields,
-    ) -> Result<EquityRow, ApplyError> {
-        let timestamp = event_time(update)?;
-        let state = entry(&mut self.equities, &update.symbol, || {
-            SymbolState::new(&update.symbol)
-        });
-        state.merged.merge_from(delta);
-        Ok(EquityRow {
-            ticker: state.symbol.clone(),
-            timestamp,
-            seq: state.next_seq(update.event_ms),
-            quote: state.merged.clone(),
-            indicators: IndicatorValues::default(),
-        })
-    }
-
-    fn apply_option(
-        &mut self,
-        update: &Update<'_>,
-        delta: &OptionFields,
-    ) -> Result<OptionRow, ApplyError> {
-        let timestamp = event_time(update)?;
-        if !self.options.contains_key(update.symbol.as_ref()) {
-            let contract = OptionContract::parse(&update.symbol).map_err(|reason| {
-                ApplyError::BadOptionSymbol {
-                    symbol: update.symbol.to_string(),
-                    reason,
-                }
-            })?;
-            let state = SymbolState::new(&update.symbol);
-            self.options.insert(state.symbol.clone(), (contract, state));
-        }
-        let Some((contract, state)) = self.options.get_mut(update.symbol.as_ref()) else {
-            unreachable!("inserted above")
-        };
-        state.merged.merge_from(delta);
-        Ok(OptionRow {
-            symbol: state.symbol.clone(),
-            contract: contract.clone(),
-            timestamp,
-            seq: state.next_seq(update.event_ms),
-            quote: state.merged.clone(),
-        })
-    }
 }
 
 /// The update's event time.
@@ -309,22 +289,6 @@ fn event_time(update: &Update<'_>) -> Result<chrono::DateTime<chrono::Utc>, Appl
     time_from_ms(update.event_ms).ok_or(ApplyError::BadTimestamp {
         ms: update.event_ms,
     })
-}
-
-/// Looks `symbol` up without allocating; inserts it on first sight.
-fn entry<'m, F>(
-    map: &'m mut HashMap<Arc<str>, SymbolState<F>>,
-    symbol: &str,
-    new: impl FnOnce() -> SymbolState<F>,
-) -> &'m mut SymbolState<F> {
-    if !map.contains_key(symbol) {
-        let state = new();
-        map.insert(state.symbol.clone(), state);
-    }
-    match map.get_mut(symbol) {
-        Some(v) => v,
-        None => unreachable!("inserted above"),
-    }
 }
 
 /// A CHART_EQUITY item is a whole candle; open/high/low/close and the start time are required.

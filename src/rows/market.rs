@@ -12,6 +12,34 @@ use crate::indicators::IndicatorValues;
 use crate::rows::EquityRow;
 use crate::schwab::wire::{EquityFields, ForexFields, FuturesFields, FuturesOptionFields, Service};
 
+/// The equity field table of a futures or forex quote: the fields `latest_quotes` and the
+/// Broadcast quote carry, which both tables name alike (their percent change is equities'
+/// `net_percent_change`).
+macro_rules! as_equity_fields {
+    ($q:expr) => {{
+        let q = &$q;
+        EquityFields {
+            bid: q.bid,
+            ask: q.ask,
+            last: q.last,
+            bid_size: q.bid_size,
+            ask_size: q.ask_size,
+            total_volume: q.total_volume,
+            last_size: q.last_size,
+            high: q.high,
+            low: q.low,
+            close: q.close,
+            open: q.open,
+            net_change: q.net_change,
+            security_status: q.security_status.clone(),
+            mark: q.mark,
+            quote_time_ms: q.quote_time_ms,
+            trade_time_ms: q.trade_time_ms,
+            net_percent_change: q.percent_change,
+        }
+    }};
+}
+
 /// A full, merged LEVELONE_FUTURES quote at one event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FuturesRow {
@@ -27,30 +55,11 @@ pub struct FuturesRow {
 impl FuturesRow {
     /// The row as a `latest_quotes` / Broadcast quote (the names equities use).
     pub fn as_quote(&self) -> EquityRow {
-        let q = &self.quote;
         EquityRow {
             ticker: self.symbol.clone(),
             timestamp: self.timestamp,
             seq: self.seq,
-            quote: EquityFields {
-                bid: q.bid,
-                ask: q.ask,
-                last: q.last,
-                bid_size: q.bid_size,
-                ask_size: q.ask_size,
-                total_volume: q.total_volume,
-                last_size: q.last_size,
-                high: q.high,
-                low: q.low,
-                close: q.close,
-                open: q.open,
-                net_change: q.net_change,
-                security_status: q.security_status.clone(),
-                mark: q.mark,
-                quote_time_ms: q.quote_time_ms,
-                trade_time_ms: q.trade_time_ms,
-                net_percent_change: q.percent_change,
-            },
+            quote: as_equity_fields!(self.quote),
             indicators: self.indicators,
         }
     }
@@ -91,30 +100,11 @@ pub struct ForexRow {
 impl ForexRow {
     /// The row as a `latest_quotes` / Broadcast quote (no indicators).
     pub fn as_quote(&self) -> EquityRow {
-        let q = &self.quote;
         EquityRow {
             ticker: self.symbol.clone(),
             timestamp: self.timestamp,
             seq: self.seq,
-            quote: EquityFields {
-                bid: q.bid,
-                ask: q.ask,
-                last: q.last,
-                bid_size: q.bid_size,
-                ask_size: q.ask_size,
-                total_volume: q.total_volume,
-                last_size: q.last_size,
-                high: q.high,
-                low: q.low,
-                close: q.close,
-                open: q.open,
-                net_change: q.net_change,
-                security_status: q.security_status.clone(),
-                mark: q.mark,
-                quote_time_ms: q.quote_time_ms,
-                trade_time_ms: q.trade_time_ms,
-                net_percent_change: q.percent_change,
-            },
+            quote: as_equity_fields!(self.quote),
             indicators: IndicatorValues::default(),
         }
     }

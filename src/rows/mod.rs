@@ -362,19 +362,25 @@ impl Batch {
     }
 
     /// The newest quote of every equity, future and forex pair in the batch, as
-    /// `latest_quotes` rows (futures and forex mapped by [`FuturesRow::as_quote`] and
-    /// [`ForexRow::as_quote`]): what `latest_quotes` and the Broadcast message carry.
-    pub fn latest_quotes(&self) -> Vec<EquityRow> {
-        let mut out: Vec<EquityRow> = self.latest_equities().into_iter().cloned().collect();
+    /// `latest_quotes` rows: equities borrowed, futures and forex mapped by
+    /// [`FuturesRow::as_quote`] and [`ForexRow::as_quote`]. What `latest_quotes` and the
+    /// Broadcast message carry.
+    pub fn latest_quotes(&self) -> Vec<std::borrow::Cow<'_, EquityRow>> {
+        use std::borrow::Cow;
+        let mut out: Vec<Cow<'_, EquityRow>> = self
+            .latest_equities()
+            .into_iter()
+            .map(Cow::Borrowed)
+            .collect();
         out.extend(
             last_of_each(&self.futures, |r| &*r.symbol)
                 .into_iter()
-                .map(FuturesRow::as_quote),
+                .map(|r| Cow::Owned(r.as_quote())),
         );
         out.extend(
             last_of_each(&self.forex, |r| &*r.symbol)
                 .into_iter()
-                .map(ForexRow::as_quote),
+                .map(|r| Cow::Owned(r.as_quote())),
         );
         out
     }

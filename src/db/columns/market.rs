@@ -4,39 +4,10 @@
 
 use std::sync::LazyLock;
 
-use super::{Column, Conflict, INDICATORS, TableSpec, Ty, Value, float, time_ms};
+use super::{Column, Conflict, TableSpec, Ty, Value, float, time_ms};
 use crate::rows::{
-    AccountActivityRow, BookRow, EquityRow, ForexRow, FuturesBarRow, FuturesOptionRow, FuturesRow,
-    ScreenerRow,
+    AccountActivityRow, BookRow, ForexRow, FuturesBarRow, FuturesOptionRow, FuturesRow, ScreenerRow,
 };
-
-/// The futures row's indicator columns: the equity list read through [`FuturesRow`].
-fn futures_indicators() -> Vec<Column<FuturesRow>> {
-    // The equity columns' getters take an `EquityRow`; the indicator values are the same
-    // struct, so each is rebuilt here by name (a test checks the names match).
-    let get: [fn(&FuturesRow) -> Value<'_>; 11] = [
-        |r| float(r.indicators.sma),
-        |r| float(r.indicators.ema_fast),
-        |r| float(r.indicators.ema_slow),
-        |r| float(r.indicators.rsi),
-        |r| float(r.indicators.macd),
-        |r| float(r.indicators.macd_signal),
-        |r| float(r.indicators.macd_hist),
-        |r| float(r.indicators.bb_upper),
-        |r| float(r.indicators.bb_middle),
-        |r| float(r.indicators.bb_lower),
-        |r| float(r.indicators.vwap),
-    ];
-    INDICATORS
-        .iter()
-        .zip(get)
-        .map(|(c, get): (&Column<EquityRow>, _)| Column {
-            name: c.name,
-            ty: Ty::Float8,
-            get,
-        })
-        .collect()
-}
 
 /// `futures_data`: one row per LEVELONE_FUTURES update, with its indicators.
 pub static FUTURES_DATA: LazyLock<TableSpec<FuturesRow>> = LazyLock::new(|| {
@@ -97,7 +68,7 @@ pub static FUTURES_DATA: LazyLock<TableSpec<FuturesRow>> = LazyLock::new(|| {
             r.quote.security_status.as_deref()
         )),
     ];
-    columns.extend(futures_indicators());
+    columns.extend(indicator_columns!(FuturesRow));
     TableSpec {
         name: "futures_data",
         columns,

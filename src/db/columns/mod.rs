@@ -178,6 +178,28 @@ macro_rules! col {
     };
 }
 
+/// The eleven indicator columns of a row type with an `indicators: IndicatorValues` field,
+/// in `IndicatorValues::COLUMNS` order (a test checks the names).
+macro_rules! indicator_columns {
+    ($row:ty) => {
+        [
+            col!("sma", Float8, |r: $row| float(r.indicators.sma)),
+            col!("ema_fast", Float8, |r: $row| float(r.indicators.ema_fast)),
+            col!("ema_slow", Float8, |r: $row| float(r.indicators.ema_slow)),
+            col!("rsi", Float8, |r: $row| float(r.indicators.rsi)),
+            col!("macd", Float8, |r: $row| float(r.indicators.macd)),
+            col!("macd_signal", Float8, |r: $row| float(
+                r.indicators.macd_signal
+            )),
+            col!("macd_hist", Float8, |r: $row| float(r.indicators.macd_hist)),
+            col!("bb_upper", Float8, |r: $row| float(r.indicators.bb_upper)),
+            col!("bb_middle", Float8, |r: $row| float(r.indicators.bb_middle)),
+            col!("bb_lower", Float8, |r: $row| float(r.indicators.bb_lower)),
+            col!("vwap", Float8, |r: $row| float(r.indicators.vwap)),
+        ]
+    };
+}
+
 // The tables of the futures, forex, book, screener and account activity services.
 mod market;
 pub use market::{
@@ -238,33 +260,7 @@ const TICK: [Column<EquityRow>; 4] = [
 ];
 
 /// The eleven indicator columns, in `IndicatorValues::COLUMNS` order.
-pub(crate) const INDICATORS: [Column<EquityRow>; 11] = [
-    col!("sma", Float8, |r: EquityRow| float(r.indicators.sma)),
-    col!("ema_fast", Float8, |r: EquityRow| float(
-        r.indicators.ema_fast
-    )),
-    col!("ema_slow", Float8, |r: EquityRow| float(
-        r.indicators.ema_slow
-    )),
-    col!("rsi", Float8, |r: EquityRow| float(r.indicators.rsi)),
-    col!("macd", Float8, |r: EquityRow| float(r.indicators.macd)),
-    col!("macd_signal", Float8, |r: EquityRow| float(
-        r.indicators.macd_signal
-    )),
-    col!("macd_hist", Float8, |r: EquityRow| float(
-        r.indicators.macd_hist
-    )),
-    col!("bb_upper", Float8, |r: EquityRow| float(
-        r.indicators.bb_upper
-    )),
-    col!("bb_middle", Float8, |r: EquityRow| float(
-        r.indicators.bb_middle
-    )),
-    col!("bb_lower", Float8, |r: EquityRow| float(
-        r.indicators.bb_lower
-    )),
-    col!("vwap", Float8, |r: EquityRow| float(r.indicators.vwap)),
-];
+pub(crate) const INDICATORS: [Column<EquityRow>; 11] = indicator_columns!(EquityRow);
 
 /// `equity_data`: one row per LEVELONE_EQUITIES update, with its indicators.
 pub static EQUITY_DATA: LazyLock<TableSpec<EquityRow>> = LazyLock::new(|| TableSpec {

@@ -593,7 +593,7 @@ async fn flush_once(
 ) -> Result<Flushed, Failure> {
     let bars = batch.latest_bars();
     let futures_bars = batch.latest_futures_bars();
-    let latest: Vec<EquityRow> = if latest_quotes {
+    let latest: Vec<std::borrow::Cow<'_, EquityRow>> = if latest_quotes {
         batch.latest_quotes()
     } else {
         Vec::new()
@@ -657,7 +657,7 @@ async fn flush_once(
             action: "upsert into latest_quotes",
             role: Role::Plain,
             statement: prepared.latest_quotes.clone(),
-            params: column_arrays(&LATEST_QUOTES, latest.iter()),
+            params: column_arrays(&LATEST_QUOTES, latest.iter().map(AsRef::as_ref)),
         });
     }
     steps.push(Step::plain("commit", &prepared.commit));

@@ -357,7 +357,11 @@ impl PostgresSink {
         drop(slot);
         // Committed (now or by an earlier attempt): its newest rows go to Realtime.
         if let (Ok(_), Some(live)) = (&result, &live) {
-            let rows: Vec<EquityRow> = batch.latest_quotes();
+            let rows: Vec<EquityRow> = batch
+                .latest_quotes()
+                .into_iter()
+                .map(std::borrow::Cow::into_owned)
+                .collect();
             live.committed(rows).await;
         }
         result.map(|flushed| WriteReport {

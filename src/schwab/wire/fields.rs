@@ -1,7 +1,7 @@
 //! Field tables of the services we store: Schwab field number → typed struct member.
 //!
 //! The same struct is both a *delta* (only the fields an item carried are `Some`) and the
-//! *merged state* of a symbol ([`merge_from`](EquityFields::merge_from) overwrites only what
+//! *merged state* of a symbol ([`merge_from`](Merge::merge_from) overwrites only what
 //! the delta carries, because a missing field means "unchanged", never null or zero).
 //! Field numbers follow `schwab-protocol.md` §4.2–4.5 and `schwab-services.md` §2–4; unknown
 //! numbers are ignored. The nested services (books, screeners, account activity) are in
@@ -31,6 +31,12 @@ pub trait FieldTable: Default {
     fn set_seq(&mut self, _seq: i64) {}
 }
 
+/// A field table of a delta-delivered (Change) service: its deltas merge into its state.
+pub trait Merge: Clone + Default {
+    /// Overwrites every field that `delta` carries; the others stay as they are.
+    fn merge_from(&mut self, delta: &Self);
+}
+
 /// Declares a field table: a struct of `Option`s plus its reader and merge.
 macro_rules! field_table {
     ($(#[$meta:meta])* $name:ident { $( $num:literal => $field:ident : $ty:ty ),* $(,)? }) => {
@@ -55,14 +61,15 @@ macro_rules! field_table {
             }
         }
 
+        impl Merge for $name {
+            fn merge_from(&mut self, delta: &Self) {
+                $( if let Some(v) = &delta.$field { self.$field = Some(v.clone()); } )*
+            }
+        }
+
         impl $name {
             /// Every field number this table keeps, ascending.
             pub const FIELD_NUMBERS: &'static [u32] = &[$($num),*];
-
-            /// Overwrites every field that `delta` carries; the others stay as they are.
-            pub fn merge_from(&mut self, delta: &Self) {
-                $( if let Some(v) = &delta.$field { self.$field = Some(v.clone()); } )*
-            }
 
             /// How many fields are set.
             pub fn count_set(&self) -> usize {
