@@ -6,6 +6,9 @@
 //! a torn or corrupt tail is cut off (what was dropped is logged and counted), an unreadable
 //! file is skipped, nothing ever panics or stops the service. Total size is capped by
 //! `SPOOL_MAX_BYTES`: reaching the cap drops the oldest segments, loudly and counted.
+//! One process at a time: an exclusive lock on `SPOOL_DIR/spool.lock` is held while the spool
+//! is open, because opening cuts tails that look torn, and another process's append in flight
+//! looks torn.
 //!
 //! Committed-but-not-yet-deleted records can be sent again after a crash; writes are
 //! idempotent (natural keys), so that never duplicates a row.
@@ -33,6 +36,10 @@ pub enum SpoolError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "spool folder {path} is in use by another process (another market-streamer?); give every instance its own SPOOL_DIR"
+    )]
+    Locked { path: PathBuf },
     #[error("cannot encode a batch for the spool: {0} (this is a bug, please report it)")]
     Encode(#[from] serde_json::Error),
 }
@@ -94,12 +101,36 @@ pub struct Spool {
     active: Option<File>,
     next_id: u64,
     rows_dropped_cap: u64,
+    /// Holds the folder's exclusive lock while the spool is open (released on drop).
+    _lock: File,
+}
+
+/// The lock file's name (no `.spool` suffix: never taken for a segment).
+const LOCK_FILE: &str = "spool.lock";
+
+/// Takes the exclusive lock on `dir`, so no other process reads or cuts segments under us.
+fn lock_folder(dir: &Path) -> Result<File, SpoolError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| SpoolError::io("create lock file", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SpoolError::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(SpoolError::io("lock", &path, e)),
+    }
 }
 
 impl Spool {
     /// Opens (creating) `dir` and recovers what earlier runs left.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<(Self, Recovery), SpoolError> {
         fs::create_dir_all(dir).map_err(|e| SpoolError::io("create folder", dir, e))?;
+        let lock = lock_folder(dir)?;
         let mut ids: Vec<(u64, PathBuf)> = fs::read_dir(dir)
             .map_err(|e| SpoolError::io("list", dir, e))?
             .filter_map(|entry| {
@@ -154,6 +185,7 @@ impl Spool {
             active: None,
             next_id,
             rows_dropped_cap: 0,
+            _lock: lock,
         };
         Ok((spool, recovery))
     }

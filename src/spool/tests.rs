@@ -185,3 +185,29 @@ fn an_unusable_folder_is_a_clear_error() {
     let err = Spool::open(&file.join("spool"), 1 << 20).expect_err("not a folder");
     assert!(err.to_string().contains("SPOOL_DIR"), "{err}");
 }
+
+#[test]
+fn a_second_open_of_a_folder_in_use_is_refused_and_leaves_the_segments_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut spool, _) = Spool::open(dir.path(), 1 << 30).expect("open");
+    spool.append(&batch(0, 10)).expect("append");
+    let segment = segment_files(dir.path()).pop().expect("a segment");
+    // Half a record more, as an append in flight looks to another reader.
+    let mut bytes = fs::read(&segment).expect("read");
+    let before = bytes.len();
+    bytes.extend_from_slice(b"MSP1\x10\x00\x00");
+    fs::write(&segment, &bytes).expect("write");
+    let err = Spool::open(dir.path(), 1 << 30).expect_err("the folder is in use");
+    assert!(
+        matches!(err, SpoolError::Locked { .. }) && err.to_string().contains("SPOOL_DIR"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read(&segment).expect("read").len(),
+        before + 7,
+        "the refused open cut nothing"
+    );
+    drop(spool);
+    let (_, rec) = Spool::open(dir.path(), 1 << 30).expect("free again after the drop");
+    assert_eq!((rec.rows, rec.dropped_bytes), (10, 7));
+}

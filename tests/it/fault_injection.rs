@@ -60,10 +60,7 @@ async fn a_thirty_second_outage_under_load_loses_and_duplicates_nothing() {
     // 30 s without a database while about 80 updates/s keep arriving.
     pg.stop().expect("stop postgres");
     tokio::time::sleep(Duration::from_secs(30)).await;
-    let spooled: usize = std::fs::read_dir(spool.path())
-        .expect("spool dir")
-        .filter_map(Result::ok)
-        .count();
+    let spooled = segments(spool.path()).len();
     assert!(spooled > 0, "the outage went through the disk spool");
     pg.start_again().expect("restart postgres");
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -191,12 +188,7 @@ async fn kill_minus_nine_during_an_outage_then_restart_delivers_the_spooled_rows
     assert!(!tickers.is_empty());
 
     // A torn tail on top (as if the kill hit in the middle of an append).
-    let mut segments: Vec<_> = std::fs::read_dir(&spool_dir)
-        .expect("dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    segments.sort();
+    let segments = segments(&spool_dir);
     let last = segments.last().expect("a segment");
     let mut bytes = std::fs::read(last).expect("read");
     bytes.extend_from_slice(b"MSP1\x10\x00\x00torn");
@@ -302,4 +294,16 @@ async fn metric(port: u16, prefix: &'static str) -> Option<u64> {
     })
     .await
     .expect("join")
+}
+
+/// The spool's segment files in `dir`, oldest first (not its lock file).
+fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .expect("spool dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "spool"))
+        .collect();
+    v.sort();
+    v
 }
