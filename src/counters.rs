@@ -159,12 +159,13 @@ impl PipelineStats {
             .clone()
     }
 
-    /// Records the backfill's last error.
-    pub fn set_backfill_last_error(&self, error: String) {
+    /// Records the backfill's last error, or clears it (`None`: a later window was refilled
+    /// for every symbol, so `/health` no longer says `failing`).
+    pub fn set_backfill_last_error(&self, error: Option<String>) {
         *self
             .backfill_last_error
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = error;
     }
 
     /// Sets (or clears, `None`) the database's refusal.

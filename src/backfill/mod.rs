@@ -149,6 +149,8 @@ pub fn spawn(parts: BackfillParts) -> Backfill {
             parts.stats.backfill_pending.fetch_sub(1, Relaxed);
             if ok {
                 parts.stats.backfill_filled.fetch_add(1, Relaxed);
+                // A complete window after a failed one: the backfill works again.
+                parts.stats.set_backfill_last_error(None);
             } else {
                 parts.stats.backfill_given_up.fetch_add(1, Relaxed);
             }
@@ -210,7 +212,7 @@ async fn refill(parts: &BackfillParts, window: &Window) -> bool {
                 tracing::error!(symbol = %symbol, from = %from, to = %window.to, cause = window.cause, error = %e, "candle backfill gave up on this window; the minutes stay missing");
                 parts
                     .stats
-                    .set_backfill_last_error(format!("{symbol}: {e}"));
+                    .set_backfill_last_error(Some(format!("{symbol}: {e}")));
             }
         }
     }

@@ -62,8 +62,8 @@ pub struct HealthReport {
 /// The candle backfill: one-minute candles refilled from REST `pricehistory` after gaps.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BackfillSection {
-    /// `off` (BACKFILL=off), `idle`, `running`, or `failing` (the last error is newer than
-    /// every completed window: some minutes could not be refilled).
+    /// `off` (BACKFILL=off), `idle`, `running`, or `failing` (the newest finished window gave
+    /// up on a symbol: some minutes could not be refilled; a later complete window clears it).
     pub state: &'static str,
     /// Gaps (and the startup refill) waiting or being refilled.
     pub gaps_pending: u64,
@@ -76,6 +76,7 @@ pub struct BackfillSection {
     /// `pricehistory` calls made, and how many failed.
     pub requests: u64,
     pub failures: u64,
+    /// The error of the newest window that gave up (cleared by a later complete window).
     pub last_error: Option<String>,
     /// Configured options and futures: Schwab has no price history for them, they are never
     /// asked for.

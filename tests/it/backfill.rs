@@ -1,7 +1,8 @@
 //! Candle backfill against the fake Schwab: a gap of several (shortened) minutes refilled from
 //! `pricehistory` with the simulator's values and marked `backfilled`, streamed candles left as
 //! they were, the 429 `Retry-After` honoured; the startup refill from the newest stored candle;
-//! options and futures never asked for.
+//! options and futures never asked for; a window given up shows `failing` until a later one is
+//! refilled.
 //!
 //! The simulator's candles last one second here (`SimConfig::candle_ms`), so a gap of a few
 //! seconds spans several "minutes" and the tests stay fast.
@@ -246,4 +247,73 @@ async fn startup_refills_from_the_newest_stored_candle() {
     );
     let _ = stop.send(());
     task.await.expect("joined").expect("second run");
+}
+
+/// `/health`'s backfill section of the service.
+async fn backfill_health(svc: &TestService) -> serde_json::Value {
+    let health: serde_json::Value = reqwest::get(format!("{}/health", svc.url))
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    health["backfill"].clone()
+}
+
+/// Schwab unreachable for `secs`, then the service streams again (connection `n`).
+async fn outage(svc: &mut TestService, secs: u64, n: u64) {
+    svc.sim().refuse_connections(true);
+    svc.sim().drop_connections();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    svc.sim().refuse_connections(false);
+    svc.wait_streamed(n).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_given_up_is_failing_until_a_later_one_is_refilled() {
+    let mut svc = TestService::start_sqlite(settings(), &[("CHART_SYMBOLS", "AAPL")]).await;
+    svc.wait_streamed(1).await;
+    let url = svc.database_url.clone();
+    wait_until("streamed candles", async || {
+        bars(&url).await.iter().filter(|b| b.0 == "AAPL").count() >= 2
+    })
+    .await;
+
+    // Every try of the first refill fails (a server error each time): given up.
+    svc.sim()
+        .fail_pricehistory(market_streamer::backfill::ATTEMPTS);
+    outage(&mut svc, 2, 2).await;
+    let mut failing = serde_json::Value::Null;
+    wait_until("the refill given up", async || {
+        failing = backfill_health(&svc).await;
+        failing["state"] == "failing"
+    })
+    .await;
+    assert_eq!(failing["gaps_given_up"], 1, "{failing}");
+    assert_eq!(failing["gaps_filled"], 0, "{failing}");
+    let error = failing["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("AAPL: ") && error.contains("500"),
+        "{failing}"
+    );
+    assert_eq!(
+        svc.sim().pricehistory_calls(),
+        u64::from(market_streamer::backfill::ATTEMPTS)
+    );
+
+    // The next gap is refilled completely: the backfill works again.
+    outage(&mut svc, 2, 3).await;
+    let mut idle = serde_json::Value::Null;
+    wait_until("the next refill", async || {
+        idle = backfill_health(&svc).await;
+        idle["gaps_filled"] == 1 && idle["state"] == "idle"
+    })
+    .await;
+    assert_eq!(idle["last_error"], serde_json::Value::Null, "{idle}");
+    assert_eq!(idle["gaps_given_up"], 1, "the count stays: {idle}");
+    assert!(
+        bars(&url).await.iter().any(|b| b.0 == "AAPL" && b.7 == 1),
+        "the second gap's candles are stored as backfilled"
+    );
+    svc.stop().await;
 }

@@ -44,10 +44,17 @@ struct Request {
 }
 
 fn bad_request(message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, message)
+}
+
+/// Schwab's market-data error body with `status`.
+fn error(status: StatusCode, message: String) -> Response {
     (
-        StatusCode::BAD_REQUEST,
+        status,
         axum::Json(json!({"errors": [{
-            "status": 400, "title": "Bad Request", "detail": message
+            "status": status.as_u16(),
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "detail": message
         }]})),
     )
         .into_response()
@@ -59,15 +66,25 @@ pub(super) async fn price_history(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let throttle = {
+    let (throttle, fail) = {
         let mut s = lock(&shared.switches);
         s.pricehistory_calls += 1;
         let take = s.throttle_pricehistory > 0;
         s.throttle_pricehistory = s.throttle_pricehistory.saturating_sub(1);
-        take
+        let fail = !take && s.fail_pricehistory > 0;
+        if fail {
+            s.fail_pricehistory -= 1;
+        }
+        (take, fail)
     };
     if throttle || shared.take_throttle() {
         return throttled();
+    }
+    if fail {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error".into(),
+        );
     }
     if let Some(refused) = refuse_unless_bearer(&shared, &headers) {
         return refused;

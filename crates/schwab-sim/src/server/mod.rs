@@ -159,6 +159,8 @@ struct Switches {
     refuse_connections: bool,
     /// The next this many `pricehistory` calls get 429 with `Retry-After: 1`.
     throttle_pricehistory: u32,
+    /// The next this many `pricehistory` calls get 500 (a server error; not throttling).
+    fail_pricehistory: u32,
     /// `pricehistory` calls received (throttled ones included).
     pricehistory_calls: u64,
 }
@@ -438,6 +440,11 @@ impl SimServer {
     /// Switch: the next `n` `pricehistory` calls get 429 with `Retry-After: 1`.
     pub fn set_pricehistory_429(&self, n: u32) {
         lock(&self.shared.switches).throttle_pricehistory = n;
+    }
+
+    /// Switch: the next `n` `pricehistory` calls get 500 with Schwab's error body.
+    pub fn fail_pricehistory(&self, n: u32) {
+        lock(&self.shared.switches).fail_pricehistory = n;
     }
 
     /// `GET /marketdata/v1/pricehistory` calls received so far (429-answered ones included).
