@@ -641,7 +641,7 @@ fn set_read_only(pg: &testkit::TestPostgres, on: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_only_database_is_down_by_name_keeps_every_row_and_survives_a_restart() {
+async fn a_read_only_database_is_down_by_name_keeps_every_row_and_gap_and_survives_a_restart() {
     let pg = testkit::start_postgres();
     let url = pg.create_database("readonly").expect("db");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -685,6 +685,13 @@ async fn a_read_only_database_is_down_by_name_keeps_every_row_and_survives_a_res
                 && j["stream"]["state"] == "connected"
         })
         .await;
+    // A stream interruption while the database refuses writes: its gap row waits, retried.
+    service.sim().drop_connections();
+    probe
+        .wait_health("streaming again after the drop", |_, j| {
+            j["stream"]["gaps"] == 1 && j["stream"]["state"] == "connected"
+        })
+        .await;
     set_read_only(&pg, false);
     let (_, json) = probe
         .wait_health("ok again, spool written", |code, j| {
@@ -692,9 +699,21 @@ async fn a_read_only_database_is_down_by_name_keeps_every_row_and_survives_a_res
         })
         .await;
     assert!(json["writer"]["refusing_writes"].is_null(), "{json:#}");
+    let client = testkit::pg_client(&url).await.expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while testkit::pg_i64(&client, "SELECT count(*) FROM stream_gaps")
+        .await
+        .expect("count gaps")
+        < 1
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the gap of the read-only time was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let second = service.stop().await;
 
-    let client = testkit::pg_client(&url).await.expect("connect");
     let stored = testkit::pg_i64(&client, "SELECT count(*) FROM equity_data")
         .await
         .expect("count");
