@@ -134,10 +134,10 @@ pub async fn warm_indicator_engine(
     warm.apply(&mut engine);
     if indicators.warm_start_bars > 0 {
         tracing::info!(
-            symbols = warm.symbols.len(),
+            symbols = warm.symbols.len() + warm.futures.len(),
             bars = warm.bar_count(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "indicators warm-started from equity_data"
+            "indicators warm-started from equity_data and futures_data"
         );
     }
     Ok((engine, warm))
@@ -411,8 +411,15 @@ pub async fn run(
             Err(e) => return Err(e),
         }
     };
-    let (engine, warm) =
-        warm_indicator_engine(cfg, &db, WarmSymbols::These(&cfg.symbols.equities)).await?;
+    let (engine, warm) = warm_indicator_engine(
+        cfg,
+        &db,
+        WarmSymbols::These {
+            equities: &cfg.symbols.equities,
+            futures: &cfg.symbols.futures,
+        },
+    )
+    .await?;
     let live_feed = health_server.as_ref().map(|(_, live)| live.feed.clone());
     if let Some(feed) = &live_feed {
         feed.seed(&warm, settings::indicators(cfg).bar_ms()).await;

@@ -1,6 +1,7 @@
-//! Warm start: at startup, rebuild each symbol's latest bars from `equity_data` and feed them
-//! through the live bar path (`crate::indicators::warm_start`), so indicator values are valid
-//! on the first new row. This module holds the queries.
+//! Warm start: at startup, rebuild each symbol's latest bars from `equity_data` (futures keys:
+//! `futures_data`, same columns and rules) and feed them through the live bar path
+//! (`crate::indicators::warm_start`), so indicator values are valid on the first new row. This
+//! module holds the queries.
 //!
 //! **Source: `equity_data`, always.** The live engine builds its bars from the merged quotes
 //! stored there, so rebuilding them from the same rows with the same rules (see
@@ -19,7 +20,8 @@
 //! the backfill refilled into `equity_bars` with `backfilled = true`) are taken from those
 //! candles: high, low and close per bar; no volume (a candle's minute volume is not the
 //! cumulative day volume the live bars difference), so the session VWAP stays what the
-//! quotes say. A bar the quotes give always wins.
+//! quotes say. A bar the quotes give always wins. Futures have no refilled candles (Schwab has
+//! no price history for them).
 //!
 //! **Window search:** the query covers `[end − (N+1) bars, end)` (or from the session start if
 //! earlier), then doubles the look-back window while bars are missing and older rows exist,
@@ -70,15 +72,31 @@ async fn load_from(
     settings: &IndicatorSettings,
     symbols: WarmSymbols<'_>,
 ) -> Result<WarmStart, SinkError> {
-    let mut out = WarmStart::default();
-    let tickers = match symbols {
-        WarmSymbols::These(list) => list.to_vec(),
-        WarmSymbols::AllInDatabase => all_tickers(db).await?,
+    let (equities, futures) = match symbols {
+        WarmSymbols::These { equities, futures } => (equities.to_vec(), futures.to_vec()),
+        WarmSymbols::AllInDatabase => (
+            all_keys(db, &EQUITIES).await?,
+            all_keys(db, &FUTURES).await?,
+        ),
     };
-    for ticker in tickers {
-        let bars = symbol_bars(db, &ticker, settings).await?;
+    Ok(WarmStart {
+        symbols: table_bars(db, &EQUITIES, equities, settings).await?,
+        futures: table_bars(db, &FUTURES, futures, settings).await?,
+    })
+}
+
+/// The latest bars of each of `keys` in `table` (keys without priced rows left out).
+async fn table_bars(
+    db: &Source<'_>,
+    table: &TickTable,
+    keys: Vec<String>,
+    settings: &IndicatorSettings,
+) -> Result<Vec<(String, Vec<BarAggregate>)>, SinkError> {
+    let mut out = Vec::new();
+    for key in keys {
+        let bars = symbol_bars(db, table, &key, settings).await?;
         if !bars.is_empty() {
-            out.symbols.push((ticker, bars));
+            out.push((key, bars));
         }
     }
     Ok(out)
@@ -87,10 +105,11 @@ async fn load_from(
 /// The latest bars of one symbol (see the module doc for which).
 async fn symbol_bars(
     db: &Source<'_>,
+    table: &TickTable,
     ticker: &str,
     settings: &IndicatorSettings,
 ) -> Result<Vec<BarAggregate>, SinkError> {
-    let Some((first_ms, last_ms)) = priced_bounds(db, ticker).await? else {
+    let Some((first_ms, last_ms)) = priced_bounds(db, table, ticker).await? else {
         return Ok(Vec::new());
     };
     let bar_ms = settings.bar_ms();
@@ -103,16 +122,18 @@ async fn symbol_bars(
         .unwrap_or(i64::MAX)
         .saturating_mul(bar_ms);
     let mut lo = end.saturating_sub(span).min(session_start).max(first_start);
-    let mut bars = aggregates(db, ticker, bar_ms, lo, end).await?;
+    let mut bars = aggregates(db, table, ticker, bar_ms, lo, end).await?;
     while bars.len() < need && lo > first_start {
         span = span.saturating_mul(2);
         let older_lo = lo.saturating_sub(span).max(first_start);
-        let mut older = aggregates(db, ticker, bar_ms, older_lo, lo).await?;
+        let mut older = aggregates(db, table, ticker, bar_ms, older_lo, lo).await?;
         older.append(&mut bars);
         bars = older;
         lo = older_lo;
     }
-    fill_from_refilled_candles(db, ticker, bar_ms, lo, end, &mut bars).await?;
+    if table.refilled_candles {
+        fill_from_refilled_candles(db, ticker, bar_ms, lo, end, &mut bars).await?;
+    }
     let session_bars = bars
         .iter()
         .filter(|b| b.bucket * bar_ms >= session_start)
@@ -224,9 +245,10 @@ macro_rules! sqlite_ms {
 
 /// One result row per bar: the [`BarAggregate`] of the priced rows of each bucket, ordered
 /// by `(event time, seq)` exactly as [`BarAggregate::add_tick`] orders them.
-/// Parameters: ticker, bar length (ms), window start, window end.
+/// Macro parameters: event-time expression, placeholder sign, table, key column. Query
+/// parameters: key, bar length (ms), window start, window end.
 macro_rules! aggregate_sql {
-    ($ms:expr, $p:literal) => {
+    ($ms:expr, $p:literal, $table:literal, $key:literal) => {
         concat!(
             r#"SELECT bucket,
        max(price) AS high,
@@ -255,8 +277,12 @@ FROM (
             SELECT "#,
             $ms,
             r#" AS ts_ms, seq, price, volume
-            FROM equity_data
-            WHERE ticker = "#,
+            FROM "#,
+            $table,
+            r#"
+            WHERE "#,
+            $key,
+            " = ",
             $p,
             r#"1 AND price IS NOT NULL AND "timestamp" >= "#,
             $p,
@@ -272,67 +298,128 @@ ORDER BY bucket"#
     };
 }
 
-/// The first and last event time (ms) of the symbol's priced rows.
+/// The first and last event time (ms) of the symbol's priced rows. Macro parameters as
+/// [`aggregate_sql!`]'s; query parameter: the key.
 macro_rules! bounds_sql {
-    ($ms:expr, $p:literal) => {
+    ($ms:expr, $p:literal, $table:literal, $key:literal) => {
         concat!(
             "SELECT (SELECT ",
             $ms,
-            r#" FROM equity_data WHERE ticker = "#,
+            " FROM ",
+            $table,
+            " WHERE ",
+            $key,
+            " = ",
             $p,
             r#"1 AND price IS NOT NULL ORDER BY "timestamp", seq LIMIT 1),
        (SELECT "#,
             $ms,
-            r#" FROM equity_data WHERE ticker = "#,
+            " FROM ",
+            $table,
+            " WHERE ",
+            $key,
+            " = ",
             $p,
             r#"1 AND price IS NOT NULL ORDER BY "timestamp" DESC, seq DESC LIMIT 1)"#
         )
     };
 }
 
-/// Distinct tickers by a loose index scan of the primary key: O(tickers × log rows).
-const TICKERS_SQL: &str = r#"WITH RECURSIVE t(ticker) AS (
-    SELECT (SELECT ticker FROM equity_data ORDER BY ticker LIMIT 1)
-    UNION ALL
-    SELECT (SELECT e.ticker FROM equity_data e WHERE e.ticker > t.ticker ORDER BY e.ticker LIMIT 1)
-    FROM t WHERE t.ticker IS NOT NULL
-)
-SELECT ticker FROM t WHERE ticker IS NOT NULL"#;
+/// Distinct keys of a tick table by a loose index scan of its primary key:
+/// O(keys × log rows). Parameters: table, key column.
+macro_rules! keys_sql {
+    ($table:literal, $key:literal) => {
+        concat!(
+            "WITH RECURSIVE t(k) AS (\n    SELECT (SELECT ",
+            $key,
+            " FROM ",
+            $table,
+            " ORDER BY ",
+            $key,
+            " LIMIT 1)\n    UNION ALL\n    SELECT (SELECT e.",
+            $key,
+            " FROM ",
+            $table,
+            " e WHERE e.",
+            $key,
+            " > t.k ORDER BY e.",
+            $key,
+            " LIMIT 1)\n    FROM t WHERE t.k IS NOT NULL\n)\nSELECT k FROM t WHERE k IS NOT NULL"
+        )
+    };
+}
 
-const ACTION: &str = "load warm-start bars from equity_data";
+/// A tick table the engine computes indicators for, with its warm-start queries.
+struct TickTable {
+    /// What failed, for errors: "load warm-start bars from equity_data".
+    action: &'static str,
+    keys: &'static str,
+    pg_bounds: &'static str,
+    sqlite_bounds: &'static str,
+    pg_aggregate: &'static str,
+    sqlite_aggregate: &'static str,
+    /// Bars the quotes left empty are filled from backfilled `equity_bars` candles.
+    refilled_candles: bool,
+}
 
-async fn all_tickers(db: &Source<'_>) -> Result<Vec<String>, SinkError> {
+/// Builds a [`TickTable`] from its table and key column names.
+macro_rules! tick_table {
+    ($table:literal, $key:literal, $refilled:expr) => {
+        TickTable {
+            action: concat!("load warm-start bars from ", $table),
+            keys: keys_sql!($table, $key),
+            pg_bounds: bounds_sql!(pg_ms!(), "$", $table, $key),
+            sqlite_bounds: bounds_sql!(sqlite_ms!(), "?", $table, $key),
+            pg_aggregate: aggregate_sql!(pg_ms!(), "$", $table, $key),
+            sqlite_aggregate: aggregate_sql!(sqlite_ms!(), "?", $table, $key),
+            refilled_candles: $refilled,
+        }
+    };
+}
+
+const EQUITIES: TickTable = tick_table!("equity_data", "ticker", true);
+const FUTURES: TickTable = tick_table!("futures_data", "symbol", false);
+
+/// What failed while reading refilled candles.
+const ACTION: &str = EQUITIES.action;
+
+async fn all_keys(db: &Source<'_>, table: &TickTable) -> Result<Vec<String>, SinkError> {
     match db {
         Source::Postgres(c) => c
-            .query_typed(TICKERS_SQL, &[])
+            .query_typed(table.keys, &[])
             .await
             .and_then(|rows| rows.iter().map(|r| r.try_get(0)).collect())
-            .map_err(|e| SinkError::new(ACTION, e)),
-        Source::Sqlite(pool) => sqlx::query_scalar(TICKERS_SQL)
+            .map_err(|e| SinkError::new(table.action, e)),
+        Source::Sqlite(pool) => sqlx::query_scalar(table.keys)
             .fetch_all(*pool)
             .await
-            .map_err(|e| SinkError::new(ACTION, e)),
+            .map_err(|e| SinkError::new(table.action, e)),
     }
 }
 
-async fn priced_bounds(db: &Source<'_>, ticker: &str) -> Result<Option<(i64, i64)>, SinkError> {
+async fn priced_bounds(
+    db: &Source<'_>,
+    table: &TickTable,
+    ticker: &str,
+) -> Result<Option<(i64, i64)>, SinkError> {
     let row: (Option<i64>, Option<i64>) = match db {
         Source::Postgres(c) => c
-            .query_typed_one(bounds_sql!(pg_ms!(), "$"), &[(&ticker, Type::TEXT)])
+            .query_typed_one(table.pg_bounds, &[(&ticker, Type::TEXT)])
             .await
             .and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .map_err(|e| SinkError::new(ACTION, e))?,
-        Source::Sqlite(pool) => sqlx::query_as(bounds_sql!(sqlite_ms!(), "?"))
+            .map_err(|e| SinkError::new(table.action, e))?,
+        Source::Sqlite(pool) => sqlx::query_as(table.sqlite_bounds)
             .bind(ticker)
             .fetch_one(*pool)
             .await
-            .map_err(|e| SinkError::new(ACTION, e))?,
+            .map_err(|e| SinkError::new(table.action, e))?,
     };
     Ok(row.0.zip(row.1))
 }
 
 async fn aggregates(
     db: &Source<'_>,
+    table: &TickTable,
     ticker: &str,
     bar_ms: i64,
     from_ms: i64,
@@ -344,7 +431,7 @@ async fn aggregates(
     let rows: Vec<Result<BarAggregate, DbError>> = match db {
         Source::Postgres(c) => c
             .query_typed(
-                aggregate_sql!(pg_ms!(), "$"),
+                table.pg_aggregate,
                 &[
                     (&ticker, Type::TEXT),
                     (&bar_ms, Type::INT8),
@@ -353,25 +440,25 @@ async fn aggregates(
                 ],
             )
             .await
-            .map_err(|e| SinkError::new(ACTION, e))?
+            .map_err(|e| SinkError::new(table.action, e))?
             .iter()
             .map(pg_aggregate)
             .collect(),
-        Source::Sqlite(pool) => sqlx::query(aggregate_sql!(sqlite_ms!(), "?"))
+        Source::Sqlite(pool) => sqlx::query(table.sqlite_aggregate)
             .bind(ticker)
             .bind(bar_ms)
             .bind(sqlite_time(from))
             .bind(sqlite_time(to))
             .fetch_all(*pool)
             .await
-            .map_err(|e| SinkError::new(ACTION, e))?
+            .map_err(|e| SinkError::new(table.action, e))?
             .iter()
             .map(sqlite_aggregate)
             .collect(),
     };
     rows.into_iter()
         .collect::<Result<_, _>>()
-        .map_err(|e| SinkError::new(ACTION, e))
+        .map_err(|e| SinkError::new(table.action, e))
 }
 
 fn pg_aggregate(row: &tokio_postgres::Row) -> Result<BarAggregate, DbError> {

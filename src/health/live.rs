@@ -471,9 +471,14 @@ mod tests {
             .collect();
         let warm = WarmStart {
             symbols: vec![("AAPL".into(), bars)],
+            futures: vec![(
+                "/ES".into(),
+                vec![BarAggregate::from_tick(0, key, 1.0, None)],
+            )],
         };
         // 15-second bars: four per minute, the last of each minute wins.
         let seed = seed_closes(&warm, 15_000);
+        assert_eq!(seed.len(), 1, "futures are not on the page");
         let closes = &seed[0].1;
         assert_eq!(closes.len(), 25);
         assert_eq!(closes[0], (0, 3.0));

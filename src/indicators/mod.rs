@@ -10,7 +10,7 @@
 //!   port) behind our types, so the library can be swapped: [`talib`](self) holds the glue.
 //! - [`vwap`]: session VWAP (America/New_York trading day).
 //! - [`engine`]: [`IndicatorEngine`], the per-symbol map owned by the frame processor's task.
-//! - [`warm_start`]: rebuilds each symbol's latest bars from `equity_data` at startup.
+//! - [`warm_start`]: rebuilds each symbol's latest bars from `equity_data` (futures: `futures_data`) at startup.
 //!
 //! Cost: O(1) per row per indicator and no allocation per row once a symbol has warmed up.
 

@@ -126,12 +126,17 @@ fn columns() -> String {
 }
 
 async fn sqlite_rows(url: &str, from_ms: i64) -> Vec<Stored> {
+    sqlite_rows_of(url, "equity_data", "ticker", from_ms).await
+}
+
+/// The key and indicator columns of `table` (key column `key`) from `from_ms` on.
+async fn sqlite_rows_of(url: &str, table: &str, key: &str, from_ms: i64) -> Vec<Stored> {
     let pool = sqlx::SqlitePool::connect(url).await.expect("open");
     let since = market_streamer::db::sqlite::sqlite_time(
         DateTime::from_timestamp_millis(from_ms).expect("time"),
     );
     let sql = format!(
-        r#"SELECT ticker, "timestamp", seq, {} FROM equity_data WHERE "timestamp" >= ? ORDER BY ticker, "timestamp", seq"#,
+        r#"SELECT {key}, "timestamp", seq, {} FROM {table} WHERE "timestamp" >= ? ORDER BY {key}, "timestamp", seq"#,
         columns()
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -159,9 +164,14 @@ async fn sqlite_rows(url: &str, from_ms: i64) -> Vec<Stored> {
 }
 
 async fn postgres_rows(url: &str, from_ms: i64) -> Vec<Stored> {
+    postgres_rows_of(url, "equity_data", "ticker", from_ms).await
+}
+
+/// [`sqlite_rows_of`] on PostgreSQL.
+async fn postgres_rows_of(url: &str, table: &str, key: &str, from_ms: i64) -> Vec<Stored> {
     let client = testkit::pg_client(url).await.expect("connect");
     let sql = format!(
-        r#"SELECT ticker, "timestamp", seq, {} FROM equity_data WHERE "timestamp" >= $1 ORDER BY ticker, "timestamp", seq"#,
+        r#"SELECT {key}, "timestamp", seq, {} FROM {table} WHERE "timestamp" >= $1 ORDER BY {key}, "timestamp", seq"#,
         columns()
     );
     let since = DateTime::<Utc>::from_timestamp_millis(from_ms).expect("time");
@@ -203,8 +213,12 @@ fn assert_same(restarted: &[Stored], uninterrupted: &[Stored], rel: f64) {
 
 /// The first row of each symbol after the restart, with every indicator present.
 fn first_rows_have_every_value(rows: &[Stored]) {
-    for sym in ["AAPL", "MSFT"] {
-        let first = rows.iter().find(|r| r.key.0 == sym).expect("a row");
+    first_rows_of_have_every_value(rows, &["AAPL", "MSFT"]);
+}
+
+fn first_rows_of_have_every_value(rows: &[Stored], symbols: &[&str]) {
+    for sym in symbols {
+        let first = rows.iter().find(|r| r.key.0 == *sym).expect("a row");
         assert!(
             first.values.iter().all(Option::is_some),
             "{sym}: {:?}",
@@ -270,6 +284,116 @@ async fn restart_on_sqlite_continues_bit_for_bit() {
     .await;
     let cold_rows = sqlite_rows(&cold, split_ms).await;
     assert!(cold_rows[0].values[0].is_none(), "{:?}", cold_rows[0]);
+}
+
+/// The same series as LEVELONE_FUTURES frames of `/ES` and `/NQ` (same field numbers for the
+/// last price and the day volume).
+fn futures_frames(seed: u64, start_ms: i64, seconds: i64) -> Vec<Frame> {
+    frames(seed, start_ms, seconds)
+        .into_iter()
+        .map(|f| Frame {
+            ts: f.ts,
+            text: f
+                .text
+                .replace("LEVELONE_EQUITIES", "LEVELONE_FUTURES")
+                .replace(r#""key":"AAPL""#, r#""key":"/ES""#)
+                .replace(r#""key":"MSFT""#, r#""key":"/NQ""#),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn futures_restart_continues_bit_for_bit_on_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Sunday 18:00 New York, the futures week's opening: 150 one-minute bars.
+    let start = New_York
+        .with_ymd_and_hms(2025, 8, 17, 18, 0, 0)
+        .single()
+        .expect("time")
+        .timestamp_millis();
+    let frames = futures_frames(55, start, 150 * 60);
+    let split = split_at(&frames, start + 100 * 60_000);
+    let split_ms = frames[split].ts;
+    let vars = [
+        ("FUTURES_SYMBOLS", "/ES,/NQ"),
+        ("BATCH_SIZE", "500"),
+        ("BATCH_INTERVAL", "0.05"),
+    ];
+    let url = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+    let rows = async |url: &str| sqlite_rows_of(url, "futures_data", "symbol", split_ms).await;
+
+    let whole = url("uninterrupted.db");
+    replay(
+        &config_for(&whole, &vars),
+        dir.path(),
+        "whole",
+        &frames,
+        None,
+    )
+    .await;
+    let restarted = url("restarted.db");
+    replay(
+        &config_for(&restarted, &vars),
+        dir.path(),
+        "parts",
+        &frames,
+        Some(split),
+    )
+    .await;
+    let expected = rows(&whole).await;
+    let got = rows(&restarted).await;
+    first_rows_of_have_every_value(&got, &["/ES", "/NQ"]);
+    assert_same(&got, &expected, 0.0);
+
+    // PostgreSQL's queries (the same rules, its own SQL) continue the same way.
+    let pg = start_postgres();
+    let pg_url = pg.create_database("futures_warm").expect("db");
+    replay(
+        &config_for(&pg_url, &vars),
+        dir.path(),
+        "pg",
+        &frames,
+        Some(split),
+    )
+    .await;
+    let on_pg = postgres_rows_of(&pg_url, "futures_data", "symbol", split_ms).await;
+    first_rows_of_have_every_value(&on_pg, &["/ES", "/NQ"]);
+    assert_same(&on_pg, &expected, 1e-12);
+
+    // The live run's list: the configured futures keys are loaded, equities untouched.
+    use market_streamer::db::warm_start;
+    use market_streamer::indicators::warm_start::WarmSymbols;
+    let cfg = config_for(&restarted, &vars);
+    let db = app::open_database(&cfg).await.expect("open");
+    let settings = market_streamer::settings::indicators(&cfg);
+    let only = vec!["/ES".to_string()];
+    let warm = warm_start::load(
+        &db,
+        &settings,
+        WarmSymbols::These {
+            equities: &[],
+            futures: &only,
+        },
+    )
+    .await
+    .expect("load");
+    assert!(warm.symbols.is_empty());
+    assert_eq!(warm.futures.len(), 1);
+    assert_eq!(warm.futures[0].0, "/ES");
+
+    // Without warm start the first futures rows after a restart are NULL: the test can fail.
+    let cold = url("cold.db");
+    let mut cold_vars = vars.to_vec();
+    cold_vars.push(("WARM_START_BARS", "0"));
+    replay(
+        &config_for(&cold, &cold_vars),
+        dir.path(),
+        "cold",
+        &frames,
+        Some(split),
+    )
+    .await;
+    assert!(rows(&cold).await[0].values[0].is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,7 +576,7 @@ async fn warm_start_loads_the_asked_symbols_and_the_whole_latest_session() {
     let some = warm_start::load(
         &db,
         &market_streamer::settings::indicators(&cfg),
-        WarmSymbols::These(&only),
+        WarmSymbols::equities(&only),
     )
     .await
     .expect("load");
@@ -462,7 +586,7 @@ async fn warm_start_loads_the_asked_symbols_and_the_whole_latest_session() {
     // Ten bars asked, but the whole (one-hour) New York session is loaded for the VWAP.
     let mut few = market_streamer::settings::indicators(&cfg);
     few.warm_start_bars = 10;
-    let session = warm_start::load(&db, &few, WarmSymbols::These(&only))
+    let session = warm_start::load(&db, &few, WarmSymbols::equities(&only))
         .await
         .expect("load");
     assert_eq!(session.symbols[0].1.len(), minutes("MSFT"));
@@ -514,7 +638,7 @@ async fn warm_start_reaches_back_over_an_overnight_gap() {
     let warm = warm_start::load(
         &db,
         &market_streamer::settings::indicators(&cfg),
-        WarmSymbols::These(&only),
+        WarmSymbols::equities(&only),
     )
     .await
     .expect("load");
@@ -583,7 +707,7 @@ async fn warm_start_fills_a_gap_with_refilled_candles() {
     let warm = warm_start::load(
         &db,
         &market_streamer::settings::indicators(&cfg),
-        WarmSymbols::These(&only),
+        WarmSymbols::equities(&only),
     )
     .await
     .expect("load");

@@ -538,7 +538,7 @@ settings! {
             default: unset("40 × the longest of `RSI_PERIOD`, `EMA_*_PERIOD`, `MACD_SLOW + MACD_SIGNAL` (1400)"),
             allowed: "0 (no warm start) or a whole number of bars from the longest warm-up of the periods to 1000000",
             parse: parse::warm_start_bars,
-            help: "bars per symbol rebuilt from `equity_data` at startup; `0` turns warm start off; otherwise at least the longest warm-up",
+            help: "bars per symbol rebuilt from `equity_data` (futures: `futures_data`) at startup; `0` turns warm start off; otherwise at least the longest warm-up",
         },
     },
     /// Supabase Realtime: how the front end is fed live updates.
