@@ -75,13 +75,13 @@ impl FrameConsumer for Pipeline {
     }
 
     /// The watchlist added or removed keys on the running connection: their items are
-    /// expected (or no longer). State already built for a removed key stays until restart.
+    /// expected (or no longer); the state of a removed key is dropped (its last book snapshot
+    /// goes out with the next frame's rows).
     fn keys_changed(&mut self, service: Service, keys: &[String], added: bool) {
-        let set = self.processor.subscribed_keys_mut();
         if added {
-            set.add(service, keys);
+            self.processor.add_keys(service, keys);
         } else {
-            set.remove(service, keys);
+            self.processor.remove_keys(service, keys);
         }
     }
 }
@@ -100,6 +100,9 @@ pub struct FrameProcessor {
     keys: SubscribedKeys,
     /// Services whose ignored (unsubscribed) items were logged (each service once).
     unsubscribed_logged: [bool; SERVICES],
+    /// Rows made outside a frame (the last book snapshot of a removed key), handed out with
+    /// the next frame's rows or at the end.
+    leftover: Vec<Row>,
     /// `CLOCK_SKEW_TOLERANCE` in ms; times further ahead of the receive time are clamped.
     clock_tolerance_ms: i64,
     /// A clamp was logged (the first one is).
@@ -119,6 +122,7 @@ impl FrameProcessor {
             refusals_logged: [false; 6],
             keys: SubscribedKeys::any(),
             unsubscribed_logged: [false; SERVICES],
+            leftover: Vec::new(),
             clock_tolerance_ms: clock::DEFAULT_TOLERANCE_MS,
             clamp_logged: false,
         }
@@ -143,9 +147,29 @@ impl FrameProcessor {
         &self.keys
     }
 
-    /// The subscribed keys, to change while streaming (a later ADD or UNSUBS).
-    pub fn subscribed_keys_mut(&mut self) -> &mut SubscribedKeys {
-        &mut self.keys
+    /// Expects items for `keys` of `service` from now on (an ADD while streaming).
+    pub fn add_keys(&mut self, service: Service, keys: &[String]) {
+        self.keys.add(service, keys);
+    }
+
+    /// Ignores items for `keys` of `service` from now on (an UNSUBS while streaming) and
+    /// drops what was kept for them: merged quote, indicators (LEVELONE equities and futures:
+    /// the indicator engine is keyed by their symbols), book slot. Memory stays bounded
+    /// however many symbols the watchlist adds and removes over time.
+    pub fn remove_keys(&mut self, service: Service, keys: &[String]) {
+        if self.keys.accepts_any() {
+            return;
+        }
+        self.keys.remove(service, keys);
+        for key in keys {
+            self.state.forget(service, key, &mut self.leftover);
+            if matches!(
+                service,
+                Service::LevelOneEquities | Service::LevelOneFutures
+            ) {
+                self.indicators.forget(key);
+            }
+        }
     }
 
     /// Stores books as `books` says (`BOOK_DEPTH`, `BOOK_SNAPSHOT_INTERVAL`); call before any
@@ -183,6 +207,7 @@ impl FrameProcessor {
     /// Appends what the state still holds for a later slot (book snapshots), whatever their
     /// slot: the stream has ended.
     pub fn finish(&mut self, rows: &mut Vec<Row>) {
+        rows.append(&mut self.leftover);
         self.state.flush_books(rows);
     }
 
@@ -298,6 +323,7 @@ impl FrameProcessor {
         let s = &*stats;
         PipelineStats::add(&s.frames, 1);
         s.last_frame_unix_ms.store(received_ms, Relaxed);
+        rows.append(&mut self.leftover);
         let mut skipped = u64::from(frame.skipped_items);
         // Counted locally and published once per frame: one atomic add per counter, not per
         // update. `services`: the frame carried the service; `merged`: updates that made rows

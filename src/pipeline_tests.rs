@@ -1,5 +1,6 @@
-//! Unit tests of [`FrameProcessor`]'s two guards: only subscribed keys make state and rows,
-//! and a time stamped ahead is clamped to the receive time so nothing freezes.
+//! Unit tests of [`FrameProcessor`]'s guards: only subscribed keys make state and rows (and a
+//! removed key leaves none), and a time stamped ahead is clamped to the receive time so nothing
+//! freezes.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -117,4 +118,64 @@ fn a_frame_stamped_ten_minutes_ahead_is_clamped_and_the_next_frames_move_on() {
     // Within the tolerance nothing is clamped.
     at(&mut p, t0 + 3_000 + 59_000, t0 + 3_000, 400.0, 4_100);
     assert_eq!(PipelineStats::get(&s.times_clamped), 1);
+}
+
+#[test]
+fn a_removed_key_leaves_no_state_and_its_waiting_book_snapshot_is_stored() {
+    let sub = |service, keys: &[&str]| Subscription {
+        service,
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+        fields: vec![0, 1, 2, 3],
+    };
+    let mut p = processor().with_subscriptions(&[
+        equities(&["AAPL"]),
+        sub(Service::LevelOneFutures, &["/ES"]),
+        sub(Service::NyseBook, &["F"]),
+    ]);
+    // The watchlist adds NVDA on the running connection.
+    p.add_keys(Service::LevelOneEquities, &["NVDA".into()]);
+    let t = chrono::Utc::now().timestamp_millis();
+    let book = |ms: i64| {
+        format!(
+            r#"{{"data":[{{"service":"NYSE_BOOK","timestamp":{ms},"content":[{{"key":"F","1":{ms},"2":[{{"0":13.12,"1":100,"2":1,"3":[{{"0":"NYSE","1":100,"2":49786299}}]}}],"3":[{{"0":13.13,"1":200,"2":1,"3":[{{"0":"ARCX","1":200,"2":49790001}}]}}]}}]}}]}}"#
+        )
+    };
+    let mut rows = Vec::new();
+    for (i, ms) in [t, t + 1].into_iter().enumerate() {
+        let items = [quote("AAPL", 10.0, 5), quote("NVDA", 20.0, 7)];
+        p.process_text(&frame("LEVELONE_EQUITIES", ms, &items), ms, &mut rows);
+        let es = [quote("/ES", 6000.0 + i as f64, 9)];
+        p.process_text(&frame("LEVELONE_FUTURES", ms, &es), ms, &mut rows);
+        p.process_text(&book(ms), ms, &mut rows);
+    }
+    // AAPL, NVDA, /ES merged; the second book snapshot waits for its slot.
+    assert_eq!(p.state().symbol_count(), 3);
+    assert_eq!(p.indicators().symbol_count(), 3);
+    let books = |rows: &[Row]| rows.iter().filter(|r| matches!(r, Row::Book(_))).count();
+    assert_eq!(books(&rows), 1);
+
+    p.remove_keys(Service::LevelOneEquities, &["NVDA".into()]);
+    p.remove_keys(Service::LevelOneFutures, &["/ES".into()]);
+    p.remove_keys(Service::NyseBook, &["F".into()]);
+    assert_eq!(p.state().symbol_count(), 1, "only AAPL's quote is kept");
+    assert_eq!(p.indicators().symbol_count(), 1, "only AAPL's indicators");
+    assert!(p.state().equity("NVDA").is_none() && p.state().futures("/ES").is_none());
+
+    // The waiting book snapshot goes out with the next frame's rows; the removed keys'
+    // items make nothing any more.
+    let mut next = Vec::new();
+    let items = [quote("AAPL", 11.0, 6), quote("NVDA", 21.0, 8)];
+    p.process_text(&frame("LEVELONE_EQUITIES", t + 2, &items), t + 2, &mut next);
+    p.process_text(&book(t + 2), t + 2, &mut next);
+    assert_eq!(
+        books(&next),
+        1,
+        "the kept snapshot is stored once: {next:?}"
+    );
+    assert_eq!(equity_rows(&next).len(), 1);
+    assert_eq!(&*equity_rows(&next)[0].ticker, "AAPL");
+    assert_eq!(p.state().symbol_count(), 1);
+    let mut end = Vec::new();
+    p.finish(&mut end);
+    assert!(end.is_empty(), "nothing left over: {end:?}");
 }

@@ -70,6 +70,12 @@ impl IndicatorEngine {
         }
     }
 
+    /// Drops `symbol`'s bars and indicators (its key was unsubscribed); seen again, it starts
+    /// cold.
+    pub fn forget(&mut self, symbol: &str) {
+        self.symbols.remove(symbol);
+    }
+
     /// Warm start: feeds `bars` (one symbol's, oldest first, as rebuilt from the database)
     /// through the live path. Every bar but the last is committed; the last stays open, as it
     /// was when the previous run stopped.

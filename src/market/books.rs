@@ -108,6 +108,26 @@ impl Books {
         Ok(None)
     }
 
+    /// Drops the slot of `symbol`'s book of `service` (its key was unsubscribed); a pending
+    /// snapshot is stored first, so nothing received is lost.
+    pub fn forget(&mut self, service: Service, symbol: &str, rows: &mut Vec<crate::rows::Row>) {
+        let Some(kind) = BookKind::of(service) else {
+            return;
+        };
+        if let Some(slot) = self.slots.remove(&(kind, Arc::<str>::from(symbol)))
+            && let Some((book, at_ms)) = slot.pending
+        {
+            self.pending -= 1;
+            rows.push(crate::rows::Row::Book(book_row(
+                kind,
+                &slot.symbol,
+                &book,
+                at_ms,
+                self.settings.depth,
+            )));
+        }
+    }
+
     /// Stores the pending snapshots whose slot has come by `now_ms`.
     pub fn due(&mut self, now_ms: i64, rows: &mut Vec<crate::rows::Row>) {
         self.take_pending(Some(now_ms), rows);

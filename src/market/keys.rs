@@ -66,8 +66,8 @@ impl SubscribedKeys {
     }
 
     /// Removes `keys` from `service` (an UNSUBS); no-op when every key is accepted. Their
-    /// items are ignored from then on; the state already built for them (merged quote,
-    /// indicators) stays until the processor drops it (not done yet: no UNSUBS is sent today).
+    /// items are ignored from then on (the processor drops their state:
+    /// `FrameProcessor::remove_keys`).
     pub fn remove(&mut self, service: Service, keys: &[String]) {
         if let Some(sets) = &mut self.by_service {
             for key in keys {

@@ -27,7 +27,7 @@ use crate::rows::{
 use crate::schwab::wire::fields::Merge;
 use crate::schwab::wire::{
     ChartFields, EquityFields, ForexFields, FuturesChartFields, FuturesFields, FuturesOptionFields,
-    OptionFields, Update, UpdateBody,
+    OptionFields, Service, Update, UpdateBody,
 };
 use books::{BookSettings, Books};
 use option_symbol::{OptionContract, OptionSymbolError};
@@ -252,6 +252,39 @@ impl MarketState {
     /// Every book snapshot still kept in memory, whatever its slot (the stream has ended).
     pub fn flush_books(&mut self, rows: &mut Vec<Row>) {
         self.books.flush(rows);
+    }
+
+    /// Drops what is kept for `symbol` of `service` (its key was unsubscribed: the watchlist
+    /// removed it), so removed keys cost no memory; a book snapshot waiting for its slot is
+    /// appended to `rows` first. A later subscription starts again from Schwab's full
+    /// snapshot.
+    pub fn forget(&mut self, service: Service, symbol: &str, rows: &mut Vec<Row>) {
+        match service {
+            Service::LevelOneEquities => {
+                self.equities.remove(symbol);
+            }
+            Service::LevelOneOptions => {
+                self.options.remove(symbol);
+            }
+            Service::LevelOneFutures => {
+                self.futures.remove(symbol);
+            }
+            Service::LevelOneFuturesOptions => {
+                self.futures_options.remove(symbol);
+            }
+            Service::LevelOneForex => {
+                self.forex.remove(symbol);
+            }
+            Service::NyseBook | Service::NasdaqBook | Service::OptionsBook => {
+                self.books.forget(service, symbol, rows);
+            }
+            // Candles, screeners and account activity keep no per-key state.
+            Service::ChartEquity
+            | Service::ChartFutures
+            | Service::ScreenerEquity
+            | Service::ScreenerOption
+            | Service::AcctActivity => {}
+        }
     }
 
     /// The merged quote of an equity, if seen.
