@@ -38,6 +38,24 @@ const CONNECT_GIVE_UP: Duration = Duration::from_secs(60);
 /// again (one-shot commands give up instead).
 const UNREACHABLE_RETRY: Duration = Duration::from_secs(30);
 
+/// How `run` waits for a database that is unreachable at startup: attempts with a growing
+/// pause for `connect_for` (default 60 s), then one more every `retry` (default 30 s) until
+/// it answers or the service is stopped. Tests shorten both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseWait {
+    pub connect_for: Duration,
+    pub retry: Duration,
+}
+
+impl Default for DatabaseWait {
+    fn default() -> Self {
+        Self {
+            connect_for: CONNECT_GIVE_UP,
+            retry: UNREACHABLE_RETRY,
+        }
+    }
+}
+
 /// A command's failure.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -75,7 +93,16 @@ pub async fn open_database_with(
     cfg: &Config,
     stats: Arc<PipelineStats>,
 ) -> Result<Database, AppError> {
-    let db = Database::connect_with_retry(&settings::database(cfg), CONNECT_GIVE_UP).await?;
+    open_database_within(cfg, stats, CONNECT_GIVE_UP).await
+}
+
+/// [`open_database_with`], giving up on an unreachable database after `connect_for`.
+async fn open_database_within(
+    cfg: &Config,
+    stats: Arc<PipelineStats>,
+    connect_for: Duration,
+) -> Result<Database, AppError> {
+    let db = Database::connect_with_retry(&settings::database(cfg), connect_for).await?;
     // A database that refuses writes (read-only mode, disk full) with migrations pending:
     // say so and keep trying; it is not a reason to exit (a restart would change nothing).
     let (first, cap) = crate::db::error::REFUSED_RETRY;
@@ -262,6 +289,8 @@ pub struct RunOptions {
     pub health_addr: Option<tokio::sync::watch::Sender<Option<std::net::SocketAddr>>>,
     /// The instant the health endpoint judges market hours at (tests pin it).
     pub market_clock: MarketClock,
+    /// How an unreachable database is waited for at startup.
+    pub database_wait: DatabaseWait,
 }
 
 /// The zero-configuration set-up: the Schwab simulator in process on loopback, a browser
@@ -390,21 +419,22 @@ pub async fn run(
     // A database that stays unreachable is waited for, never a reason to exit (a restart
     // loop would change nothing); nothing is received from Schwab until it answers, so
     // nothing is lost meanwhile. Configuration errors still stop the start with the fix.
+    let wait = options.database_wait;
     let db = loop {
-        match open_database_with(cfg, stats.clone()).await {
+        match open_database_within(cfg, stats.clone(), wait.connect_for).await {
             Ok(db) => break Arc::new(db),
             Err(AppError::Database(e)) if e.kind == crate::db::ErrorKind::Transient => {
-                tracing::error!(error = %e, retry_in = ?UNREACHABLE_RETRY, "the database is still unreachable; waiting for it (Schwab is not connected until it answers)");
+                tracing::error!(error = %e, retry_in = ?wait.retry, "the database is still unreachable; waiting for it (Schwab is not connected until it answers)");
                 health.send_modify(|h| {
                     h.detail = format!(
                         "waiting for the database ({}): unreachable, retrying every {} s",
                         cfg.database.url.redacted(),
-                        UNREACHABLE_RETRY.as_secs()
+                        wait.retry.as_secs_f64()
                     );
                 });
                 let mut stop = stop_rx.clone();
                 tokio::select! {
-                    () = tokio::time::sleep(UNREACHABLE_RETRY) => {}
+                    () = tokio::time::sleep(wait.retry) => {}
                     () = crate::shutdown::stopped(&mut stop) => return Err(AppError::Database(e)),
                 }
             }

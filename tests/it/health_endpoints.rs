@@ -788,3 +788,70 @@ async fn the_realtime_budget_of_the_default_setup_is_in_health() {
     );
     drop(service);
 }
+
+/// A database that is down when `run` starts is waited for (past the first connect attempts,
+/// one more every `retry`), `/health` says so, and the service streams into it once it is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_unreachable_at_start_is_waited_for_then_streamed_into() {
+    let mut pg = testkit::start_postgres();
+    let url = pg.create_database("late").expect("db");
+    pg.stop().expect("stop postgres");
+    let cfg = testkit::config_for(
+        &url,
+        &[
+            ("SCHWAB_MODE", "simulated"),
+            ("HEALTH_ADDR", "127.0.0.1:0"),
+            ("STATUS_INTERVAL", "0"),
+            ("SPOOL_DIR", "off"),
+            ("REALTIME_MODE", "off"),
+        ],
+    );
+    let (addr_tx, mut addr_rx) = watch::channel::<Option<SocketAddr>>(None);
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app::run(
+            &cfg,
+            RunOptions {
+                health_addr: Some(addr_tx),
+                database_wait: app::DatabaseWait {
+                    connect_for: Duration::from_millis(500),
+                    retry: Duration::from_secs(1),
+                },
+                ..RunOptions::default()
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        )
+        .await
+    });
+    let addr = tokio::time::timeout(DEADLINE, addr_rx.wait_for(Option::is_some))
+        .await
+        .expect("the endpoint listens")
+        .expect("address")
+        .expect("some");
+    let probe = Probe::new(&format!("http://{addr}"));
+    let (_, json) = probe
+        .wait_health("waiting for the database", |_, j| {
+            j.to_string().contains("waiting for the database (postgres")
+        })
+        .await;
+    assert_eq!(json["writer"]["rows_written"], 0, "{json:#}");
+    // Several retries go by; the service is still there, waiting.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!task.is_finished(), "the service did not exit");
+
+    pg.start_again().expect("restart postgres");
+    probe
+        .wait_health("ok with rows written once the database is up", |code, j| {
+            status_is(code, j, "ok") && j["writer"]["rows_written"].as_u64() > Some(0)
+        })
+        .await;
+    let _ = stop.send(());
+    let summary = task.await.expect("joined").expect("the run ended cleanly");
+    let client = testkit::pg_client(&url).await.expect("connect");
+    let stored = testkit::pg_i64(&client, "SELECT count(*) FROM equity_data")
+        .await
+        .expect("count");
+    assert_eq!(stored as u64, summary.equity_updates, "{summary:?}");
+}

@@ -285,11 +285,14 @@ async fn an_outage_goes_through_the_disk_spool_and_a_crash_loses_nothing() {
     drop(writer2.tx);
     let report = writer2.task.await.expect("join").expect("writer");
     assert_eq!(report.rows_left_in_spool, 0, "{report:?}");
-    let expected = 400 - in_memory_only as i64;
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM equity_data").await,
-        expected,
-        "every spooled row arrived (rows only in memory at the kill: {in_memory_only})"
+    // At most the rows only in memory at the kill are lost. The gauge is read after the
+    // abort and can lag one step (a row spooled just before the abort may still count as
+    // buffered), so a row more may arrive, never one less.
+    let lost_at_most = in_memory_only as i64;
+    let stored = count(&db, "SELECT count(*) FROM equity_data").await;
+    assert!(
+        (400 - lost_at_most..=400).contains(&stored),
+        "every spooled row arrived: {stored} of 400 stored, {lost_at_most} only in memory at the kill"
     );
     assert_eq!(
         count(
@@ -297,7 +300,7 @@ async fn an_outage_goes_through_the_disk_spool_and_a_crash_loses_nothing() {
             r#"SELECT count(*) FROM (SELECT DISTINCT ticker, "timestamp", seq FROM equity_data) k"#
         )
         .await,
-        expected,
+        stored,
         "zero duplicates"
     );
     assert!(

@@ -195,6 +195,7 @@ impl TestService {
                     token_status: Some(token_tx),
                     health_addr: Some(addr_tx),
                     market_clock: options.market_clock,
+                    ..RunOptions::default()
                 },
                 async move {
                     let _ = stop_rx.await;
