@@ -99,11 +99,7 @@ async fn a_gap_is_refilled_with_the_simulators_candles_and_streamed_ones_stay() 
 
     // Schwab unreachable for ~4 s ("minutes" here), and the first pricehistory call throttled.
     svc.sim().set_pricehistory_429(1);
-    svc.sim().refuse_connections(true);
-    svc.sim().drop_connections();
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    svc.sim().refuse_connections(false);
-    svc.wait_streamed(2).await;
+    outage(&mut svc, 4, 2).await;
     wait_until("the gap row and its refill", async || {
         let b = bars(&url).await;
         !svc.gaps().await.is_empty()
@@ -142,13 +138,7 @@ async fn a_gap_is_refilled_with_the_simulators_candles_and_streamed_ones_stay() 
     // Retry-After; none for the option or /ES.
     assert_eq!(svc.sim().pricehistory_calls(), 3);
 
-    let health: serde_json::Value = reqwest::get(format!("{}/health", svc.url))
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
-    let b = &health["backfill"];
+    let b = &backfill_health(&svc).await;
     assert_eq!(b["state"], "idle", "{b}");
     assert_eq!(b["gaps_filled"], 1, "{b}");
     assert_eq!(b["requests"], 2, "{b}");

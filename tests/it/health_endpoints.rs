@@ -6,7 +6,6 @@
 //! Market hours are pinned with `RunOptions::market_clock` (ages stay on the wall clock),
 //! so the verdicts do not depend on when the tests run. Waits poll with generous deadlines.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -15,7 +14,6 @@ use market_streamer::health::MarketClock;
 use schwab_sim::server::SimServerSettings;
 use serde_json::Value;
 use testkit::service::{ServiceOptions, TestService};
-use tokio::sync::{oneshot, watch};
 
 use testkit::service::fast_sim;
 
@@ -210,26 +208,8 @@ async fn the_zero_configuration_run_is_ok_and_serves_metrics() {
             ("SPOOL_DIR", &spool),
         ],
     );
-    let (addr_tx, mut addr_rx) = watch::channel::<Option<SocketAddr>>(None);
-    let (stop, stop_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        app::run(
-            &cfg,
-            RunOptions {
-                health_addr: Some(addr_tx),
-                ..RunOptions::default()
-            },
-            async move {
-                let _ = stop_rx.await;
-            },
-        )
-        .await
-    });
-    let addr = tokio::time::timeout(DEADLINE, addr_rx.wait_for(Option::is_some))
-        .await
-        .expect("the endpoint listens")
-        .expect("address")
-        .expect("some");
+    let mut running = testkit::service::spawn_run(cfg, RunOptions::default());
+    let addr = running.listens().await;
     assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
     let probe = Probe::new(&format!("http://{addr}"));
 
@@ -325,11 +305,9 @@ async fn the_zero_configuration_run_is_ok_and_serves_metrics() {
         .expect("POST");
     assert_eq!(post.status().as_u16(), 405);
 
-    let _ = stop.send(());
-    tokio::time::timeout(DEADLINE, task)
+    tokio::time::timeout(DEADLINE, running.stop())
         .await
         .expect("stops in time")
-        .expect("task")
         .expect("run succeeded");
     assert!(
         probe
@@ -806,30 +784,17 @@ async fn a_database_unreachable_at_start_is_waited_for_then_streamed_into() {
             ("REALTIME_MODE", "off"),
         ],
     );
-    let (addr_tx, mut addr_rx) = watch::channel::<Option<SocketAddr>>(None);
-    let (stop, stop_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        app::run(
-            &cfg,
-            RunOptions {
-                health_addr: Some(addr_tx),
-                database_wait: app::DatabaseWait {
-                    connect_for: Duration::from_millis(500),
-                    retry: Duration::from_secs(1),
-                },
-                ..RunOptions::default()
+    let mut running = testkit::service::spawn_run(
+        cfg,
+        RunOptions {
+            database_wait: app::DatabaseWait {
+                connect_for: Duration::from_millis(500),
+                retry: Duration::from_secs(1),
             },
-            async move {
-                let _ = stop_rx.await;
-            },
-        )
-        .await
-    });
-    let addr = tokio::time::timeout(DEADLINE, addr_rx.wait_for(Option::is_some))
-        .await
-        .expect("the endpoint listens")
-        .expect("address")
-        .expect("some");
+            ..RunOptions::default()
+        },
+    );
+    let addr = running.listens().await;
     let probe = Probe::new(&format!("http://{addr}"));
     let (_, json) = probe
         .wait_health("waiting for the database", |_, j| {
@@ -839,7 +804,7 @@ async fn a_database_unreachable_at_start_is_waited_for_then_streamed_into() {
     assert_eq!(json["writer"]["rows_written"], 0, "{json:#}");
     // Several retries go by; the service is still there, waiting.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(!task.is_finished(), "the service did not exit");
+    assert!(!running.task.is_finished(), "the service did not exit");
 
     pg.start_again().expect("restart postgres");
     probe
@@ -847,8 +812,7 @@ async fn a_database_unreachable_at_start_is_waited_for_then_streamed_into() {
             status_is(code, j, "ok") && j["writer"]["rows_written"].as_u64() > Some(0)
         })
         .await;
-    let _ = stop.send(());
-    let summary = task.await.expect("joined").expect("the run ended cleanly");
+    let summary = running.stop().await.expect("the run ended cleanly");
     let client = testkit::pg_client(&url).await.expect("connect");
     let stored = testkit::pg_i64(&client, "SELECT count(*) FROM equity_data")
         .await

@@ -244,46 +244,41 @@ async fn restart_on_sqlite_continues_bit_for_bit() {
         ("BATCH_SIZE", "500"),
         ("BATCH_INTERVAL", "0.05"),
     ];
-    let url = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
-
-    let whole = url("uninterrupted.db");
-    replay(
-        &config_for(&whole, &vars),
-        dir.path(),
-        "whole",
-        &frames,
-        None,
-    )
-    .await;
-    let restarted = url("restarted.db");
-    replay(
-        &config_for(&restarted, &vars),
-        dir.path(),
-        "parts",
-        &frames,
-        Some(split),
-    )
-    .await;
-
+    let [whole, restarted, cold] = three_runs(dir.path(), &vars, &frames, split).await;
     let expected = sqlite_rows(&whole, split_ms).await;
     let got = sqlite_rows(&restarted, split_ms).await;
     first_rows_have_every_value(&got);
     assert_same(&got, &expected, 0.0);
-
     // Without warm start the first rows after a restart are NULL: the test can fail.
-    let cold = url("cold.db");
-    let mut cold_vars = vars.to_vec();
-    cold_vars.push(("WARM_START_BARS", "0"));
-    replay(
-        &config_for(&cold, &cold_vars),
-        dir.path(),
-        "cold",
-        &frames,
-        Some(split),
-    )
-    .await;
     let cold_rows = sqlite_rows(&cold, split_ms).await;
     assert!(cold_rows[0].values[0].is_none(), "{:?}", cold_rows[0]);
+}
+
+/// Replays `frames` into three SQLite files: uninterrupted, restarted before `split` with
+/// warm start, and restarted there with `WARM_START_BARS=0`; their URLs in that order.
+async fn three_runs(
+    dir: &Path,
+    vars: &[(&str, &str)],
+    frames: &[Frame],
+    split: usize,
+) -> [String; 3] {
+    let mut cold_vars = vars.to_vec();
+    cold_vars.push(("WARM_START_BARS", "0"));
+    let runs = [
+        ("uninterrupted", None, vars),
+        ("restarted", Some(split), vars),
+        ("cold", Some(split), &cold_vars[..]),
+    ];
+    let mut urls = Vec::new();
+    for (name, split, vars) in runs {
+        let url = format!("sqlite://{}", dir.join(format!("{name}.db")).display());
+        replay(&config_for(&url, vars), dir, name, frames, split).await;
+        urls.push(url);
+    }
+    match <[String; 3]>::try_from(urls) {
+        Ok(urls) => urls,
+        Err(_) => unreachable!("three runs"),
+    }
 }
 
 /// The same series as LEVELONE_FUTURES frames of `/ES` and `/NQ` (same field numbers for the
@@ -319,31 +314,14 @@ async fn futures_restart_continues_bit_for_bit_on_sqlite_and_postgres() {
         ("BATCH_SIZE", "500"),
         ("BATCH_INTERVAL", "0.05"),
     ];
-    let url = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
     let rows = async |url: &str| sqlite_rows_of(url, "futures_data", "symbol", split_ms).await;
-
-    let whole = url("uninterrupted.db");
-    replay(
-        &config_for(&whole, &vars),
-        dir.path(),
-        "whole",
-        &frames,
-        None,
-    )
-    .await;
-    let restarted = url("restarted.db");
-    replay(
-        &config_for(&restarted, &vars),
-        dir.path(),
-        "parts",
-        &frames,
-        Some(split),
-    )
-    .await;
+    let [whole, restarted, cold] = three_runs(dir.path(), &vars, &frames, split).await;
     let expected = rows(&whole).await;
     let got = rows(&restarted).await;
     first_rows_of_have_every_value(&got, &["/ES", "/NQ"]);
     assert_same(&got, &expected, 0.0);
+    // Without warm start the first futures rows after a restart are NULL: the test can fail.
+    assert!(rows(&cold).await[0].values[0].is_none());
 
     // PostgreSQL's queries (the same rules, its own SQL) continue the same way.
     let pg = start_postgres();
@@ -380,20 +358,6 @@ async fn futures_restart_continues_bit_for_bit_on_sqlite_and_postgres() {
     assert!(warm.symbols.is_empty());
     assert_eq!(warm.futures.len(), 1);
     assert_eq!(warm.futures[0].0, "/ES");
-
-    // Without warm start the first futures rows after a restart are NULL: the test can fail.
-    let cold = url("cold.db");
-    let mut cold_vars = vars.to_vec();
-    cold_vars.push(("WARM_START_BARS", "0"));
-    replay(
-        &config_for(&cold, &cold_vars),
-        dir.path(),
-        "cold",
-        &frames,
-        Some(split),
-    )
-    .await;
-    assert!(rows(&cold).await[0].values[0].is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,10 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use market_streamer::app::{self, RunOptions};
+use market_streamer::app::RunOptions;
 use serde_json::Value;
 use testkit::service::{ServiceOptions, TestService};
-use tokio::sync::{oneshot, watch};
 
 use testkit::service::fast_sim;
 
@@ -202,28 +201,13 @@ async fn health_addr_off_serves_no_page() {
         ],
     );
     assert!(cfg.health.addr.is_none());
-    let (addr_tx, addr_rx) = watch::channel(None);
-    let (stop, stop_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        app::run(
-            &cfg,
-            RunOptions {
-                health_addr: Some(addr_tx),
-                ..RunOptions::default()
-            },
-            async move {
-                let _ = stop_rx.await;
-            },
-        )
-        .await
-    });
+    let running = testkit::service::spawn_run(cfg, RunOptions::default());
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let _ = stop.send(());
-    let summary = tokio::time::timeout(DEADLINE, task)
+    let addr = running.addr.clone();
+    let summary = tokio::time::timeout(DEADLINE, running.stop())
         .await
         .expect("stops")
-        .expect("task")
         .expect("run");
     assert!(summary.writer.rows_written > 0, "it streamed: {summary:?}");
-    assert!(addr_rx.borrow().is_none(), "nothing listened");
+    assert!(addr.borrow().is_none(), "nothing listened");
 }

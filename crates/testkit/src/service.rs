@@ -457,3 +457,50 @@ pub fn spawn_binary(
         .kill_on_drop(true)
         .spawn()
 }
+
+/// [`app::run`] in a task of its own (see [`spawn_run`]).
+pub struct Running {
+    /// Stops the service (as SIGINT does).
+    pub stop: oneshot::Sender<()>,
+    pub task: JoinHandle<Result<RunSummary, AppError>>,
+    /// The health endpoint's address once it listens (`None` with `HEALTH_ADDR=off`).
+    pub addr: watch::Receiver<Option<SocketAddr>>,
+}
+
+impl Running {
+    /// The health endpoint's address, waited for up to [`WAIT`] (panics after that).
+    pub async fn listens(&mut self) -> SocketAddr {
+        match tokio::time::timeout(WAIT, self.addr.wait_for(Option::is_some)).await {
+            Ok(Ok(addr)) => addr.unwrap_or_else(|| unreachable!("waited for Some")),
+            Ok(Err(_)) => panic!("the service ended before its health endpoint listened"),
+            Err(_) => panic!("the health endpoint did not listen within {WAIT:?}"),
+        }
+    }
+
+    /// Stops the service and returns how its run ended.
+    pub async fn stop(self) -> Result<RunSummary, AppError> {
+        let _ = self.stop.send(());
+        self.task.await.expect("the run task joined")
+    }
+}
+
+/// Starts [`app::run`] for `cfg` with `options` (its `health_addr` is set here) until
+/// [`Running::stop`].
+pub fn spawn_run(cfg: Config, options: RunOptions) -> Running {
+    let (addr_tx, addr) = watch::channel::<Option<SocketAddr>>(None);
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app::run(
+            &cfg,
+            RunOptions {
+                health_addr: Some(addr_tx),
+                ..options
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        )
+        .await
+    });
+    Running { stop, task, addr }
+}
