@@ -296,7 +296,13 @@ fn postgres_text(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
         if let Some(detail) = db.detail() {
-            text.push_str(&format!(" (detail: {detail})"));
+            if repeats_row_values(detail) {
+                // Logs never carry row values (an account number of account_activity could be
+                // one); the rejected row itself is quarantined whole in `rejected_rows`.
+                text.push_str(" (detail withheld: it repeats the row's values)");
+            } else {
+                text.push_str(&format!(" (detail: {detail})"));
+            }
         }
         if let Some(hint) = db.hint() {
             text.push_str(&format!(" (hint: {hint})"));
@@ -307,6 +313,13 @@ fn postgres_text(e: &tokio_postgres::Error) -> String {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
     }
+}
+
+/// True for a DETAIL that quotes row values: "Failing row contains (…)" (NOT NULL, CHECK)
+/// and "Key (…)=(…) …" (unique, foreign key, exclusion).
+fn repeats_row_values(detail: &str) -> bool {
+    detail.starts_with("Failing row contains")
+        || (detail.starts_with("Key (") && detail.contains(")=("))
 }
 
 /// The driver error behind a refinery error, when a query failed.

@@ -1,6 +1,7 @@
 //! Poison in the stream: items no real Schwab symbol or clock could produce are refused one by
 //! one at the parser, counted, and never reach the database; their neighbours in the same frame
-//! are stored. Through replay into PostgreSQL and SQLite.
+//! are stored. Through replay into PostgreSQL and SQLite. Rows PostgreSQL rejects are
+//! quarantined, and its error texts reach logs without the row values some of them quote.
 
 use market_streamer::app;
 use testkit::{config_for, start_postgres};
@@ -313,4 +314,41 @@ async fn live_poison_is_refused_item_by_item_and_the_service_streams_on() {
             "{url}: control character, long key, quote time, trade time"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_that_quotes_row_values_is_shown_without_them() {
+    use market_streamer::db::SinkError;
+    let pg = start_postgres();
+    let url = pg.create_database("detail").expect("db");
+    let client = testkit::pg_client(&url).await.expect("connect");
+    client
+        .batch_execute(
+            "CREATE TABLE t (account text PRIMARY KEY, kind text NOT NULL CHECK (kind <> 'x'));
+             INSERT INTO t VALUES ('ACCT-12345678', 'a');",
+        )
+        .await
+        .expect("table");
+    let cases = [
+        ("INSERT INTO t VALUES ('ACCT-12345678', 'b')", "23505"),
+        ("INSERT INTO t VALUES ('ACCT-87654321', NULL)", "23502"),
+        ("INSERT INTO t VALUES ('ACCT-87654321', 'x')", "23514"),
+    ];
+    for (sql, code) in cases {
+        let e = client.batch_execute(sql).await.expect_err("refused");
+        let err = SinkError::new("insert into t", e);
+        let text = err.to_string();
+        assert_eq!(err.code().as_deref(), Some(code), "{text}");
+        assert!(
+            !text.contains("ACCT-") && text.contains("detail withheld"),
+            "{sql}: {text}"
+        );
+    }
+    // A detail without row values is kept.
+    let e = client
+        .batch_execute("SELECT 'x'::jsonb")
+        .await
+        .expect_err("invalid json");
+    let text = SinkError::new("cast", e).to_string();
+    assert!(text.contains("detail: Token \"x\" is invalid"), "{text}");
 }
