@@ -154,7 +154,8 @@ impl FrameProcessor {
 
     /// Ignores items for `keys` of `service` from now on (an UNSUBS while streaming) and
     /// drops what was kept for them: merged quote, indicators (LEVELONE equities and futures:
-    /// the indicator engine is keyed by their symbols), book slot. Memory stays bounded
+    /// the indicator engine is keyed by their symbols), book slot, live-page row. Memory stays
+    /// bounded
     /// however many symbols the watchlist adds and removes over time.
     pub fn remove_keys(&mut self, service: Service, keys: &[String]) {
         if self.keys.accepts_any() {
@@ -168,6 +169,15 @@ impl FrameProcessor {
                 Service::LevelOneEquities | Service::LevelOneFutures
             ) {
                 self.indicators.forget(key);
+            }
+            // The live page shows LEVELONE equities and options: the row leaves it.
+            if let Some(live) = &self.live
+                && matches!(
+                    service,
+                    Service::LevelOneEquities | Service::LevelOneOptions
+                )
+            {
+                live.remove(key);
             }
         }
     }

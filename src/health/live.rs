@@ -36,6 +36,8 @@ pub enum LiveMsg {
     Quote(Box<LiveQuote>),
     /// Warm-start closes per symbol: `(minute start ms, close)`, oldest first.
     Seed(Vec<(String, Vec<(i64, f64)>)>),
+    /// The symbol was unsubscribed (the watchlist removed it): its row leaves the page.
+    Remove(String),
 }
 
 /// One merged quote and its indicators.
@@ -119,6 +121,19 @@ impl LiveFeed {
         // Never waits: when the page task is behind, the quote is dropped and counted (the
         // next one of the symbol replaces it anyway).
         if self.tx.try_send(LiveMsg::Quote(Box::new(quote))).is_err() {
+            self.dropped.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Takes `symbol` off the page (the watchlist removed it). Never waits: when the page
+    /// task is behind, the removal is dropped and counted like a quote (the row stays until
+    /// a restart).
+    pub fn remove(&self, symbol: &str) {
+        if self
+            .tx
+            .try_send(LiveMsg::Remove(symbol.to_string()))
+            .is_err()
+        {
             self.dropped.fetch_add(1, Relaxed);
         }
     }
@@ -247,6 +262,8 @@ struct LiveState {
     index: HashMap<String, usize>,
     symbols: Vec<SymbolState>,
     next_version: u64,
+    /// A symbol left since the last publication.
+    removed: bool,
 }
 
 #[derive(Debug)]
@@ -262,6 +279,7 @@ impl LiveState {
             index: HashMap::new(),
             symbols: Vec::new(),
             next_version: 1,
+            removed: false,
         };
         for s in symbols {
             state.slot(s);
@@ -304,6 +322,17 @@ impl LiveState {
                 Arc::make_mut(&mut s.view).quote = Some(*q);
                 s.dirty = true;
             }
+            LiveMsg::Remove(symbol) => {
+                if let Some(i) = self.index.remove(&symbol) {
+                    self.symbols.remove(i);
+                    for s in &self.symbols[i..] {
+                        if let Some(j) = self.index.get_mut(&s.view.symbol) {
+                            *j -= 1;
+                        }
+                    }
+                    self.removed = true;
+                }
+            }
             LiveMsg::Seed(seed) => {
                 for (symbol, closes) in seed {
                     let i = self.slot(&symbol);
@@ -326,6 +355,7 @@ impl LiveState {
 
     /// The symbols as of now, with fresh versions for the changed ones.
     fn publish(&mut self) -> Vec<Arc<SymbolView>> {
+        self.removed = false;
         for s in &mut self.symbols {
             if s.dirty {
                 s.dirty = false;
@@ -339,7 +369,7 @@ impl LiveState {
     }
 
     fn any_dirty(&self) -> bool {
-        self.symbols.iter().any(|s| s.dirty)
+        self.removed || self.symbols.iter().any(|s| s.dirty)
     }
 }
 
@@ -461,6 +491,31 @@ mod tests {
         assert_eq!(ring.len(), RING_MINUTES);
         assert_eq!(ring.front().map(|p| p.t), Some(10 * MINUTE_MS));
         assert_eq!(ring.back().map(|p| p.close), Some(99.0));
+    }
+
+    #[test]
+    fn a_removed_symbol_leaves_the_published_view_and_the_others_keep_their_order() {
+        let mut state = LiveState::new(&["AAPL".into(), "MSFT".into(), "NVDA".into()]);
+        state.publish();
+        assert!(!state.any_dirty());
+        state.apply(LiveMsg::Remove("MSFT".into()));
+        state.apply(LiveMsg::Remove("TSLA".into()));
+        assert!(state.any_dirty(), "a removal is published");
+        let names = |v: &[Arc<SymbolView>]| v.iter().map(|s| s.symbol.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&state.publish()), ["AAPL", "NVDA"]);
+        // The index still finds the symbols after the removed one.
+        let mut quote = LiveQuote::from_row(&crate::rows::EquityRow {
+            ticker: Arc::from("NVDA"),
+            timestamp: chrono::DateTime::from_timestamp_millis(1_000).expect("time"),
+            seq: 0,
+            quote: Default::default(),
+            indicators: Default::default(),
+        });
+        quote.last = Some(1.0);
+        state.apply(LiveMsg::Quote(Box::new(quote)));
+        let view = state.publish();
+        assert_eq!(names(&view), ["AAPL", "NVDA"]);
+        assert!(view[1].quote.is_some() && view[0].quote.is_none());
     }
 
     #[test]

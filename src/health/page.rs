@@ -4,7 +4,8 @@
 //!
 //! Each client gets a full view first (`event: view`, `"full": true`), then at most one event
 //! per publication (every [`super::live::PUBLISH_EVERY`]) with the symbols that changed since
-//! the last one it got, and the status. A slow client never holds anything up: it reads the
+//! the last one it got, the list of symbols on the page (so a removed one leaves), and the
+//! status. A slow client never holds anything up: it reads the
 //! latest view from a watch channel and skips the ones it missed (the symbols changed in
 //! between are still sent, by version). The browser's `EventSource` reconnects by itself.
 
@@ -48,6 +49,9 @@ pub async fn index() -> Response {
 struct ViewEvent<'a> {
     /// True for the first event of a connection: every symbol is in it.
     full: bool,
+    /// Every symbol on the page, in order (a row not listed was removed: the watchlist
+    /// dropped its symbol).
+    shown: Vec<&'a str>,
     symbols: Vec<&'a SymbolView>,
     status: Option<&'a StatusView>,
 }
@@ -69,6 +73,7 @@ fn event_for(view: &LiveView, seen: u64, full: bool) -> (Event, u64) {
         .max(seen);
     let body = ViewEvent {
         full,
+        shown: view.symbols.iter().map(|s| s.symbol.as_str()).collect(),
         symbols,
         status: view.status.as_deref(),
     };

@@ -20,7 +20,7 @@ const DEFAULT_SYMBOLS: [&str; 5] = ["AAPL", "MSFT", "NVDA", "SPY", "TSLA"];
 const OPTION: &str = "AAPL  271217C00250000";
 
 /// Reads `GET /live` for `window` and returns the JSON of each `view` event, and the raw text.
-async fn read_events(url: &str, window: Duration) -> (Vec<Value>, String) {
+pub(crate) async fn read_events(url: &str, window: Duration) -> (Vec<Value>, String) {
     let client = reqwest::Client::new();
     let mut response = client
         .get(format!("{url}/live"))
@@ -133,6 +133,16 @@ async fn the_page_and_its_event_stream_show_every_symbol_live_and_no_secret() {
         .collect();
     for symbol in DEFAULT_SYMBOLS.into_iter().chain([OPTION]) {
         assert!(listed.contains(&symbol), "{symbol} missing: {listed:?}");
+    }
+    // Every event lists the symbols on the page (a row not listed leaves it).
+    for e in &events {
+        let shown: Vec<&str> = e["shown"]
+            .as_array()
+            .expect("shown")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(shown, listed, "{e}");
     }
     assert!(events.len() >= 3, "a few events in 3 s: {}", events.len());
     assert!(

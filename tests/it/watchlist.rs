@@ -91,6 +91,13 @@ async fn sqlite_watchlist_is_applied_live_and_survives_a_reconnect() {
     })
     .await;
     assert_eq!(nvda.1, None);
+    wait("NVDA on the live page", async || {
+        live_page_shows(&service)
+            .await
+            .contains(&"NVDA".to_string())
+            .then_some(())
+    })
+    .await;
     let forex = wait("EURUSD rejected", async || {
         status(&pool, "LEVELONE_FOREX", "EURUSD")
             .await
@@ -144,6 +151,11 @@ async fn sqlite_watchlist_is_applied_live_and_survives_a_reconnect() {
     let aapl_before = rows_of(&pool, "AAPL").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(rows_of(&pool, "NVDA").await, settled, "no more NVDA rows");
+    wait("NVDA off the live page, AAPL on it", async || {
+        let shown = live_page_shows(&service).await;
+        (!shown.contains(&"NVDA".to_string()) && shown.contains(&"AAPL".to_string())).then_some(())
+    })
+    .await;
     assert!(
         rows_of(&pool, "AAPL").await > aapl_before,
         "AAPL streams on"
@@ -151,6 +163,19 @@ async fn sqlite_watchlist_is_applied_live_and_survives_a_reconnect() {
     assert_eq!(service.health.borrow().connects, 2);
     pool.close().await;
     service.stop().await;
+}
+
+/// The symbols the live page lists now (its first event).
+async fn live_page_shows(service: &TestService) -> Vec<String> {
+    let (events, raw) =
+        crate::live_page::read_events(&service.url, Duration::from_millis(300)).await;
+    events
+        .first()
+        .and_then(|e| e["shown"].as_array())
+        .unwrap_or_else(|| panic!("no view event: {raw}"))
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
 }
 
 /// A refused ADD (the simulator's symbol limit: code 19) marks the row `rejected` with
