@@ -123,6 +123,8 @@ fn real_main() -> anyhow::Result<()> {
             Command::Login { redirect_url } => login(&cfg, redirect_url).await?,
             Command::Simulate { listen } => {
                 let server = app::start_simulator(&cfg, listen).await?;
+                // Handlers first: a Ctrl-C right after the line below must stop it gracefully.
+                let stop = shutdown::signal();
                 println!("Schwab simulator listening on http://{}", server.addr());
                 println!("Point market-streamer at it (in another terminal) with:");
                 println!(
@@ -135,7 +137,7 @@ fn real_main() -> anyhow::Result<()> {
                 println!(
                     "then run `market-streamer login` (the simulator approves at once) and `market-streamer run`. Ctrl-C stops it."
                 );
-                shutdown::signal().await;
+                stop.await;
                 drop(server);
             }
             Command::Replay { file } => {

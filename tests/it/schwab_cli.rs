@@ -213,7 +213,10 @@ async fn simulate_serves_a_fake_schwab_until_sigint() {
         .await
         .expect("exits")
         .expect("wait");
-    assert!(status.success());
+    assert!(
+        status.success(),
+        "a SIGINT right after the listening line stops it cleanly: {status}"
+    );
 }
 
 async fn equity_rows(path: &Path) -> i64 {

@@ -79,21 +79,48 @@ mod tests {
         // Thanksgiving, Thursday 2026-11-26: its trade date (from Wednesday 18:00) counts as
         // halted; 18:00 opens the next one.
         assert!(futures_open(at("2026-11-25T21:00:00Z")), "16:00 Wednesday");
-        assert!(!futures_open(at("2026-11-25T23:30:00Z")), "18:30 the evening before");
-        assert!(!futures_open(at("2026-11-26T15:00:00Z")), "10:00 Thanksgiving");
-        assert!(!futures_open(at("2026-11-26T19:00:00Z")), "14:00 Thanksgiving");
-        assert!(futures_open(at("2026-11-26T23:30:00Z")), "18:30 Thanksgiving");
+        assert!(
+            !futures_open(at("2026-11-25T23:30:00Z")),
+            "18:30 the evening before"
+        );
+        assert!(
+            !futures_open(at("2026-11-26T15:00:00Z")),
+            "10:00 Thanksgiving"
+        );
+        assert!(
+            !futures_open(at("2026-11-26T19:00:00Z")),
+            "14:00 Thanksgiving"
+        );
+        assert!(
+            futures_open(at("2026-11-26T23:30:00Z")),
+            "18:30 Thanksgiving"
+        );
         assert!(forex_open(at("2026-11-26T19:00:00Z")), "forex trades");
         // The day after (NYSE closes at 13:00): open in the morning, halted from 13:00.
         assert!(futures_open(at("2026-11-27T16:00:00Z")), "11:00 Friday");
         assert!(!futures_open(at("2026-11-27T18:30:00Z")), "13:30 Friday");
         // Christmas Eve 2026 (Thursday, early close), Christmas (Friday): halted from Thursday
         // 13:00 to Sunday 18:00.
-        assert!(futures_open(at("2026-12-24T17:00:00Z")), "12:00 Christmas Eve");
-        assert!(!futures_open(at("2026-12-24T19:00:00Z")), "14:00 Christmas Eve");
-        assert!(!futures_open(at("2026-12-24T23:30:00Z")), "18:30 Christmas Eve");
-        assert!(!futures_open(at("2026-12-25T15:00:00Z")), "Christmas morning");
-        assert!(futures_open(at("2026-12-27T23:30:00Z")), "Sunday 18:30 after");
+        assert!(
+            futures_open(at("2026-12-24T17:00:00Z")),
+            "12:00 Christmas Eve"
+        );
+        assert!(
+            !futures_open(at("2026-12-24T19:00:00Z")),
+            "14:00 Christmas Eve"
+        );
+        assert!(
+            !futures_open(at("2026-12-24T23:30:00Z")),
+            "18:30 Christmas Eve"
+        );
+        assert!(
+            !futures_open(at("2026-12-25T15:00:00Z")),
+            "Christmas morning"
+        );
+        assert!(
+            futures_open(at("2026-12-27T23:30:00Z")),
+            "Sunday 18:30 after"
+        );
         // An ordinary weekday is unchanged.
         assert!(futures_open(at("2026-12-03T19:00:00Z")), "14:00 Thursday");
     }
