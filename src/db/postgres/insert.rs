@@ -418,65 +418,29 @@ pub(crate) fn column_arrays<'a, R: 'static>(
         .map(|column| {
             let get = column.get;
             let values = rows.clone().map(get);
-            // A value of another variant than the column's type cannot happen (a test checks
+            // One typed array of the values matching `$pattern` (`x in Value::Int8(x)`). A
+            // value of another variant than the column's type cannot happen (a test checks
             // every column list); it would be stored as NULL.
+            macro_rules! array {
+                ($t:ty, $x:ident in $($pattern:pat_param)|+) => {
+                    Box::new(
+                        values
+                            .map(|v| match v {
+                                $($pattern)|+ => $x,
+                                _ => None,
+                            })
+                            .collect::<Vec<Option<$t>>>(),
+                    )
+                };
+            }
             let array: Param<'a> = match column.ty {
-                Ty::Text | Ty::Json => Box::new(
-                    values
-                        .map(|v| match v {
-                            Value::Text(t) | Value::Json(t) => t,
-                            _ => None,
-                        })
-                        .collect::<Vec<Option<&'a str>>>(),
-                ),
-                Ty::Time => Box::new(
-                    values
-                        .map(|v| match v {
-                            Value::Time(t) => t,
-                            _ => None,
-                        })
-                        .collect::<Vec<Option<DateTime<Utc>>>>(),
-                ),
-                Ty::Date => Box::new(
-                    values
-                        .map(|v| match v {
-                            Value::Date(d) => d,
-                            _ => None,
-                        })
-                        .collect::<Vec<Option<NaiveDate>>>(),
-                ),
-                Ty::Int4 => Box::new(
-                    values
-                        .map(|v| match v {
-                            Value::Int4(n) => n,
-                            _ => None,
-                        })
-                        .collect::<Vec<Option<i32>>>(),
-                ),
-                Ty::Int8 => Box::new(
-                    values
-                        .map(|v| match v {
-                            Value::Int8(n) => n,
-                            _ => None,
-                        })
-                        .collect::<Vec<Option<i64>>>(),
-                ),
-                Ty::Float8 => Box::new(
-                    values
-                        .map(|v| match v {
-                            Value::Float8(x) => x,
-                            _ => None,
-                        })
-                        .collect::<Vec<Option<f64>>>(),
-                ),
-                Ty::Bool => Box::new(
-                    values
-                        .map(|v| match v {
-                            Value::Bool(b) => b,
-                            _ => None,
-                        })
-                        .collect::<Vec<Option<bool>>>(),
-                ),
+                Ty::Text | Ty::Json => array!(&'a str, x in Value::Text(x) | Value::Json(x)),
+                Ty::Time => array!(DateTime<Utc>, x in Value::Time(x)),
+                Ty::Date => array!(NaiveDate, x in Value::Date(x)),
+                Ty::Int4 => array!(i32, x in Value::Int4(x)),
+                Ty::Int8 => array!(i64, x in Value::Int8(x)),
+                Ty::Float8 => array!(f64, x in Value::Float8(x)),
+                Ty::Bool => array!(bool, x in Value::Bool(x)),
             };
             array
         })
