@@ -2,7 +2,7 @@
 //! `pricehistory` with the simulator's values and marked `backfilled`, streamed candles left as
 //! they were, the 429 `Retry-After` honoured; the startup refill from the newest stored candle;
 //! options and futures never asked for; a window given up shows `failing` until a later one is
-//! refilled.
+//! refilled. The gap refill runs on SQLite and on PostgreSQL (its own insert).
 //!
 //! The simulator's candles last one second here (`SimConfig::candle_ms`), so a gap of a few
 //! seconds spans several "minutes" and the tests stay fast.
@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use market_streamer::app::{self, RunOptions};
 use schwab_sim::server::{SimServer, SimServerSettings};
-use testkit::service::{TestService, WAIT, config_from, fast_sim, live_vars, login, start_sim};
+use testkit::service::{
+    ServiceOptions, TestService, WAIT, config_from, fast_sim, live_vars, login, start_sim,
+};
 
 const CANDLE_MS: i64 = 1000;
 
@@ -305,5 +307,92 @@ async fn a_window_given_up_is_failing_until_a_later_one_is_refilled() {
         bars(&url).await.iter().any(|b| b.0 == "AAPL" && b.7 == 1),
         "the second gap's candles are stored as backfilled"
     );
+    svc.stop().await;
+}
+
+/// The stored candles on PostgreSQL, in [`Bar`]'s shape.
+async fn pg_bars(client: &tokio_postgres::Client) -> Vec<Bar> {
+    use chrono::{DateTime, Utc};
+    let rows = client
+        .query(
+            "SELECT ticker, bar_start, open, high, low, close, volume, backfilled, updated_at \
+             FROM equity_bars ORDER BY ticker, bar_start",
+            &[],
+        )
+        .await
+        .unwrap_or_default();
+    rows.iter()
+        .map(|r| {
+            let start: DateTime<Utc> = r.get(1);
+            let updated: DateTime<Utc> = r.get(8);
+            (
+                r.get(0),
+                start.to_rfc3339(),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+                i64::from(r.get::<_, bool>(7)),
+                updated.to_rfc3339(),
+            )
+        })
+        .collect()
+}
+
+/// The PostgreSQL refill insert: the same gap as on SQLite, refilled with the simulator's
+/// candles, marked `backfilled`, streamed candles never rewritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_is_refilled_on_postgres_and_streamed_candles_stay() {
+    let pg = testkit::start_postgres();
+    let url = pg.create_database("backfill").expect("db");
+    let mut svc = TestService::start(settings(), &url, &[], ServiceOptions::default())
+        .await
+        .expect("the service starts");
+    svc.wait_streamed(1).await;
+    let client = testkit::pg_client(&url).await.expect("connect");
+    wait_until("a few streamed candles of both symbols", async || {
+        let b = pg_bars(&client).await;
+        ["AAPL", "MSFT"]
+            .iter()
+            .all(|s| b.iter().filter(|r| r.0 == *s).count() >= 3)
+    })
+    .await;
+    let before = pg_bars(&client).await;
+    assert!(before.iter().all(|b| b.7 == 0));
+
+    outage(&mut svc, 4, 2).await;
+    let gap = async || {
+        client
+            .query_opt(
+                "SELECT (extract(epoch FROM gap_start) * 1000)::bigint, \
+                        (extract(epoch FROM gap_end) * 1000)::bigint FROM stream_gaps",
+                &[],
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
+    };
+    wait_until("the gap row and its refill", async || {
+        let b = pg_bars(&client).await;
+        gap().await.is_some()
+            && ["AAPL", "MSFT"]
+                .iter()
+                .all(|s| b.iter().any(|r| r.0 == *s && r.7 == 1))
+            && svc.sim().pricehistory_calls() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (start, end) = gap().await.expect("the gap row");
+    assert!(end - start >= 3000, "a gap of several candles");
+    let after = pg_bars(&client).await;
+    for symbol in ["AAPL", "MSFT"] {
+        let refilled = assert_matches_sim(svc.sim(), &after, symbol, start, end - CANDLE_MS);
+        assert!(refilled >= 2, "{symbol}: refilled and marked ({refilled})");
+    }
+    for b in &before {
+        assert!(after.contains(b), "streamed candle changed: {b:?}");
+    }
     svc.stop().await;
 }
