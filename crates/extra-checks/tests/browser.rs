@@ -5,17 +5,15 @@
 //! to keep it (README's docs/live-page.png is made that way).
 
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
-use market_streamer::app::{self, RunOptions};
+use market_streamer::app::RunOptions;
 use market_streamer::settings;
 use serde_json::{Value, json};
-use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 const SYMBOLS: [&str; 5] = ["AAPL", "MSFT", "NVDA", "SPY", "TSLA"];
@@ -187,26 +185,8 @@ async fn the_live_page_in_chromium_shows_every_symbol_moving_and_the_health_verd
             .map(|(_, v)| v.to_string())
     })
     .expect("config");
-    let (addr_tx, mut addr_rx) = watch::channel::<Option<SocketAddr>>(None);
-    let (stop, stop_rx) = oneshot::channel::<()>();
-    let service = tokio::spawn(async move {
-        app::run(
-            &cfg,
-            RunOptions {
-                health_addr: Some(addr_tx),
-                ..RunOptions::default()
-            },
-            async move {
-                let _ = stop_rx.await;
-            },
-        )
-        .await
-    });
-    let addr = *tokio::time::timeout(DEADLINE, addr_rx.wait_for(Option::is_some))
-        .await
-        .expect("listens")
-        .expect("address");
-    let url = format!("http://{}", addr.expect("some"));
+    let mut service = testkit::service::spawn_run(cfg, RunOptions::default());
+    let url = format!("http://{}", service.listens().await);
 
     let browser = start_browser();
     let target = devtools_http(browser.port, "PUT", &format!("/json/new?{url}/"));
@@ -304,10 +284,8 @@ async fn the_live_page_in_chromium_shows_every_symbol_moving_and_the_health_verd
 
     drop(page);
     drop(browser);
-    let _ = stop.send(());
-    tokio::time::timeout(DEADLINE, service)
+    tokio::time::timeout(DEADLINE, service.stop())
         .await
         .expect("stops")
-        .expect("task")
         .expect("run");
 }
